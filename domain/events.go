@@ -1,0 +1,62 @@
+package domain
+
+// Event is a fact about one execution. Its type name is stable and stored in
+// the ledger; never derive it from the Go type name.
+type Event interface {
+	EventType() string
+}
+
+// Stable event type names, as written in the ledger.
+const (
+	TypeExecutionQueued    = "ExecutionQueued"
+	TypeExecutionStarted   = "ExecutionStarted"
+	TypeExecutionCompleted = "ExecutionCompleted"
+	TypeExecutionFailed    = "ExecutionFailed"
+)
+
+// ExecutionQueued is the first event of every execution: a script was accepted.
+type ExecutionQueued struct {
+	Language string `json:"language"`
+	Version  string `json:"version"`
+	Script   string `json:"script"`
+	Stdin    string `json:"stdin,omitempty"`
+	Limits   Limits `json:"limits"`
+	Owner    string `json:"owner"`
+}
+
+// ExecutionStarted records that a runner took the execution and started a
+// sandbox with these limits. Attempt counts from 1; a later attempt means the
+// previous runner died and the execution runs again from the start.
+type ExecutionStarted struct {
+	Runner  string `json:"runner"`
+	Sandbox string `json:"sandbox"`
+	Attempt int    `json:"attempt"`
+	Limits  Limits `json:"limits"`
+}
+
+// ExecutionCompleted records that the script exited with code 0.
+type ExecutionCompleted struct {
+	Result Result `json:"result"`
+}
+
+// ExecutionFailed records every other end: Reason is the verdict. Result is
+// absent when the script never ran (cancelled while queued).
+type ExecutionFailed struct {
+	Reason  Verdict `json:"reason"`
+	Message string  `json:"message,omitempty"`
+	Result  *Result `json:"result,omitempty"`
+}
+
+func (ExecutionQueued) EventType() string    { return TypeExecutionQueued }
+func (ExecutionStarted) EventType() string   { return TypeExecutionStarted }
+func (ExecutionCompleted) EventType() string { return TypeExecutionCompleted }
+func (ExecutionFailed) EventType() string    { return TypeExecutionFailed }
+
+// IsTerminal reports whether an event ends an execution.
+func IsTerminal(e Event) bool {
+	switch e.(type) {
+	case ExecutionCompleted, *ExecutionCompleted, ExecutionFailed, *ExecutionFailed:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,192 @@
+package domain
+
+import (
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Status is where an execution is in its life.
+type Status string
+
+const (
+	StatusQueued    Status = "queued"
+	StatusRunning   Status = "running"
+	StatusCompleted Status = "completed"
+	StatusFailed    Status = "failed"
+)
+
+// Terminal reports whether no further state change can happen.
+func (s Status) Terminal() bool { return s == StatusCompleted || s == StatusFailed }
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusQueued, StatusRunning, StatusCompleted, StatusFailed:
+		return true
+	}
+	return false
+}
+
+// MaxScriptBytes and MaxStdinBytes bound what a request may carry.
+const (
+	MaxScriptBytes = 256 << 10
+	MaxStdinBytes  = 256 << 10
+)
+
+// Execution is the aggregate: the state that its events build, in sequence
+// order. The same type is the write model (decisions) and the read model
+// (the executions view), so both always agree on what an event means.
+type Execution struct {
+	ID       string `json:"execution_id" bson:"_id"`
+	Status   Status `json:"status" bson:"status"`
+	Language string `json:"language" bson:"language"`
+	Version  string `json:"version" bson:"version"`
+	Script   string `json:"script" bson:"script"`
+	Stdin    string `json:"stdin" bson:"stdin"`
+	Owner    string `json:"owner" bson:"owner"`
+	Limits   Limits `json:"limits" bson:"limits"`
+
+	Output          string         `json:"output" bson:"output"`
+	Errors          string         `json:"errors" bson:"errors"`
+	ExitCode        *int           `json:"exit_code" bson:"exit_code"`
+	Signal          string         `json:"signal,omitempty" bson:"signal,omitempty"`
+	FailureReason   Verdict        `json:"failure_reason,omitempty" bson:"failure_reason,omitempty"`
+	OutputTruncated bool           `json:"output_truncated" bson:"output_truncated"`
+	ResourceUsage   *ResourceUsage `json:"resource_usage" bson:"resource_usage"`
+
+	Attempt    int        `json:"attempt" bson:"attempt"`
+	Runner     string     `json:"runner,omitempty" bson:"runner,omitempty"`
+	Sequence   int64      `json:"version_seq" bson:"version_seq"`
+	CreatedAt  time.Time  `json:"created_at" bson:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at" bson:"updated_at"`
+	StartedAt  *time.Time `json:"started_at" bson:"started_at"`
+	FinishedAt *time.Time `json:"finished_at" bson:"finished_at"`
+}
+
+// Spec is what a user asks to run.
+type Spec struct {
+	Language string
+	Version  string
+	Script   string
+	Stdin    string
+	Limits   Limits // already resolved against defaults and maximum
+	Owner    string
+}
+
+// Queue validates a spec and returns the first event of a new execution.
+func Queue(s Spec) (ExecutionQueued, error) {
+	switch {
+	case s.Script == "":
+		return ExecutionQueued{}, Errorf(EUNPROCESSABLE, "script is empty")
+	case len(s.Script) > MaxScriptBytes:
+		return ExecutionQueued{}, Errorf(ETOOLARGE, "script is larger than %d bytes", MaxScriptBytes)
+	case len(s.Stdin) > MaxStdinBytes:
+		return ExecutionQueued{}, Errorf(ETOOLARGE, "stdin is larger than %d bytes", MaxStdinBytes)
+	case !utf8.ValidString(s.Script):
+		return ExecutionQueued{}, Errorf(EUNPROCESSABLE, "script is not valid UTF-8")
+	case s.Language == "" || s.Version == "":
+		return ExecutionQueued{}, Errorf(EUNPROCESSABLE, "language and version are required")
+	case s.Owner == "":
+		return ExecutionQueued{}, Errorf(EINTERNAL, "owner is required")
+	}
+	return ExecutionQueued{Language: s.Language, Version: s.Version, Script: s.Script,
+		Stdin: s.Stdin, Limits: s.Limits, Owner: s.Owner}, nil
+}
+
+// Start decides that a runner takes the execution. A running execution may be
+// started again (a new attempt) only by a caller that knows its runner is gone.
+func (e *Execution) Start(runner, sandbox string) (ExecutionStarted, error) {
+	switch e.Status {
+	case StatusQueued, StatusRunning:
+		return ExecutionStarted{Runner: runner, Sandbox: sandbox, Attempt: e.Attempt + 1, Limits: e.Limits}, nil
+	}
+	return ExecutionStarted{}, Errorf(ECONFLICT, "execution %s is %s", e.ID, e.Status)
+}
+
+// Finish turns a sandbox result into the terminal event of a running execution.
+func (e *Execution) Finish(r Result) (Event, error) {
+	if e.Status != StatusRunning {
+		return nil, Errorf(ECONFLICT, "execution %s is %s", e.ID, e.Status)
+	}
+	if !r.Verdict.Valid() {
+		return nil, fmt.Errorf("finish %s: unknown verdict %q", e.ID, r.Verdict)
+	}
+	if r.Verdict == VerdictCompleted {
+		return ExecutionCompleted{Result: r}, nil
+	}
+	return ExecutionFailed{Reason: r.Verdict, Message: r.Message, Result: &r}, nil
+}
+
+// Fail ends a non-terminal execution for a reason that is not a sandbox result
+// (a system error before the script ran).
+func (e *Execution) Fail(reason Verdict, message string) (ExecutionFailed, error) {
+	if e.Status.Terminal() {
+		return ExecutionFailed{}, Errorf(ECONFLICT, "execution %s is already %s", e.ID, e.Status)
+	}
+	return ExecutionFailed{Reason: reason, Message: message}, nil
+}
+
+// Cancel ends a queued or running execution on a user's request.
+func (e *Execution) Cancel(actor string) (ExecutionFailed, error) {
+	return e.Fail(VerdictCancelled, "cancelled by "+actor)
+}
+
+// Apply folds one recorded event into the state. The caller guarantees that
+// seq is the next sequence (projections check it). The first terminal event
+// wins: a later one is kept in the history but changes nothing.
+func (e *Execution) Apply(id string, seq int64, at time.Time, ev Event) error {
+	if seq != e.Sequence+1 {
+		return fmt.Errorf("apply %s seq %d: expected seq %d", id, seq, e.Sequence+1)
+	}
+	e.Sequence = seq
+	if e.Status.Terminal() {
+		return nil
+	}
+	at = at.UTC()
+	switch v := ev.(type) {
+	case ExecutionQueued:
+		*e = Execution{ID: id, Status: StatusQueued, Language: v.Language, Version: v.Version,
+			Script: v.Script, Stdin: v.Stdin, Owner: v.Owner, Limits: v.Limits,
+			Sequence: seq, CreatedAt: at}
+	case ExecutionStarted:
+		e.Status = StatusRunning
+		e.Attempt = v.Attempt
+		e.Runner = v.Runner
+		e.Limits = v.Limits
+		t := at
+		e.StartedAt = &t
+	case ExecutionCompleted:
+		e.finish(StatusCompleted, "", &v.Result, "", at)
+	case ExecutionFailed:
+		e.finish(StatusFailed, v.Reason, v.Result, v.Message, at)
+	default:
+		return fmt.Errorf("apply %s seq %d: unknown event %T", id, seq, ev)
+	}
+	e.UpdatedAt = at
+	return nil
+}
+
+func (e *Execution) finish(s Status, reason Verdict, r *Result, msg string, at time.Time) {
+	e.Status = s
+	e.FailureReason = reason
+	t := at
+	e.FinishedAt = &t
+	if r == nil {
+		e.Errors = msg
+		return
+	}
+	e.Output = r.Stdout
+	e.Errors = r.Stderr
+	if msg != "" && s == StatusFailed && reason != VerdictRuntimeErr {
+		if e.Errors != "" && e.Errors[len(e.Errors)-1] != '\n' {
+			e.Errors += "\n"
+		}
+		e.Errors += msg
+	}
+	e.ExitCode = r.ExitCode
+	e.Signal = r.Signal
+	e.OutputTruncated = r.OutputTruncated
+	u := r.Usage
+	e.ResourceUsage = &u
+}

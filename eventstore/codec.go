@@ -1,0 +1,75 @@
+package eventstore
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/integr8scode/integr8scode/domain"
+)
+
+// CurrentSchemaVersion is the version every event is written with. When a
+// payload changes shape, raise it and add an upcaster for the old version.
+const CurrentSchemaVersion = 1
+
+// upcaster turns a payload of an old schema version into the next version.
+type upcaster func(json.RawMessage) (json.RawMessage, error)
+
+// upcasters[type][from] rewrites version from into from+1. Empty today: the
+// first schema is still the only one.
+var upcasters = map[string]map[int]upcaster{}
+
+// Encode marshals a domain event's payload.
+func Encode(ev domain.Event) (json.RawMessage, error) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", ev.EventType(), err)
+	}
+	return b, nil
+}
+
+// Decode turns an envelope's payload into its domain event, upcasting old
+// schema versions first.
+func Decode(e Envelope) (domain.Event, error) {
+	data := e.Data
+	if e.SchemaVersion < 1 || e.SchemaVersion > CurrentSchemaVersion {
+		return nil, fmt.Errorf("decode %s %s: unknown schema version %d", e.Type, e.EventID, e.SchemaVersion)
+	}
+	for v := e.SchemaVersion; v < CurrentSchemaVersion; v++ {
+		up, ok := upcasters[e.Type][v]
+		if !ok {
+			return nil, fmt.Errorf("decode %s %s: no upcaster from version %d", e.Type, e.EventID, v)
+		}
+		var err error
+		if data, err = up(data); err != nil {
+			return nil, fmt.Errorf("upcast %s %s from %d: %w", e.Type, e.EventID, v, err)
+		}
+	}
+	var (
+		ev  domain.Event
+		err error
+	)
+	switch e.Type {
+	case domain.TypeExecutionQueued:
+		var p domain.ExecutionQueued
+		err = json.Unmarshal(data, &p)
+		ev = p
+	case domain.TypeExecutionStarted:
+		var p domain.ExecutionStarted
+		err = json.Unmarshal(data, &p)
+		ev = p
+	case domain.TypeExecutionCompleted:
+		var p domain.ExecutionCompleted
+		err = json.Unmarshal(data, &p)
+		ev = p
+	case domain.TypeExecutionFailed:
+		var p domain.ExecutionFailed
+		err = json.Unmarshal(data, &p)
+		ev = p
+	default:
+		return nil, fmt.Errorf("decode %s: unknown event type %q", e.EventID, e.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode %s %s: %w", e.Type, e.EventID, err)
+	}
+	return ev, nil
+}

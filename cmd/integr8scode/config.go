@@ -1,0 +1,137 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/integr8scode/integr8scode/domain"
+)
+
+// config is every setting of every role. Each flag has an environment
+// variable: --kafka-brokers is INTEGR8SCODE_KAFKA_BROKERS. Flags win.
+type config struct {
+	Listen   string
+	DataDir  string
+	LogLevel string
+
+	KafkaBrokers      string
+	KafkaPartitions   int
+	KafkaReplication  int
+	MongoURI          string
+	MongoDatabase     string
+	EmbeddedKafkaPort int
+	EmbeddedMongoPort int
+
+	Runner     string
+	RuncPath   string
+	Python     string
+	Slots      int
+	OutputCap  int64
+	LeaseTTL   time.Duration
+	MaxTimeout time.Duration
+	MaxMemory  int64
+	MaxCPU     int64
+}
+
+func (c *config) register(fs *flag.FlagSet, role string) {
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address of the HTTP server (API, /healthz, /readyz, /metrics)")
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for this process's local state")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	if role == "up" {
+		fs.IntVar(&c.EmbeddedKafkaPort, "embedded-kafka-port", 0, "loopback port of the embedded Kafka broker (0: any free port)")
+		fs.IntVar(&c.EmbeddedMongoPort, "embedded-mongodb-port", 0, "loopback port of the embedded MongoDB-wire store (0: any free port)")
+	} else {
+		fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers (required)")
+		fs.StringVar(&c.MongoURI, "mongodb-uri", "", "MongoDB connection URI (required)")
+	}
+	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", 6, "partitions of the executions topic when this process creates it")
+	fs.IntVar(&c.KafkaReplication, "kafka-replication", 1, "replication factor of the executions topic when this process creates it")
+	fs.StringVar(&c.MongoDatabase, "mongodb-database", "integr8scode", "MongoDB database name")
+	if role == "up" || role == "runner" {
+		fs.StringVar(&c.Runner, "runner", "runc", "sandbox kind: runc")
+		fs.StringVar(&c.RuncPath, "runc-path", "runc", "runc binary (looked up in PATH)")
+		fs.StringVar(&c.Python, "python", "/usr/bin/python3", "Python interpreter on the host, mounted read-only into sandboxes")
+		fs.IntVar(&c.Slots, "slots", 2*runtime.NumCPU(), "concurrent sandboxes")
+		fs.Int64Var(&c.OutputCap, "output-cap-bytes", 1<<20, "cap of stdout and of stderr per run")
+		fs.DurationVar(&c.LeaseTTL, "lease-ttl", 15*time.Second, "how long a runner's claim lives without renewal")
+	}
+	fs.DurationVar(&c.MaxTimeout, "max-timeout", domain.DefaultMaxLimits.Timeout(), "largest timeout a request may ask for")
+	fs.Int64Var(&c.MaxMemory, "max-memory-bytes", domain.DefaultMaxLimits.MemoryBytes, "largest memory limit a request may ask for")
+	fs.Int64Var(&c.MaxCPU, "max-cpu-millicores", domain.DefaultMaxLimits.CPUMillicores, "largest CPU limit a request may ask for")
+}
+
+// parseFlags parses args after applying INTEGR8SCODE_* environment variables
+// as defaults.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "INTEGR8SCODE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		f.Usage += " [$" + env + "]"
+		if v := getenv(env); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q: %w", env, v, err))
+			}
+			f.DefValue = v
+		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errUsage
+		}
+		return errUsage
+	}
+	return nil
+}
+
+func (c *config) validate(role string) error {
+	var errs []error
+	if role != "up" {
+		if c.KafkaBrokers == "" {
+			errs = append(errs, errors.New("--kafka-brokers (INTEGR8SCODE_KAFKA_BROKERS) is required"))
+		}
+		if c.MongoURI == "" {
+			errs = append(errs, errors.New("--mongodb-uri (INTEGR8SCODE_MONGODB_URI) is required"))
+		}
+	}
+	if c.KafkaPartitions < 1 {
+		errs = append(errs, errors.New("--kafka-partitions must be at least 1"))
+	}
+	if (role == "up" || role == "runner") && c.Runner != "runc" {
+		errs = append(errs, fmt.Errorf("--runner %q is not available (have: runc)", c.Runner))
+	}
+	if c.MaxTimeout < domain.DefaultLimits.Timeout() || c.MaxMemory < domain.DefaultLimits.MemoryBytes || c.MaxCPU < domain.DefaultLimits.CPUMillicores {
+		errs = append(errs, errors.New("the maximum limits must not be below the default limits (5s, 128 MiB, 100m)"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *config) brokers() []string {
+	var out []string
+	for _, b := range strings.Split(c.KafkaBrokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func (c *config) maxLimits() domain.Limits {
+	return domain.Limits{TimeoutMs: c.MaxTimeout.Milliseconds(), MemoryBytes: c.MaxMemory, CPUMillicores: c.MaxCPU}
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

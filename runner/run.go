@@ -1,0 +1,120 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/eventstore"
+)
+
+// run executes one claimed execution and records its outcome. It owns one
+// slot and releases it when done.
+func (r *Runner) run(head eventstore.Head, meta eventstore.Meta) {
+	defer r.wg.Done()
+	defer func() { <-r.slots; r.wake() }()
+	defer r.unmark(head.State.ID)
+
+	id, attempt := head.State.ID, head.State.Attempt
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r.mu.Lock()
+	r.running[id] = cancel
+	r.mu.Unlock()
+
+	log := r.cfg.Logger.With("execution_id", id, "attempt", attempt)
+	cancelled := make(chan struct{})
+	renewDone := make(chan struct{})
+	go func() {
+		defer close(renewDone)
+		r.keepLease(ctx, head, cancel, cancelled)
+	}()
+
+	job := Job{ExecutionID: id, Attempt: attempt, Language: head.State.Language, Version: head.State.Version,
+		Script: head.State.Script, Stdin: head.State.Stdin, Limits: head.State.Limits}
+	r.cfg.Metrics.started.Inc()
+	begin := time.Now()
+	res, err := r.cfg.Sandbox.Run(ctx, job)
+	cancel()
+	<-renewDone
+	select {
+	case <-cancelled:
+		// Someone else ended it (a user's cancel): the ledger already holds
+		// the terminal event; the sandbox is gone.
+		r.cfg.Metrics.finished.WithLabelValues(string(domain.VerdictCancelled)).Inc()
+		log.Info("execution cancelled while running")
+		return
+	default:
+	}
+	if r.stopping() {
+		// The runner is shutting down and killed the sandbox: record nothing.
+		// The execution stays running under our lease; our next life (same
+		// ID) or another runner once the lease expires runs it again.
+		log.Info("runner stopping: execution left for a re-run")
+		return
+	}
+	if err != nil {
+		log.Error("sandbox failed", "err", err)
+		res = domain.Result{Verdict: domain.VerdictSystemError,
+			Message: "the sandbox could not run the script; this is the platform's fault"}
+	}
+	r.cfg.Metrics.finished.WithLabelValues(string(res.Verdict)).Inc()
+	r.cfg.Metrics.duration.Observe(time.Since(begin).Seconds())
+	r.record(id, attempt, res, meta, log)
+}
+
+// record appends the terminal event, if this attempt still owns the execution.
+func (r *Runner) record(id string, attempt int, res domain.Result, meta eventstore.Meta, log interface {
+	Error(string, ...any)
+}) {
+	decide := func(h *eventstore.Head) ([]domain.Event, error) {
+		if h.State.Status != domain.StatusRunning || h.State.Attempt != attempt || h.LeaseOwner != r.cfg.ID {
+			return nil, nil // ended or taken over meanwhile: our result is void
+		}
+		ev, err := h.State.Finish(res)
+		if err != nil {
+			return nil, err
+		}
+		return []domain.Event{ev}, nil
+	}
+	// The result is worth retrying for: the script already ran.
+	backoff := 100 * time.Millisecond
+	for i := 0; ; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, _, err := r.cfg.Ledger.Update(ctx, id, meta, decide)
+		cancel()
+		if err == nil || i == 8 || r.stopping() {
+			if err != nil {
+				log.Error("recording the result failed; the execution will be re-run", "err", err)
+			}
+			return
+		}
+		time.Sleep(backoff)
+		backoff *= 2
+	}
+}
+
+// keepLease renews the claim while the sandbox runs. When the head moved
+// (a cancel appended a terminal event) it stops the sandbox and closes
+// cancelled.
+func (r *Runner) keepLease(ctx context.Context, head eventstore.Head, stop context.CancelFunc, cancelled chan<- struct{}) {
+	t := time.NewTicker(r.cfg.RenewEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := r.cfg.Leases.Renew(ctx, head.State.ID, head.State.Sequence, r.cfg.ID, time.Now().Add(r.cfg.LeaseTTL))
+		if errors.Is(err, eventstore.ErrStale) {
+			close(cancelled)
+			stop()
+			return
+		}
+		if err != nil && ctx.Err() == nil {
+			r.cfg.Logger.Warn("lease renewal failed", "execution_id", head.State.ID, "err", err)
+		}
+	}
+}

@@ -1,0 +1,302 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/google/uuid"
+
+	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/eventstore"
+	"github.com/integr8scode/integr8scode/projections"
+)
+
+// submitRequest is the body of POST /executions.
+type submitRequest struct {
+	Script   string         `json:"script"`
+	Language string         `json:"language"`
+	Version  string         `json:"version"`
+	Stdin    string         `json:"stdin"`
+	Limits   *domain.Limits `json:"limits"`
+}
+
+// idempotencyNamespace derives execution ids from Idempotency-Key headers, so
+// a retried request names the same execution and the ledger refuses to queue
+// it twice.
+var idempotencyNamespace = uuid.MustParse("6c0b1f3e-2f5d-4e55-9d55-8f0e7a1c2b90")
+
+// owner is who the request acts for. Authentication arrives with its own
+// issue; until then everyone is anonymous.
+func owner(*http.Request) string { return "anonymous" }
+
+func (s *server) handleSubmit() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req submitRequest
+		if err := decodeJSON(w, r, &req); err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		exec, created, err := s.submit(r, req)
+		if err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		w.Header().Set("Location", "/api/v1/executions/"+exec.ID)
+		if wait, _ := strconv.ParseBool(r.URL.Query().Get("wait")); wait {
+			if done, ok := s.waitTerminal(r.Context(), exec); ok {
+				writeJSON(w, http.StatusOK, done)
+				return
+			}
+		}
+		status := http.StatusAccepted
+		if !created {
+			status = http.StatusOK // an idempotent replay of an earlier request
+		}
+		writeJSON(w, status, exec)
+	}
+}
+
+// submit validates a request and appends ExecutionQueued. created is false
+// when an Idempotency-Key named an execution that already exists.
+func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, bool, error) {
+	lang, version, err := s.Catalog.Resolve(req.Language, req.Version)
+	if err != nil {
+		return domain.Execution{}, false, err
+	}
+	var requested domain.Limits
+	if req.Limits != nil {
+		requested = *req.Limits
+	}
+	limits, err := domain.ResolveLimits(requested, s.Catalog.DefaultLimits, s.Catalog.MaxLimits)
+	if err != nil {
+		return domain.Execution{}, false, err
+	}
+	who := owner(r)
+	ev, err := domain.Queue(domain.Spec{Language: lang, Version: version, Script: req.Script,
+		Stdin: req.Stdin, Limits: limits, Owner: who})
+	if err != nil {
+		return domain.Execution{}, false, err
+	}
+	id := uuid.Must(uuid.NewV7()).String()
+	key := r.Header.Get("Idempotency-Key")
+	if key != "" {
+		if len(key) > 255 {
+			return domain.Execution{}, false, domain.Errorf(domain.EINVALID, "Idempotency-Key is longer than 255 characters")
+		}
+		id = uuid.NewSHA1(idempotencyNamespace, []byte(who+"\x00"+key)).String()
+	}
+	meta := eventstore.Meta{CorrelationID: middleware.GetReqID(r.Context()), Actor: who}
+	head, _, err := s.Ledger.Create(r.Context(), id, ev, meta)
+	if err != nil {
+		if key != "" && domain.ErrorCode(err) == domain.ECONFLICT {
+			if sameRequest(head.State, ev) {
+				return s.current(r.Context(), head.State), false, nil
+			}
+			return domain.Execution{}, false, domain.Errorf(domain.ECONFLICT,
+				"Idempotency-Key %q was already used for a different request", key)
+		}
+		if head.State.ID == "" {
+			return domain.Execution{}, false, err
+		}
+		// Recorded in the ledger head but not yet published: the runner's
+		// sweep republishes it, so the request is accepted all the same.
+		s.Logger.Warn("execution recorded, publish deferred to the sweep", "execution_id", id, "err", err)
+	}
+	return head.State, true, nil
+}
+
+func sameRequest(e domain.Execution, q domain.ExecutionQueued) bool {
+	return e.Script == q.Script && e.Stdin == q.Stdin && e.Language == q.Language &&
+		e.Version == q.Version && e.Owner == q.Owner
+}
+
+// current returns the freshest known state of an execution: the view, or
+// the ledger head when the projection has not caught up yet.
+func (s *server) current(ctx context.Context, fallback domain.Execution) domain.Execution {
+	v, err := s.Views.View(ctx, fallback.ID)
+	if err != nil || v.Sequence < fallback.Sequence {
+		return fallback
+	}
+	return v
+}
+
+// lookup reads an execution for a request: the view first, then the ledger
+// head so a client reads its own write before the projection catches up.
+func (s *server) lookup(ctx context.Context, id string) (domain.Execution, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return domain.Execution{}, domain.Errorf(domain.ENOTFOUND, "execution %s not found", id)
+	}
+	v, verr := s.Views.View(ctx, id)
+	if verr == nil && v.Status.Terminal() {
+		return v, nil
+	}
+	h, herr := s.Ledger.Get(ctx, id)
+	switch {
+	case herr == nil && (verr != nil || h.State.Sequence > v.Sequence):
+		return h.State, nil
+	case verr == nil:
+		return v, nil
+	case domain.ErrorCode(verr) == domain.ENOTFOUND && domain.ErrorCode(herr) == domain.ENOTFOUND:
+		return domain.Execution{}, domain.Errorf(domain.ENOTFOUND, "execution %s not found", id)
+	case domain.ErrorCode(verr) != domain.ENOTFOUND:
+		return domain.Execution{}, verr
+	default:
+		return domain.Execution{}, herr
+	}
+}
+
+// waitTerminal waits until the execution's view is terminal, within a bound
+// derived from its timeout; ok is false when the bound passed first.
+func (s *server) waitTerminal(ctx context.Context, e domain.Execution) (domain.Execution, bool) {
+	bound := e.Limits.Timeout() + 30*time.Second
+	if bound > s.MaxWait {
+		bound = s.MaxWait
+	}
+	ctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	var changed <-chan struct{}
+	if s.Hub != nil {
+		ch, stop := s.Hub.Subscribe(e.ID)
+		defer stop()
+		changed = ch
+	}
+	tick := time.NewTicker(s.PollEvery)
+	defer tick.Stop()
+	for {
+		v, err := s.Views.View(ctx, e.ID)
+		if err == nil && v.Status.Terminal() {
+			return v, true
+		}
+		select {
+		case <-ctx.Done():
+			return e, false
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *server) handleGet() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		e, err := s.lookup(r.Context(), chi.URLParam(r, "id"))
+		if err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, e)
+	}
+}
+
+func (s *server) handleCancel() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := chi.URLParam(r, "id")
+		if _, err := s.lookup(r.Context(), id); err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		who := owner(r)
+		meta := eventstore.Meta{CorrelationID: middleware.GetReqID(r.Context()), Actor: who}
+		head, _, err := s.Ledger.Update(r.Context(), id, meta, func(h *eventstore.Head) ([]domain.Event, error) {
+			ev, err := h.State.Cancel(who)
+			if err != nil {
+				return nil, err
+			}
+			return []domain.Event{ev}, nil
+		})
+		if err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, head.State)
+	}
+}
+
+type listResponse struct {
+	Executions []domain.Execution `json:"executions"`
+	NextCursor string             `json:"next_cursor,omitempty"`
+}
+
+func (s *server) handleList() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q, err := parseListQuery(r)
+		if err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		q.Owner = "" // every execution is visible until authentication arrives
+		items, more, err := s.Views.List(r.Context(), q)
+		if err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		resp := listResponse{Executions: items}
+		if resp.Executions == nil {
+			resp.Executions = []domain.Execution{}
+		}
+		if more && len(items) > 0 {
+			last := items[len(items)-1]
+			resp.NextCursor = encodeCursor(projections.Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
+		}
+		writeJSON(w, http.StatusOK, resp)
+	}
+}
+
+func parseListQuery(r *http.Request) (projections.ListQuery, error) {
+	v := r.URL.Query()
+	q := projections.ListQuery{Limit: 20}
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 100 {
+			return q, domain.Errorf(domain.EINVALID, "limit must be an integer from 1 to 100")
+		}
+		q.Limit = n
+	}
+	if st := v.Get("status"); st != "" {
+		q.Status = domain.Status(st)
+		if !q.Status.Valid() {
+			return q, domain.Errorf(domain.EINVALID, "status must be one of queued, running, completed, failed")
+		}
+	}
+	if c := v.Get("cursor"); c != "" {
+		cur, err := decodeCursor(c)
+		if err != nil {
+			return q, err
+		}
+		q.After = &cur
+	}
+	return q, nil
+}
+
+// A cursor is the position of the last item of a page: its creation time and
+// id, so pages stay stable while new executions arrive.
+func encodeCursor(c projections.Cursor) string {
+	return strconv.FormatInt(c.CreatedAt.UnixNano(), 36) + "." + c.ID
+}
+
+func decodeCursor(s string) (projections.Cursor, error) {
+	bad := domain.Errorf(domain.EINVALID, "cursor is malformed; use next_cursor from a previous page")
+	ts, id, ok := strings.Cut(s, ".")
+	if !ok {
+		return projections.Cursor{}, bad
+	}
+	n, err := strconv.ParseInt(ts, 36, 64)
+	if err != nil {
+		return projections.Cursor{}, bad
+	}
+	if _, err := uuid.Parse(id); err != nil {
+		return projections.Cursor{}, bad
+	}
+	return projections.Cursor{CreatedAt: time.Unix(0, n).UTC(), ID: id}, nil
+}
+
+func (s *server) handleRuntimes() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Catalog)
+	}
+}
+

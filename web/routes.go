@@ -1,0 +1,40 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// routes is the whole API surface in one place.
+func (s *server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, s.recoverer, s.instrument)
+
+	r.Get("/healthz", s.handleHealthz())
+	r.Get("/readyz", s.handleReadyz())
+	r.Handle("/metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
+
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Post("/executions", s.handleSubmit())
+		r.Get("/executions", s.handleList())
+		r.Get("/executions/{id}", s.handleGet())
+		r.Get("/executions/{id}/events", s.handleEvents())
+		r.Get("/executions/{id}/stream", s.handleStream())
+		r.Post("/executions/{id}/cancel", s.handleCancel())
+		r.Get("/runtimes", s.handleRuntimes())
+
+		// The original product's API, kept for its clients.
+		r.Post("/execute", s.handleCompatExecute())
+		r.Get("/executions/{id}/result", s.handleCompatResult())
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.Logger, errNotFound("no route for "+r.Method+" "+r.URL.Path))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody("method_not_allowed", r.Method+" is not allowed on "+r.URL.Path))
+	})
+	return r
+}

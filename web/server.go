@@ -1,0 +1,66 @@
+// Package web is the HTTP face of the platform: the REST API (chi), Server-
+// Sent Events, health endpoints and metrics. It turns requests into ledger
+// commands and answers reads from the projections.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/eventstore"
+	"github.com/integr8scode/integr8scode/projections"
+)
+
+// Ledger is what the API needs of the event store.
+type Ledger interface {
+	Create(ctx context.Context, id string, ev domain.ExecutionQueued, meta eventstore.Meta) (eventstore.Head, []eventstore.Envelope, error)
+	Update(ctx context.Context, id string, meta eventstore.Meta, decide eventstore.Decide) (eventstore.Head, []eventstore.Envelope, error)
+	Get(ctx context.Context, id string) (eventstore.Head, error)
+}
+
+// Deps are the server's collaborators. Ledger, Views and Catalog are required.
+type Deps struct {
+	Ledger  Ledger
+	Views   projections.Store
+	Hub     *projections.Hub // optional: in-process change notifications
+	Catalog domain.Catalog
+	Logger  *slog.Logger
+	// Registry serves /metrics; Registerer takes the HTTP series.
+	Gatherer   prometheus.Gatherer
+	Registerer prometheus.Registerer
+	// Ready reports whether the process can take work (nil: always).
+	Ready func(context.Context) error
+	// PollEvery is how often waiters re-read the views when no in-process
+	// notification arrives (the API runs apart from the projector).
+	PollEvery time.Duration
+	// MaxWait bounds ?wait=true.
+	MaxWait time.Duration
+}
+
+type server struct {
+	Deps
+	metrics *httpMetrics
+}
+
+// NewServer returns the whole HTTP API as one handler.
+func NewServer(d Deps) http.Handler {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.PollEvery == 0 {
+		d.PollEvery = 250 * time.Millisecond
+	}
+	if d.MaxWait == 0 {
+		d.MaxWait = 60 * time.Second
+	}
+	if d.Gatherer == nil {
+		d.Gatherer = prometheus.DefaultGatherer
+	}
+	s := &server{Deps: d, metrics: newHTTPMetrics(d.Registerer)}
+	return s.routes()
+}

@@ -1,0 +1,183 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// LedgerTopic is the ledger's topic. It must equal eventstore.Topic; it is
+// repeated here so that this adapter does not depend on the event store.
+const LedgerTopic = "executions"
+
+// DefaultPartitions is the ledger topic's partition count when a new data
+// directory is created and no count is asked for. It bounds how many members
+// of one consumer group can work in parallel, and it can never change later.
+const DefaultPartitions int32 = 6
+
+// offsetsRetentionMinutes keeps committed consumer offsets for 100 years.
+// Kafka's default (7 days) drops the offsets of a group that was stopped for
+// a week, which then re-reads the whole ledger from the oldest offset.
+// 100 years is as far as it goes: kfake turns the value into a
+// time.Duration, which overflows (and expires everything at once) past ~292
+// years.
+const offsetsRetentionMinutes = 100 * 365 * 24 * 60
+
+// EmbeddedConfig configures the embedded broker.
+type EmbeddedConfig struct {
+	// Dir holds the log, topics and committed offsets (required; created if
+	// missing). Starting again on the same Dir reopens all of them.
+	Dir string
+	// Port to listen on, on 127.0.0.1 only. 0 picks a free port; Brokers
+	// reports the one chosen.
+	Port int
+	// Partitions of the ledger topic. 0 means: whatever Dir already has, or
+	// DefaultPartitions for a new Dir. Asking for a count that differs from
+	// the one on disk is an error, never a change.
+	Partitions int32
+	// Logger receives the broker's log. Nil discards it.
+	Logger *slog.Logger
+}
+
+func (c *EmbeddedConfig) validate() error {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, errors.New("embedded kafka: Dir is required"))
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("embedded kafka: Port %d out of range", c.Port))
+	}
+	if c.Partitions < 0 {
+		errs = append(errs, fmt.Errorf("embedded kafka: Partitions %d is negative", c.Partitions))
+	}
+	return errors.Join(errs...)
+}
+
+// Embedded is a single-node Kafka-protocol broker (kfake) running in this
+// process, holding the ledger on local disk.
+//
+// Every produced batch and every committed offset is written and fsynced
+// before the broker answers, so whatever a client was told is stored
+// survives kill -9 of the process and, nearly always, a crash of the
+// machine: kfake does not fsync directories, so a segment file created
+// just before a power loss can vanish with its directory entry.
+type Embedded struct {
+	cluster *kfake.Cluster
+	brokers []string
+	log     *brokerLog
+	lock    *dirLock
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// StartEmbedded starts the broker on cfg.Dir and makes sure the ledger topic
+// exists with retention.ms=-1.
+func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("embedded kafka: %w", err)
+	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("embedded kafka: %w", err)
+	}
+	blog := &brokerLog{log: logger.With("component", "kafka-broker")}
+	cluster, err := kfake.NewCluster(
+		// One port means one broker (kfake's default is three). kfake
+		// listens on 127.0.0.1 only; port 0 lets the kernel choose.
+		kfake.Ports(cfg.Port),
+		kfake.DataDir(cfg.Dir),
+		// kfake writes every batch and offset commit to its files before
+		// it answers, so a killed process loses nothing either way (the
+		// page cache survives it). SyncWrites adds an fsync to each, so a
+		// power loss, kernel panic or VM stop does not lose what producers
+		// saw acknowledged either; without it kfake fsyncs only on segment
+		// roll and on Close.
+		kfake.SyncWrites(),
+		kfake.ClusterID("integr8scode"),
+		kfake.WithLogger(blog),
+		kfake.BrokerConfigs(map[string]string{
+			// The topic carries retention.ms=-1 itself; this also covers
+			// any topic created without it. kfake applies the 7-day
+			// default to every topic once any topic sets a retention.
+			"log.retention.ms":          "-1",
+			"offsets.retention.minutes": strconv.Itoa(offsetsRetentionMinutes),
+		}),
+		// Auto topic creation stays off (kfake's default): a misspelt
+		// topic must fail loudly, not become a 10-partition topic that
+		// silently receives events nobody reads.
+	)
+	if err != nil {
+		lock.unlock()
+		return nil, fmt.Errorf("embedded kafka on %s: %w", cfg.Dir, err)
+	}
+	e := &Embedded{cluster: cluster, log: blog, lock: lock}
+	partitions, err := e.ensureLedgerTopic(cfg.Partitions)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("embedded kafka on %s: %w", cfg.Dir, err), e.Close())
+	}
+	// Read once: kfake answers ListenAddrs through its event loop, which
+	// no longer runs after Close.
+	e.brokers = cluster.ListenAddrs()
+	logger.Info("embedded kafka started", "brokers", e.brokers, "dir", cfg.Dir,
+		"topic", LedgerTopic, "partitions", partitions)
+	return e, nil
+}
+
+// ensureLedgerTopic creates the ledger topic in a new directory and checks
+// the partition count of an existing one. kfake seeds topics only into an
+// empty directory and keeps the stored count on reopen, whatever is asked.
+func (e *Embedded) ensureLedgerTopic(want int32) (int32, error) {
+	parts := e.cluster.PartitionInfos(LedgerTopic)
+	if parts == nil {
+		if want == 0 {
+			want = DefaultPartitions
+		}
+		if err := e.cluster.CreateTopic(LedgerTopic, want, map[string]string{"retention.ms": "-1"}); err != nil {
+			return 0, fmt.Errorf("create topic %s: %w", LedgerTopic, err)
+		}
+		return want, nil
+	}
+	have := int32(len(parts))
+	if want != 0 && want != have {
+		return 0, fmt.Errorf("%w: topic %s has %d partitions on disk, %d were asked for; "+
+			"the count never changes because keys would move to other partitions",
+			ErrTopicMismatch, LedgerTopic, have, want)
+	}
+	return have, nil
+}
+
+// Brokers returns the broker addresses ("127.0.0.1:port") for clients.
+func (e *Embedded) Brokers() []string { return append([]string(nil), e.brokers...) }
+
+// Close stops the broker and releases the data directory. Records and
+// committed offsets are already on disk; Close also saves what kfake keeps
+// only in memory (idempotent producers' sequence windows, partition
+// snapshots for a fast start), which a kill -9 loses. It returns the
+// persistence errors the broker reported. Calling it again is a no-op.
+func (e *Embedded) Close() error {
+	e.closeOnce.Do(func() {
+		e.cluster.Close()
+		var errs []error
+		if err := e.log.takeErrors(); err != nil {
+			errs = append(errs, fmt.Errorf("embedded kafka reported: %w", err))
+		}
+		if err := e.lock.unlock(); err != nil {
+			errs = append(errs, fmt.Errorf("embedded kafka unlock: %w", err))
+		}
+		e.closeErr = errors.Join(errs...)
+	})
+	return e.closeErr
+}

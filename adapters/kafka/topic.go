@@ -1,0 +1,103 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/IBM/sarama"
+)
+
+// EnsureTopic creates topic with the given partition count and replication
+// factor (-1: the broker's default) and retention.ms=-1, unless it exists.
+//
+// An existing topic is checked, never changed: a different partition count,
+// a finite retention or a compacting cleanup policy returns ErrTopicMismatch.
+// Changing the count would move keys to other partitions and break the
+// per-execution order; compaction would keep only each execution's last
+// event. Calling EnsureTopic again, or from several processes at once, is
+// harmless.
+func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions int32, replication int16) error {
+	if topic == "" || partitions < 1 || replication == 0 || replication < -1 {
+		return fmt.Errorf("ensure topic %q: need a name, partitions >= 1 and replication >= 1 or -1 (got %d, %d)",
+			topic, partitions, replication)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ensure topic %s: %w", topic, err)
+	}
+	// sarama's admin takes no context: run it aside and stop waiting when
+	// ctx ends. The goroutine finishes within sarama's own timeouts.
+	done := make(chan error, 1)
+	go func() { done <- ensureTopic(brokers, topic, partitions, replication) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("ensure topic %s: %w", topic, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("ensure topic %s: %w", topic, ctx.Err())
+	}
+}
+
+func ensureTopic(brokers []string, topic string, partitions int32, replication int16) (err error) {
+	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig("integr8scode-admin"))
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, admin.Close()) }()
+
+	retention := "-1"
+	err = admin.CreateTopic(topic, &sarama.TopicDetail{
+		NumPartitions:     partitions,
+		ReplicationFactor: replication,
+		ConfigEntries:     map[string]*string{"retention.ms": &retention},
+	}, false)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		return fmt.Errorf("create: %w", err)
+	}
+	return checkTopic(admin, topic, partitions)
+}
+
+// checkTopic compares an existing topic with what the ledger needs and
+// reports every difference at once.
+func checkTopic(admin sarama.ClusterAdmin, topic string, partitions int32) error {
+	metas, err := admin.DescribeTopics([]string{topic})
+	if err != nil {
+		return fmt.Errorf("describe: %w", err)
+	}
+	if len(metas) != 1 || !errors.Is(metas[0].Err, sarama.ErrNoError) {
+		return fmt.Errorf("describe: unexpected answer for %s", topic)
+	}
+	var problems []string
+	if have := int32(len(metas[0].Partitions)); have != partitions {
+		problems = append(problems, fmt.Sprintf("it has %d partitions, %d were asked for "+
+			"(the count is never changed: keys would move to other partitions)", have, partitions))
+	}
+
+	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic})
+	if err != nil {
+		return fmt.Errorf("describe configs: %w", err)
+	}
+	// Only values that are present and wrong count: a broker that leaves
+	// a setting out cannot be judged on it.
+	for _, e := range entries {
+		switch {
+		case e.Name == "retention.ms" && e.Value != "-1":
+			problems = append(problems, "retention.ms is "+e.Value+", the ledger needs -1 (forever)")
+		case e.Name == "retention.bytes" && e.Value != "-1":
+			problems = append(problems, "retention.bytes is "+e.Value+", the ledger needs -1 (unlimited)")
+		case e.Name == "cleanup.policy" && strings.Contains(e.Value, "compact"):
+			problems = append(problems, "cleanup.policy is "+e.Value+", compaction would drop events")
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: topic %s exists but %s; nothing was changed",
+			ErrTopicMismatch, topic, strings.Join(problems, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,283 @@
+package mongo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/eventstore"
+	"github.com/integr8scode/integr8scode/projections"
+)
+
+// Projections implements projections.Store over the collections "events"
+// (the archive) and "executions" (the view, one domain.Execution each).
+type Projections struct {
+	db         *DB
+	events     *mongo.Collection
+	executions *mongo.Collection
+}
+
+var _ projections.Store = (*Projections)(nil)
+
+// NewProjections returns the read-model store of db.
+func NewProjections(db *DB) *Projections {
+	return &Projections{db: db, events: db.db.Collection(CollEvents), executions: db.db.Collection(CollExecutions)}
+}
+
+// eventDoc is one archived event. The queryable fields are copies; the
+// envelope itself is kept as its JSON text. As a BSON sub-document its data
+// would be re-encoded (JSON numbers become int32, int64 or double; nested
+// keys are whatever the decoder makes of them), and whether the hash still
+// verifies would depend on that conversion. The text comes back
+// byte-for-byte, with occurred_at in nanoseconds, so it always does.
+type eventDoc struct {
+	ID          string    `bson:"_id"`
+	ExecutionID string    `bson:"execution_id"`
+	Sequence    int64     `bson:"sequence"`
+	EventID     string    `bson:"event_id"`
+	Type        string    `bson:"type"`
+	OccurredAt  time.Time `bson:"occurred_at"`
+	Envelope    string    `bson:"envelope"`
+}
+
+// eventKey is an archived event's _id: the execution id and the zero-padded
+// sequence, so that a second event with the same sequence collides on the
+// unique _id, and the keys of one execution sort in sequence order.
+func eventKey(executionID string, seq int64) string {
+	return fmt.Sprintf("%s/%012d", executionID, seq)
+}
+
+// AddEvent archives env; false if that execution's sequence was already
+// archived (a duplicate delivery; the stored event is kept).
+func (p *Projections) AddEvent(ctx context.Context, env eventstore.Envelope) (bool, error) {
+	if env.ExecutionID == "" || env.Sequence < 1 {
+		return false, fmt.Errorf("archive event %s: execution id %q, sequence %d", env.EventID, env.ExecutionID, env.Sequence)
+	}
+	raw, err := json.Marshal(env)
+	if err != nil {
+		return false, fmt.Errorf("archive %s/%d: %w", env.ExecutionID, env.Sequence, err)
+	}
+	doc := eventDoc{
+		ID: eventKey(env.ExecutionID, env.Sequence), ExecutionID: env.ExecutionID, Sequence: env.Sequence,
+		EventID: env.EventID, Type: env.Type, OccurredAt: env.OccurredAt, Envelope: string(raw),
+	}
+	if _, err := p.events.InsertOne(ctx, doc); err != nil {
+		if mongo.IsDuplicateKeyError(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("archive %s/%d: %w", env.ExecutionID, env.Sequence, err)
+	}
+	return true, nil
+}
+
+// Events returns id's archived events with sequence > after, in order.
+//
+// On a FerretDB other than the embedded server (which has its SQLite
+// index), where a query on execution_id would read the whole archive, it
+// fetches after+1, after+2, … by _id until one is missing: a few indexed
+// lookups instead of a scan. There it stops at a gap, returning the events
+// up to it; every caller (the projector, the event stream) uses only the
+// gap-free prefix anyway.
+func (p *Projections) Events(ctx context.Context, id string, after int64) ([]eventstore.Envelope, error) {
+	if p.db.fast != nil {
+		return p.eventsByIndex(ctx, id, after)
+	}
+	if p.db.ferret {
+		return p.eventsByKey(ctx, id, after)
+	}
+	filter := bson.D{{Key: "execution_id", Value: id}, {Key: "sequence", Value: bson.D{{Key: "$gt", Value: after}}}}
+	cur, err := p.events.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "sequence", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("events of %s: %w", id, err)
+	}
+	var docs []eventDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("events of %s: %w", id, err)
+	}
+	out := make([]eventstore.Envelope, 0, len(docs))
+	for _, d := range docs {
+		env, err := d.envelope()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, env)
+	}
+	return out, nil
+}
+
+func (p *Projections) eventsByKey(ctx context.Context, id string, after int64) ([]eventstore.Envelope, error) {
+	var out []eventstore.Envelope
+	for seq := after + 1; ; seq++ {
+		var d eventDoc
+		err := p.events.FindOne(ctx, bson.D{{Key: "_id", Value: eventKey(id, seq)}}).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("events of %s: %w", id, err)
+		}
+		env, err := d.envelope()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, env)
+	}
+}
+
+// eventsByIndex is Events on the embedded server: the _ids from the SQLite
+// index, the events by _id. Archived events never change, so there is
+// nothing to re-check.
+func (p *Projections) eventsByIndex(ctx context.Context, id string, after int64) ([]eventstore.Envelope, error) {
+	keys, err := p.db.fast.eventIDs(ctx, id, after)
+	if err != nil {
+		return nil, fmt.Errorf("events of %s: %w", id, err)
+	}
+	out := make([]eventstore.Envelope, 0, len(keys))
+	for _, key := range keys {
+		d, ok, err := findByID[eventDoc](ctx, p.events, key)
+		if err != nil {
+			return nil, fmt.Errorf("events of %s: %w", id, err)
+		}
+		if !ok {
+			continue
+		}
+		env, err := d.envelope()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, env)
+	}
+	return out, nil
+}
+
+func (d eventDoc) envelope() (eventstore.Envelope, error) {
+	var env eventstore.Envelope
+	if err := json.Unmarshal([]byte(d.Envelope), &env); err != nil {
+		return env, fmt.Errorf("archived event %s: %w", d.ID, err)
+	}
+	if env.ExecutionID != d.ExecutionID || env.Sequence != d.Sequence {
+		return env, fmt.Errorf("archived event %s holds %s/%d", d.ID, env.ExecutionID, env.Sequence)
+	}
+	return env, nil
+}
+
+// View returns the executions view of id, or a domain ENOTFOUND error.
+func (p *Projections) View(ctx context.Context, id string) (domain.Execution, error) {
+	var v domain.Execution
+	err := p.executions.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&v)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return domain.Execution{}, domain.Errorf(domain.ENOTFOUND, "execution %s not found", id)
+	}
+	if err != nil {
+		return domain.Execution{}, fmt.Errorf("view %s: %w", id, err)
+	}
+	return v, nil
+}
+
+// SaveView writes v if the stored version_seq is still expectedSeq (0: no
+// view yet, and then the unique _id decides); projections.ErrStale otherwise.
+func (p *Projections) SaveView(ctx context.Context, v domain.Execution, expectedSeq int64) error {
+	if v.ID == "" {
+		return errors.New("save view: execution without id")
+	}
+	if expectedSeq == 0 {
+		if _, err := p.executions.InsertOne(ctx, v); err != nil {
+			if mongo.IsDuplicateKeyError(err) {
+				return projections.ErrStale
+			}
+			return fmt.Errorf("save view %s: %w", v.ID, err)
+		}
+		return nil
+	}
+	ok, err := p.db.writeIf(ctx, p.executions, v.ID, []cond{{"version_seq", expectedSeq}},
+		func(ctx context.Context, filter bson.D) (int64, error) {
+			res, err := p.executions.ReplaceOne(ctx, filter, v)
+			if err != nil {
+				return 0, err
+			}
+			return res.MatchedCount, nil
+		})
+	if err != nil {
+		return fmt.Errorf("save view %s at seq %d: %w", v.ID, expectedSeq, err)
+	}
+	if !ok {
+		return projections.ErrStale
+	}
+	return nil
+}
+
+// List returns executions newest first (created_at desc, then _id desc),
+// optionally of one status and owner, strictly after the cursor, at most
+// q.Limit of them, and whether more follow.
+func (p *Projections) List(ctx context.Context, q projections.ListQuery) ([]domain.Execution, bool, error) {
+	if q.Limit < 1 {
+		return nil, false, domain.Errorf(domain.EINVALID, "limit must be positive")
+	}
+	if p.db.fast != nil {
+		return p.listByIndex(ctx, q)
+	}
+	filter := bson.D{}
+	if q.Status != "" {
+		filter = append(filter, bson.E{Key: "status", Value: q.Status})
+	}
+	if q.Owner != "" {
+		filter = append(filter, bson.E{Key: "owner", Value: q.Owner})
+	}
+	if c := q.After; c != nil {
+		// Older than the cursor in (created_at, _id) order; the registry
+		// stores times as fixed-width strings, so $lt is chronological.
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "created_at", Value: bson.D{{Key: "$lt", Value: c.CreatedAt}}}},
+			bson.D{{Key: "created_at", Value: c.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
+		}})
+	}
+	opts := options.Find().
+		SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).
+		SetLimit(int64(q.Limit) + 1) // one more than asked says whether more follow
+	cur, err := p.executions.Find(ctx, filter, opts)
+	if err != nil {
+		return nil, false, fmt.Errorf("list executions: %w", err)
+	}
+	var out []domain.Execution
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, false, fmt.Errorf("list executions: %w", err)
+	}
+	more := len(out) > q.Limit
+	if more {
+		out = out[:q.Limit]
+	}
+	return out, more, nil
+}
+
+// listByIndex is List on the embedded server: the page's ids from the SQLite
+// index, the views by _id. A view whose status changed since the index was
+// read no longer matches and is left out; whether more follow is decided
+// by the ids, so leaving one out never ends the pagination early.
+func (p *Projections) listByIndex(ctx context.Context, q projections.ListQuery) ([]domain.Execution, bool, error) {
+	ids, err := p.db.fast.listIDs(ctx, q)
+	if err != nil {
+		return nil, false, fmt.Errorf("list executions: %w", err)
+	}
+	more := len(ids) > q.Limit
+	out := make([]domain.Execution, 0, len(ids))
+	for _, id := range ids {
+		v, ok, err := findByID[domain.Execution](ctx, p.executions, id)
+		if err != nil {
+			return nil, false, fmt.Errorf("list executions: %w", err)
+		}
+		if ok && (q.Status == "" || v.Status == q.Status) && (q.Owner == "" || v.Owner == q.Owner) {
+			out = append(out, v)
+		}
+	}
+	if len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, more, nil
+}

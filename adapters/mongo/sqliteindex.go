@@ -1,0 +1,186 @@
+package mongo
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/integr8scode/integr8scode/projections"
+)
+
+// sqliteIndex answers the recurring queries that FerretDB would answer by
+// decoding every document of a collection in Go — which heads are
+// unsettled (the runner asks every few seconds), which views make up a list
+// page, which events an execution has — straight from the embedded server's
+// SQLite file, through expression indexes. Measured at 20k documents:
+// Unsettled 3.8 s and a list page 2.8 s through FerretDB; 14 ms and 10 ms
+// here (BenchmarkUnsettledAndList).
+//
+// It returns ids only. The documents are then read through FerretDB by _id
+// (indexed since EnsureIDIndexes), so decoding stays FerretDB's, and the
+// callers re-check each document against the query because it may have
+// changed between the two reads.
+//
+// It relies on the storage layout of FerretDB 1.24's SQLite backend: one
+// row per document, the document as JSON in _ferretdb_sjson with every
+// field's value at its plain JSON path (the type schema lives apart under
+// "$s"). Times are stored as fixed-width strings (timecodec.go), so their
+// text order is time order here too. The tests check the plans.
+type sqliteIndex struct {
+	conn       *sql.DB
+	heads      string // table of the heads collection
+	executions string // table of the executions collection
+	events     string // table of the events collection
+}
+
+// Expressions over the stored JSON. ->> yields SQL values (text, integer;
+// JSON true/false become 1/0).
+const (
+	sqlID        = sqliteDocColumn + "->>'$._id'"
+	sqlUpdatedAt = sqliteDocColumn + "->>'$.updated_at'"
+	sqlCreatedAt = sqliteDocColumn + "->>'$.created_at'"
+	// sqlListKey is the list order as one text value: created_at is fixed
+	// width, so comparing "created_at _id" compares created_at first and the
+	// id on a tie. One column makes the cursor a single index range and the
+	// order an index walk, which SQLite did not always find for the pair.
+	// (->> binds like || and associates left, hence the parentheses.)
+	sqlListKey   = "((" + sqlCreatedAt + ") || ' ' || (" + sqlID + "))"
+	sqlStatus    = sqliteDocColumn + "->>'$.status'"
+	sqlExecution = sqliteDocColumn + "->>'$.execution_id'"
+	sqlSequence  = sqliteDocColumn + "->>'$.sequence'"
+	sqlOwner     = sqliteDocColumn + "->>'$.owner'"
+	// sqlUnsettled is the heads filter of Unsettled. The partial index below
+	// has the same text, which is how SQLite recognises it may use it.
+	sqlUnsettled = "(" + sqliteDocColumn + "->>'$.terminal' = 0 OR " + sqliteDocColumn + "->>'$.pending_count' > 0)"
+)
+
+// openSQLiteIndex creates the expression indexes (idempotent) and keeps a
+// connection for the queries.
+func (e *Embedded) openSQLiteIndex(ctx context.Context, db string) (*sqliteIndex, error) {
+	conn, err := e.openSQLite(db)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetMaxOpenConns(4)
+	tables, err := collectionTables(ctx, conn)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	x := &sqliteIndex{conn: conn, heads: tables[CollHeads], executions: tables[CollExecutions], events: tables[CollEvents]}
+	if x.heads == "" || x.executions == "" || x.events == "" {
+		conn.Close()
+		return nil, fmt.Errorf("database %s lacks one of the collections %v", db, Collections())
+	}
+	stmts := []string{
+		// Small: only unsettled heads are in it.
+		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %q ON %q (%s, %s) WHERE %s",
+			x.index(x.heads, "unsettled"), x.heads, sqlUpdatedAt, sqlID, sqlUnsettled),
+		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %q ON %q (%s)",
+			x.index(x.executions, "created"), x.executions, sqlListKey),
+		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %q ON %q (%s, %s)",
+			x.index(x.executions, "status_created"), x.executions, sqlStatus, sqlListKey),
+		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %q ON %q (%s, %s)",
+			x.index(x.executions, "owner_created"), x.executions, sqlOwner, sqlListKey),
+		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %q ON %q (%s, %s)",
+			x.index(x.events, "execution_sequence"), x.events, sqlExecution, sqlSequence),
+	}
+	for _, q := range stmts {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("create query index: %w", err)
+		}
+	}
+	return x, nil
+}
+
+func (x *sqliteIndex) close() error { return x.conn.Close() }
+
+// index names one of this package's indexes on table.
+func (x *sqliteIndex) index(table, name string) string { return table + "_integr8scode_" + name }
+
+// unsettledQuery is the SQL of unsettledIDs, apart for the plan test.
+func (x *sqliteIndex) unsettledQuery(limit int) (string, []any) {
+	return fmt.Sprintf("SELECT %s FROM %q INDEXED BY %q WHERE %s ORDER BY %s, %s LIMIT ?",
+		sqlID, x.heads, x.index(x.heads, "unsettled"), sqlUnsettled, sqlUpdatedAt, sqlID), []any{limit}
+}
+
+// unsettledIDs returns the ids of unsettled heads, oldest update first.
+func (x *sqliteIndex) unsettledIDs(ctx context.Context, limit int) ([]string, error) {
+	q, args := x.unsettledQuery(limit)
+	return x.ids(ctx, q, args)
+}
+
+// listQuery is the SQL of listIDs, apart for the plan test. It asks for
+// q.Limit+1 ids, like the MongoDB query, to tell whether more follow.
+func (x *sqliteIndex) listQuery(q projections.ListQuery) (string, []any) {
+	// INDEXED BY: the plan must not depend on SQLite's statistics (a sort of
+	// every older row is what it picked for some cursors without it), and if
+	// the index could not serve the query SQLite fails it instead of quietly
+	// scanning.
+	index := x.index(x.executions, "created")
+	switch {
+	case q.Status != "":
+		index = x.index(x.executions, "status_created")
+	case q.Owner != "":
+		index = x.index(x.executions, "owner_created")
+	}
+	var where []string
+	var args []any
+	if q.Status != "" {
+		where = append(where, sqlStatus+" = ?")
+		args = append(args, string(q.Status))
+	}
+	if q.Owner != "" {
+		where = append(where, sqlOwner+" = ?")
+		args = append(args, q.Owner)
+	}
+	if c := q.After; c != nil {
+		// Strictly older in (created_at, _id) order.
+		where = append(where, sqlListKey+" < ?")
+		args = append(args, formatTime(c.CreatedAt)+" "+c.ID)
+	}
+	s := fmt.Sprintf("SELECT %s FROM %q INDEXED BY %q", sqlID, x.executions, index)
+	if len(where) > 0 {
+		s += " WHERE " + strings.Join(where, " AND ")
+	}
+	s += fmt.Sprintf(" ORDER BY %s DESC LIMIT ?", sqlListKey)
+	return s, append(args, q.Limit+1)
+}
+
+// listIDs returns the ids of a list page, newest first, plus one.
+func (x *sqliteIndex) listIDs(ctx context.Context, q projections.ListQuery) ([]string, error) {
+	s, args := x.listQuery(q)
+	return x.ids(ctx, s, args)
+}
+
+// eventsQuery is the SQL of eventIDs, apart for the plan test.
+func (x *sqliteIndex) eventsQuery(id string, after int64) (string, []any) {
+	return fmt.Sprintf("SELECT %s FROM %q INDEXED BY %q WHERE %s = ? AND %s > ? ORDER BY %s",
+		sqlID, x.events, x.index(x.events, "execution_sequence"), sqlExecution, sqlSequence, sqlSequence), []any{id, after}
+}
+
+// eventIDs returns the _ids of id's archived events after sequence after, in
+// sequence order.
+func (x *sqliteIndex) eventIDs(ctx context.Context, id string, after int64) ([]string, error) {
+	q, args := x.eventsQuery(id, after)
+	return x.ids(ctx, q, args)
+}
+
+func (x *sqliteIndex) ids(ctx context.Context, q string, args []any) ([]string, error) {
+	rows, err := x.conn.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}

@@ -1,0 +1,149 @@
+package mongo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/projections"
+)
+
+// explain returns SQLite's plan of q on the embedded DB's connection.
+func explain(t *testing.T, x *sqliteIndex, q string, args []any) string {
+	t.Helper()
+	rows, err := x.conn.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatalf("explain %s: %v", q, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	return strings.Join(plan, "; ")
+}
+
+// TestSQLiteIndexPlans checks that every query of the fast path is an index
+// walk: no table scan and no sort of the whole result.
+func TestSQLiteIndexPlans(t *testing.T) {
+	d := newTestDB(t, backendEmbedded)
+	// Some rows, so that the planner has something to choose about.
+	p, h := NewProjections(d), NewHeads(d)
+	ctx := context.Background()
+	for i := range 50 {
+		id := fmt.Sprintf("x%02d", i)
+		if err := p.SaveView(ctx, queuedExecution(id, at(time.Duration(i))), 0); err != nil {
+			t.Fatal(err)
+		}
+		hd := sampleHead(id)
+		if err := h.Insert(ctx, hd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := d.fast.conn.ExecContext(ctx, "ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+	cur := &projections.Cursor{CreatedAt: at(0), ID: "x10"}
+	cases := map[string]string{}
+	q, args := d.fast.unsettledQuery(500)
+	cases["unsettled"] = explain(t, d.fast, q, args)
+	q, args = d.fast.eventsQuery("x10", 1)
+	cases["events"] = explain(t, d.fast, q, args)
+	for name, lq := range map[string]projections.ListQuery{
+		"list":               {Limit: 20},
+		"list cursor":        {Limit: 20, After: cur},
+		"list status":        {Limit: 20, Status: domain.StatusFailed},
+		"list status cursor": {Limit: 20, Status: domain.StatusFailed, After: cur},
+		"list owner cursor":  {Limit: 20, Owner: "bob", After: cur},
+	} {
+		q, args := d.fast.listQuery(lq)
+		cases[name] = explain(t, d.fast, q, args)
+	}
+	for name, plan := range cases {
+		t.Logf("%s: %s", name, plan)
+		for _, step := range strings.Split(plan, "; ") {
+			if !strings.Contains(step, " USING INDEX "+d.fast.index(d.fast.heads, "")) &&
+				!strings.Contains(step, " USING INDEX "+d.fast.index(d.fast.executions, "")) &&
+				!strings.Contains(step, " USING INDEX "+d.fast.index(d.fast.events, "")) {
+				t.Errorf("%s: step %q is not a walk of this package's index (plan %s)", name, step, plan)
+			}
+		}
+	}
+}
+
+// TestSQLiteIndexSeesFreshWrites checks that the fast path and FerretDB agree
+// right after a write (the index is read through a separate connection).
+func TestSQLiteIndexSeesFreshWrites(t *testing.T) {
+	d := newTestDB(t, backendEmbedded)
+	ctx := context.Background()
+	h := NewHeads(d)
+	hd := sampleHead("fresh") // terminal with pending
+	if err := h.Insert(ctx, hd); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h.Unsettled(ctx, 10); err != nil || len(got) != 1 {
+		t.Fatalf("unsettled after insert: %v %v", len(got), err)
+	}
+	if err := h.ClearPending(ctx, "fresh", 3); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := h.Unsettled(ctx, 10); err != nil || len(got) != 0 {
+		t.Fatalf("unsettled after clearing: %v %v", len(got), err)
+	}
+}
+
+// BenchmarkUnsettledAndList measures the two queries at 20k heads and views
+// on the embedded server (SQLite index) and on a plain FerretDB path.
+func BenchmarkUnsettledAndList(b *testing.B) {
+	const n = 20000
+	ctx := context.Background()
+	for _, be := range []backend{backendEmbedded, backendFerret} {
+		d := newTestDB(b, be)
+		h, p := NewHeads(d), NewProjections(d)
+		heads, views := make([]any, 0, 1000), make([]any, 0, 1000)
+		for i := range n {
+			id := fmt.Sprintf("e-%06d", i)
+			hd := sampleHead(id)
+			if i%1000 != 0 { // 20 unsettled heads, the rest settled
+				hd.Pending = nil
+			}
+			doc, _ := toHeadDoc(hd)
+			v := sampleExecution(id)
+			v.CreatedAt = at(time.Duration(i) * time.Millisecond)
+			heads, views = append(heads, doc), append(views, v)
+			if len(heads) == cap(heads) {
+				if _, err := h.coll.InsertMany(ctx, heads); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := p.executions.InsertMany(ctx, views); err != nil {
+					b.Fatal(err)
+				}
+				heads, views = heads[:0], views[:0]
+			}
+		}
+		b.Run(fmt.Sprintf("%s/unsettled/%dk_heads", be, n/1000), func(b *testing.B) {
+			for b.Loop() {
+				got, err := h.Unsettled(ctx, 500)
+				if err != nil || len(got) != 20 {
+					b.Fatal(len(got), err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("%s/list_page/%dk_views", be, n/1000), func(b *testing.B) {
+			for b.Loop() {
+				got, more, err := p.List(ctx, projections.ListQuery{Limit: 20, After: &projections.Cursor{CreatedAt: at(10 * time.Second), ID: "z"}})
+				if err != nil || len(got) != 20 || !more {
+					b.Fatal(len(got), more, err)
+				}
+			}
+		})
+	}
+}

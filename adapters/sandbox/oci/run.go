@@ -1,0 +1,144 @@
+//go:build linux
+
+package oci
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/runner"
+)
+
+// Files of a bundle. Only root can read them; the script reaches the
+// container through a read-only bind mount, its stdin through runc.
+const (
+	configFile = "config.json"
+	scriptFile = "main.py"
+	stdinFile  = "stdin"
+	logFile    = "runc.log"
+)
+
+// runcEnv is runc's own environment: nothing of the service's.
+var runcEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+
+// container is one run's bundle and names.
+type container struct {
+	id     string
+	bundle string
+}
+
+func (c *container) file(name string) string { return filepath.Join(c.bundle, name) }
+
+// Run runs job in a fresh container and reports how it ended. It returns an
+// error only when the sandbox failed (it could not be set up, runc failed, or
+// accounting could not be read); every outcome of the script is a Result.
+func (r *Runc) Run(ctx context.Context, job runner.Job) (domain.Result, error) {
+	if err := checkJob(job); err != nil {
+		return domain.Result{}, err
+	}
+	if r.closed.Load() {
+		return domain.Result{}, errors.New("oci sandbox: closed")
+	}
+	if ctx.Err() != nil {
+		return domain.Result{Verdict: domain.VerdictCancelled, Message: "cancelled before it started"}, nil
+	}
+	if n := r.inflight.Add(1); n > int64(r.cfg.Slots) {
+		r.inflight.Add(-1)
+		return domain.Result{}, fmt.Errorf("oci sandbox: all %d slots are busy", r.cfg.Slots)
+	}
+	defer r.inflight.Add(-1)
+
+	c := &container{id: containerID(job, r.seq.Add(1))}
+	c.bundle = filepath.Join(r.bundles, c.id)
+	defer r.cleanup(c)
+	if err := r.writeBundle(c, job); err != nil {
+		return domain.Result{}, fmt.Errorf("oci sandbox: prepare %s: %w", c.id, err)
+	}
+	res, err := r.execute(ctx, c, job.Limits)
+	if err != nil {
+		return domain.Result{}, fmt.Errorf("oci sandbox: run %s: %w", c.id, err)
+	}
+	return res, nil
+}
+
+func checkJob(job runner.Job) error {
+	if job.Language != "" && job.Language != "python" {
+		return domain.Errorf(domain.EUNPROCESSABLE, "the runc sandbox runs python, not %q", job.Language)
+	}
+	l := job.Limits
+	if l.TimeoutMs <= 0 || l.MemoryBytes <= 0 || l.CPUMillicores <= 0 {
+		return domain.Errorf(domain.EINVALID, "sandbox limits must be resolved before a run (got %+v)", l)
+	}
+	return nil
+}
+
+// containerID is unique per run: the execution id (restricted to what runc
+// and cgroup names accept), the attempt and a per-process sequence number.
+func containerID(job runner.Job, seq uint64) string {
+	var b strings.Builder
+	for _, r := range job.ExecutionID {
+		if b.Len() >= 64 {
+			break
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 {
+		b.WriteString("run")
+	}
+	return fmt.Sprintf("%s-a%d-%d", b.String(), job.Attempt, seq)
+}
+
+func (r *Runc) writeBundle(c *container, job runner.Job) error {
+	if err := os.Mkdir(c.bundle, 0o700); err != nil {
+		return err
+	}
+	spec := r.containerSpec(c.id, c.file(scriptFile), job.Limits)
+	cfg, err := json.Marshal(spec)
+	if err != nil {
+		return err
+	}
+	for name, content := range map[string][]byte{
+		configFile: cfg,
+		scriptFile: []byte(job.Script),
+		stdinFile:  []byte(job.Stdin),
+	} {
+		// The script must be readable by the sandbox user through its bind
+		// mount; the bundle directory (0700) keeps it from everyone else.
+		mode := os.FileMode(0o400)
+		if name == scriptFile {
+			mode = 0o444
+		}
+		if err := writeFileExcl(c.file(name), content, mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeFileExcl(path string, content []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(content); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil { // umask
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/eventstore"
+)
+
+// TestEndToEnd runs the real program (`integr8scode up`) on its embedded
+// stores and real runc, and uses it only over HTTP, as a user would.
+func TestEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	base, stop := startUp(t, dir)
+	api := base + "/api/v1"
+
+	var hello domain.Execution
+	t.Run("OK hello world", func(t *testing.T) {
+		r := do(t, http.MethodPost, api+"/executions", `{"script":"print(\"hi\")"}`)
+		if r.Status != http.StatusAccepted {
+			t.Fatalf("got %d %s", r.Status, r.Body)
+		}
+		r.decode(t, &hello)
+		if hello.Status != domain.StatusQueued || r.Header.Get("Location") != "/api/v1/executions/"+hello.ID {
+			t.Fatalf("got status %s location %q", hello.Status, r.Header.Get("Location"))
+		}
+		e := waitDone(t, base, hello.ID, 30*time.Second)
+		if e.Status != domain.StatusCompleted || e.Output != "hi\n" || e.ExitCode == nil || *e.ExitCode != 0 {
+			t.Fatalf("got %+v", e)
+		}
+		if e.ResourceUsage == nil || e.ResourceUsage.WallTimeMs <= 0 || e.ResourceUsage.PeakMemoryBytes <= 0 {
+			t.Fatalf("no resource usage: %+v", e.ResourceUsage)
+		}
+		if e.StartedAt == nil || e.FinishedAt == nil || e.FinishedAt.Before(*e.StartedAt) || e.Limits != domain.DefaultLimits {
+			t.Fatalf("timings or limits wrong: %+v", e)
+		}
+	})
+
+	t.Run("OK runtime error", func(t *testing.T) {
+		e := submit(t, base, map[string]any{"script": "def f():\n    raise ValueError('boom')\nf()\n"})
+		e = waitDone(t, base, e.ID, 30*time.Second)
+		if e.Status != domain.StatusFailed || e.FailureReason != domain.VerdictRuntimeErr || e.ExitCode == nil || *e.ExitCode != 1 {
+			t.Fatalf("got %+v", e)
+		}
+		if !strings.Contains(e.Errors, "Traceback") || !strings.Contains(e.Errors, "ValueError: boom") {
+			t.Fatalf("no traceback in errors: %q", e.Errors)
+		}
+	})
+
+	t.Run("OK wait", func(t *testing.T) {
+		r := do(t, http.MethodPost, api+"/executions?wait=true", map[string]any{"script": "import sys\nprint(sys.stdin.read().upper())", "stdin": "abc"})
+		if r.Status != http.StatusOK {
+			t.Fatalf("got %d %s", r.Status, r.Body)
+		}
+		var e domain.Execution
+		r.decode(t, &e)
+		if e.Status != domain.StatusCompleted || e.Output != "ABC\n" {
+			t.Fatalf("got %+v", e)
+		}
+	})
+
+	t.Run("OK timeout", func(t *testing.T) {
+		r := do(t, http.MethodPost, api+"/executions?wait=true", map[string]any{"script": "while True: pass", "limits": map[string]any{"timeout_ms": 1000}})
+		var e domain.Execution
+		r.decode(t, &e)
+		if r.Status != http.StatusOK || e.FailureReason != domain.VerdictTimeout {
+			t.Fatalf("got %d %+v", r.Status, e)
+		}
+	})
+
+	t.Run("OK events and hash chain", func(t *testing.T) {
+		evs, valid := events(t, base, hello.ID)
+		want := []string{domain.TypeExecutionQueued, domain.TypeExecutionStarted, domain.TypeExecutionCompleted}
+		if len(evs) != len(want) || !valid {
+			t.Fatalf("got %d events, chain_valid %v", len(evs), valid)
+		}
+		for i, e := range evs {
+			if e.Type != want[i] || e.Sequence != int64(i+1) || e.ExecutionID != hello.ID || e.SchemaVersion != 1 || e.EventID == "" {
+				t.Fatalf("event %d: %+v", i, e)
+			}
+		}
+		if evs[0].Actor != "anonymous" || evs[1].Actor != "runner" || evs[1].CausationID != evs[0].EventID || evs[0].CorrelationID == "" {
+			t.Fatalf("actors or causation wrong: %+v", evs)
+		}
+		if err := eventstore.VerifyChain(evs); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("OK stream of a finished execution", func(t *testing.T) {
+		types, ids := readSSE(t, api+"/executions/"+hello.ID+"/stream")
+		if strings.Join(types, ",") != "ExecutionQueued,ExecutionStarted,ExecutionCompleted" || strings.Join(ids, ",") != "1,2,3" {
+			t.Fatalf("got %v %v", types, ids)
+		}
+		types, _ = readSSE(t, api+"/executions/"+hello.ID+"/stream", "Last-Event-ID", "2")
+		if strings.Join(types, ",") != "ExecutionCompleted" {
+			t.Fatalf("resume after 2: %v", types)
+		}
+	})
+
+	t.Run("OK stream of a live execution", func(t *testing.T) {
+		e := submit(t, base, map[string]any{"script": "import time\ntime.sleep(0.5)\nprint('done')"})
+		types, _ := readSSE(t, api+"/executions/"+e.ID+"/stream")
+		if strings.Join(types, ",") != "ExecutionQueued,ExecutionStarted,ExecutionCompleted" {
+			t.Fatalf("got %v", types)
+		}
+	})
+
+	t.Run("OK cancel a running execution", func(t *testing.T) {
+		e := submit(t, base, map[string]any{"script": "import time\nprint('started', flush=True)\ntime.sleep(20)", "limits": map[string]any{"timeout_ms": 25000}})
+		deadline := time.Now().Add(20 * time.Second)
+		for get(t, base, e.ID).Status != domain.StatusRunning {
+			if time.Now().After(deadline) {
+				t.Fatal("never running")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		began := time.Now()
+		r := do(t, http.MethodPost, api+"/executions/"+e.ID+"/cancel", nil)
+		if r.Status != http.StatusAccepted {
+			t.Fatalf("cancel: %d %s", r.Status, r.Body)
+		}
+		done := waitDone(t, base, e.ID, 10*time.Second)
+		if done.Status != domain.StatusFailed || done.FailureReason != domain.VerdictCancelled {
+			t.Fatalf("got %+v", done)
+		}
+		// The sandbox is gone: the runner's slot frees long before the 20 s sleep.
+		if d := time.Since(began); d > 15*time.Second {
+			t.Fatalf("cancel took %s", d)
+		}
+		if r := do(t, http.MethodPost, api+"/executions/"+e.ID+"/cancel", nil); r.Status != http.StatusConflict {
+			t.Fatalf("second cancel: %d %s", r.Status, r.Body)
+		}
+		evs := waitEvents(t, base, e.ID, 10*time.Second)
+		terminal := 0
+		for _, ev := range evs {
+			if ev.Type == domain.TypeExecutionFailed || ev.Type == domain.TypeExecutionCompleted {
+				terminal++
+			}
+		}
+		if terminal != 1 {
+			t.Fatalf("%d terminal events: %+v", terminal, evs)
+		}
+	})
+
+	t.Run("OK list newest first with cursor and status", func(t *testing.T) {
+		var all []domain.Execution
+		cursor := ""
+		for page := 0; page < 20; page++ {
+			r := do(t, http.MethodGet, api+"/executions?limit=2&cursor="+cursor, nil)
+			var out struct {
+				Executions []domain.Execution `json:"executions"`
+				NextCursor string             `json:"next_cursor"`
+			}
+			r.decode(t, &out)
+			all = append(all, out.Executions...)
+			if out.NextCursor == "" {
+				break
+			}
+			cursor = out.NextCursor
+		}
+		if len(all) < 6 {
+			t.Fatalf("listed %d executions", len(all))
+		}
+		seen := map[string]bool{}
+		for i, e := range all {
+			if seen[e.ID] {
+				t.Fatalf("%s listed twice", e.ID)
+			}
+			seen[e.ID] = true
+			if i > 0 && e.CreatedAt.After(all[i-1].CreatedAt) {
+				t.Fatalf("not newest first at %d", i)
+			}
+		}
+		r := do(t, http.MethodGet, api+"/executions?status=failed", nil)
+		var out struct{ Executions []domain.Execution }
+		r.decode(t, &out)
+		if len(out.Executions) < 3 {
+			t.Fatalf("status filter: %d", len(out.Executions))
+		}
+		for _, e := range out.Executions {
+			if e.Status != domain.StatusFailed {
+				t.Fatalf("status filter returned %s", e.Status)
+			}
+		}
+	})
+
+	t.Run("OK idempotency key", func(t *testing.T) {
+		body := map[string]any{"script": "print(7)"}
+		r1 := do(t, http.MethodPost, api+"/executions", body, "Idempotency-Key", "k-1")
+		r2 := do(t, http.MethodPost, api+"/executions", body, "Idempotency-Key", "k-1")
+		var e1, e2 domain.Execution
+		r1.decode(t, &e1)
+		r2.decode(t, &e2)
+		if r1.Status != http.StatusAccepted || r2.Status != http.StatusOK || e1.ID != e2.ID {
+			t.Fatalf("got %d %s / %d %s", r1.Status, e1.ID, r2.Status, e2.ID)
+		}
+		r3 := do(t, http.MethodPost, api+"/executions", map[string]any{"script": "print(8)"}, "Idempotency-Key", "k-1")
+		if r3.Status != http.StatusConflict {
+			t.Fatalf("reused key with another body: %d %s", r3.Status, r3.Body)
+		}
+		if evs := waitEvents(t, base, e1.ID, 30*time.Second); evs[0].Type != domain.TypeExecutionQueued || len(evs) != 3 {
+			t.Fatalf("events: %+v", evs)
+		}
+	})
+
+	t.Run("OK runtimes", func(t *testing.T) {
+		var c domain.Catalog
+		do(t, http.MethodGet, api+"/runtimes", nil).decode(t, &c)
+		if len(c.Runtimes) == 0 || c.Runtimes[0].Language != "python" || c.DefaultLimits != domain.DefaultLimits {
+			t.Fatalf("got %+v", c)
+		}
+	})
+
+	t.Run("OK original API", func(t *testing.T) {
+		r := do(t, http.MethodPost, api+"/execute", map[string]any{"script": "print('compat')", "lang": "python", "lang_version": "3.11"})
+		var out struct {
+			ExecutionID string `json:"execution_id"`
+			Status      string `json:"status"`
+		}
+		r.decode(t, &out)
+		if r.Status != http.StatusOK || out.ExecutionID == "" || out.Status != "queued" {
+			t.Fatalf("got %d %s", r.Status, r.Body)
+		}
+		waitDone(t, base, out.ExecutionID, 30*time.Second)
+		var res struct {
+			Status        string  `json:"status"`
+			Stdout        *string `json:"stdout"`
+			ExitCode      *int    `json:"exit_code"`
+			ResourceUsage *struct {
+				Wall float64 `json:"execution_time_wall_seconds"`
+			} `json:"resource_usage"`
+		}
+		do(t, http.MethodGet, api+"/executions/"+out.ExecutionID+"/result", nil).decode(t, &res)
+		if res.Status != "completed" || res.Stdout == nil || *res.Stdout != "compat\n" || res.ResourceUsage == nil || res.ResourceUsage.Wall <= 0 {
+			t.Fatalf("got %+v", res)
+		}
+	})
+
+	t.Run("Errors", func(t *testing.T) {
+		cases := []struct {
+			name, method, path string
+			body               any
+			status             int
+			code               string
+		}{
+			{"ErrMalformedJSON", "POST", "/executions", `{"script":`, 400, domain.EINVALID},
+			{"ErrUnknownField", "POST", "/executions", `{"script":"print(1)","sript":1}`, 400, domain.EINVALID},
+			{"ErrEmptyBody", "POST", "/executions", ``, 400, domain.EINVALID},
+			{"ErrEmptyScript", "POST", "/executions", `{"script":""}`, 422, domain.EUNPROCESSABLE},
+			{"ErrUnknownLanguage", "POST", "/executions", `{"script":"1","language":"cobol"}`, 422, domain.EUNPROCESSABLE},
+			{"ErrLimitAboveMaximum", "POST", "/executions", `{"script":"1","limits":{"memory_bytes":99999999999}}`, 422, domain.EUNPROCESSABLE},
+			{"ErrScriptTooLarge", "POST", "/executions", map[string]any{"script": strings.Repeat("#", domain.MaxScriptBytes+1)}, 413, domain.ETOOLARGE},
+			{"ErrBodyTooLarge", "POST", "/executions", strings.Repeat(" ", maxBodyBytesForTest+10), 413, domain.ETOOLARGE},
+			{"ErrNotFound", "GET", "/executions/0193a1c2-0000-7000-8000-000000000000", nil, 404, domain.ENOTFOUND},
+			{"ErrNotAnID", "GET", "/executions/..%2f..%2fetc", nil, 404, domain.ENOTFOUND},
+			{"ErrCancelUnknown", "POST", "/executions/0193a1c2-0000-7000-8000-000000000000/cancel", nil, 404, domain.ENOTFOUND},
+			{"ErrBadStatusFilter", "GET", "/executions?status=bogus", nil, 400, domain.EINVALID},
+			{"ErrBadCursor", "GET", "/executions?cursor=zzz", nil, 400, domain.EINVALID},
+			{"ErrBadLimit", "GET", "/executions?limit=1000", nil, 400, domain.EINVALID},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				r := do(t, c.method, api+c.path, c.body)
+				if r.Status != c.status || r.errorCode(t) != c.code {
+					t.Fatalf("got %d %s", r.Status, r.Body)
+				}
+			})
+		}
+	})
+
+	t.Run("OK run command mirrors the exit code", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "s.py")
+		os.WriteFile(f, []byte("import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(3)\n"), 0o644)
+		var out, errOut strings.Builder
+		code, err := run(t.Context(), []string{"integr8scode", "run", "--server", base, f}, func(string) string { return "" },
+			strings.NewReader(""), &out, &errOut)
+		if err != nil || code != 3 || out.String() != "out\n" || !strings.Contains(errOut.String(), "err\n") {
+			t.Fatalf("code %d err %v out %q stderr %q", code, err, out.String(), errOut.String())
+		}
+	})
+
+	t.Run("OK metrics", func(t *testing.T) {
+		r := do(t, http.MethodGet, base+"/metrics", nil)
+		for _, series := range []string{"integr8scode_runner_runs_finished_total", "integr8scode_projector_events_applied_total", "integr8scode_http_requests_total"} {
+			if !strings.Contains(string(r.Body), series) {
+				t.Fatalf("metrics lack %s", series)
+			}
+		}
+	})
+
+	t.Run("OK survives a restart", func(t *testing.T) {
+		stop()
+		base2, _ := startUp(t, dir)
+		e := get(t, base2, hello.ID)
+		if e.Status != domain.StatusCompleted || e.Output != "hi\n" {
+			t.Fatalf("after restart: %+v", e)
+		}
+		evs, valid := events(t, base2, hello.ID)
+		if len(evs) != 3 || !valid {
+			t.Fatalf("after restart: %d events valid=%v", len(evs), valid)
+		}
+		n := submit(t, base2, map[string]any{"script": "print('again')"})
+		if e := waitDone(t, base2, n.ID, 30*time.Second); e.Output != "again\n" {
+			t.Fatalf("after restart: %+v", e)
+		}
+	})
+}
+
+const maxBodyBytesForTest = 4 * (domain.MaxScriptBytes + domain.MaxStdinBytes)
+

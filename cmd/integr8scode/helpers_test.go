@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/eventstore"
+)
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// syncBuffer collects a process's log output safely across goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// startUp runs `integr8scode up` in this process on dir and waits for
+// /readyz. The returned stop ends it and waits for it to exit.
+func startUp(t testing.TB, dir string) (base string, stop func()) {
+	t.Helper()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		_, err := run(ctx, []string{"integr8scode", "up", "--listen", addr, "--data-dir", dir, "--slots", "4"},
+			func(string) string { return "" }, strings.NewReader(""), io.Discard, logs)
+		done <- err
+	}()
+	base = "http://" + addr
+	waitReady(t, base, done, logs)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("up exited with %v", err)
+				}
+			case <-time.After(60 * time.Second):
+				t.Errorf("up did not stop within 60s")
+			}
+		})
+	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("server log:\n%s", tail(logs.String(), 80))
+		}
+	})
+	return base, stop
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
+
+func waitReady(t testing.TB, base string, done <-chan error, logs fmt.Stringer) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("server exited before it was ready: %v\n%s", err, tail(logs.String(), 60))
+		default:
+		}
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("server not ready within 90s\n%s", tail(logs.String(), 60))
+}
+
+type apiResponse struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r apiResponse) decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+func (r apiResponse) errorCode(t testing.TB) string {
+	t.Helper()
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	r.decode(t, &e)
+	if e.Error.Message == "" {
+		t.Fatalf("error body without message: %s", r.Body)
+	}
+	return e.Error.Code
+}
+
+func do(t testing.TB, method, url string, body any, header ...string) apiResponse {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return apiResponse{Status: resp.StatusCode, Header: resp.Header, Body: data}
+}
+
+func submit(t testing.TB, base string, body map[string]any) domain.Execution {
+	t.Helper()
+	r := do(t, http.MethodPost, base+"/api/v1/executions", body)
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("submit: %d %s", r.Status, r.Body)
+	}
+	var e domain.Execution
+	r.decode(t, &e)
+	return e
+}
+
+func get(t testing.TB, base, id string) domain.Execution {
+	t.Helper()
+	r := do(t, http.MethodGet, base+"/api/v1/executions/"+id, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("get %s: %d %s", id, r.Status, r.Body)
+	}
+	var e domain.Execution
+	r.decode(t, &e)
+	return e
+}
+
+// waitDone polls an execution until its view is terminal.
+func waitDone(t testing.TB, base, id string, within time.Duration) domain.Execution {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		e := get(t, base, id)
+		if e.Status.Terminal() {
+			return e
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("execution %s still %s after %s", id, e.Status, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func events(t testing.TB, base, id string) ([]eventstore.Envelope, bool) {
+	t.Helper()
+	r := do(t, http.MethodGet, base+"/api/v1/executions/"+id+"/events", nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("events %s: %d %s", id, r.Status, r.Body)
+	}
+	var out struct {
+		Events     []eventstore.Envelope `json:"events"`
+		ChainValid bool                  `json:"chain_valid"`
+	}
+	r.decode(t, &out)
+	return out.Events, out.ChainValid
+}
+
+// waitEvents polls until an execution's archive holds a terminal event.
+func waitEvents(t testing.TB, base, id string, within time.Duration) []eventstore.Envelope {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		evs, _ := events(t, base, id)
+		for _, e := range evs {
+			if e.Type == domain.TypeExecutionCompleted || e.Type == domain.TypeExecutionFailed {
+				return evs
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no terminal event for %s after %s: %+v", id, within, evs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// readSSE reads a whole event stream and returns its events' types and ids.
+func readSSE(t testing.TB, url string, header ...string) (types []string, ids []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Fatalf("stream content type %q", ct)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 4<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			types = append(types, strings.TrimPrefix(line, "event: "))
+		case strings.HasPrefix(line, "id: "):
+			ids = append(ids, strings.TrimPrefix(line, "id: "))
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("stream did not end by itself; got %v", types)
+	}
+	return types, ids
+}

@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/integr8scode/integr8scode/adapters/kafka"
+	"github.com/integr8scode/integr8scode/adapters/mongo"
+	"github.com/integr8scode/integr8scode/adapters/sandbox/oci"
+	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/eventstore"
+	"github.com/integr8scode/integr8scode/projections"
+	"github.com/integr8scode/integr8scode/runner"
+	"github.com/integr8scode/integr8scode/web"
+)
+
+// platform holds the components of one process. Which ones exist depends on
+// the roles it plays; all of them talk to each other only through the
+// ledger (Kafka) and the stores (MongoDB).
+type platform struct {
+	cfg     config
+	log     *slog.Logger
+	wlog    watermill.LoggerAdapter
+	reg     *prometheus.Registry
+	brokers []string
+
+	client *mongodrv.Client
+	emb    *mongo.Embedded // the embedded store, in `up` only
+	db     *mongo.DB
+	heads  *mongo.Heads
+	pub    message.Publisher
+	ledger *eventstore.Ledger
+	views  projections.Store
+	hub    *projections.Hub
+	runner *runner.Runner
+
+	apiMu sync.Mutex
+	api   http.Handler
+
+	closers []func() error
+	ready   readiness
+}
+
+// readiness is what /readyz reports: nil once every part is up.
+type readiness struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (r *readiness) set(err error) { r.mu.Lock(); r.err = err; r.mu.Unlock() }
+func (r *readiness) get() error    { r.mu.Lock(); defer r.mu.Unlock(); return r.err }
+
+func newPlatform(cfg config, log *slog.Logger) *platform {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p := &platform{cfg: cfg, log: log, wlog: watermill.NewSlogLogger(log.With("component", "watermill")), reg: reg,
+		brokers: cfg.brokers(), hub: projections.NewHub()}
+	p.ready.set(errors.New("starting"))
+	return p
+}
+
+func (p *platform) onClose(f func() error) { p.closers = append(p.closers, f) }
+
+// close releases everything in reverse order of creation.
+func (p *platform) close() {
+	for i := len(p.closers) - 1; i >= 0; i-- {
+		if err := p.closers[i](); err != nil {
+			p.log.Warn("shutdown", "err", err)
+		}
+	}
+}
+
+// startEmbedded runs the embedded broker and store under the data directory
+// and points the platform at them.
+func (p *platform) startEmbedded(ctx context.Context) error {
+	k, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Dir: filepath.Join(p.cfg.DataDir, "kafka"),
+		Port: p.cfg.EmbeddedKafkaPort, Partitions: int32(p.cfg.KafkaPartitions), Logger: p.log.With("component", "kafka")})
+	if err != nil {
+		return fmt.Errorf("embedded kafka: %w", err)
+	}
+	p.onClose(k.Close)
+	p.brokers = k.Brokers()
+	m, err := mongo.StartEmbedded(ctx, mongo.EmbeddedConfig{Dir: filepath.Join(p.cfg.DataDir, "mongo"),
+		Port: p.cfg.EmbeddedMongoPort, Logger: p.log.With("component", "mongo")})
+	if err != nil {
+		return fmt.Errorf("embedded mongodb: %w", err)
+	}
+	p.onClose(m.Close)
+	p.emb = m
+	p.cfg.MongoURI = m.URI()
+	p.log.Info("embedded stores up", "kafka", p.brokers, "mongodb", m.URI(), "data_dir", p.cfg.DataDir)
+	return nil
+}
+
+// connect opens MongoDB, makes sure the ledger topic exists, and builds the
+// ledger.
+func (p *platform) connect(ctx context.Context) error {
+	client, err := mongo.Connect(ctx, p.cfg.MongoURI)
+	if err != nil {
+		return fmt.Errorf("mongodb: %w", err)
+	}
+	p.client = client
+	p.onClose(func() error { return client.Disconnect(context.Background()) })
+	if p.emb != nil {
+		p.db, err = p.emb.Open(ctx, client, p.cfg.MongoDatabase)
+	} else {
+		p.db, err = mongo.Open(ctx, client, p.cfg.MongoDatabase)
+	}
+	if err != nil {
+		return fmt.Errorf("mongodb: %w", err)
+	}
+	p.onClose(p.db.Close)
+	p.heads = mongo.NewHeads(p.db)
+	p.views = mongo.NewProjections(p.db)
+	if err := kafka.EnsureTopic(ctx, p.brokers, eventstore.Topic, int32(p.cfg.KafkaPartitions), int16(p.cfg.KafkaReplication)); err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	if p.pub, err = kafka.NewPublisher(p.brokers, p.wlog); err != nil {
+		return fmt.Errorf("kafka publisher: %w", err)
+	}
+	p.onClose(p.pub.Close)
+	p.ledger = eventstore.NewLedger(p.heads, p.pub)
+	return nil
+}
+
+// startProjector consumes the ledger as group "projector".
+func (p *platform) startProjector(ctx context.Context, wg *sync.WaitGroup) error {
+	sub, err := kafka.NewSubscriber(p.brokers, "projector", p.wlog)
+	if err != nil {
+		return fmt.Errorf("projector subscriber: %w", err)
+	}
+	p.onClose(sub.Close)
+	proj := projections.NewProjector(p.views, p.hub, p.log.With("component", "projector"), p.reg)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := eventstore.Consume(ctx, sub, p.cfg.KafkaPartitions, proj.Handle, p.log); err != nil {
+			p.log.Error("projector stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// startRunner proves the sandbox, then consumes the ledger as group "runner"
+// and reconciles. If the sandbox cannot isolate, it refuses to start: no
+// script ever runs unconfined.
+func (p *platform) startRunner(ctx context.Context, wg *sync.WaitGroup) error {
+	id, err := runnerID(p.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	sb, err := oci.New(oci.Config{RuncPath: p.cfg.RuncPath, Python: p.cfg.Python,
+		StateDir: filepath.Join(p.cfg.DataDir, "sandbox"), Slots: p.cfg.Slots,
+		OutputCapBytes: int(p.cfg.OutputCap), Logger: p.log.With("component", "sandbox")})
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	p.onClose(sb.Close)
+	stctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	if err := sb.SelfTest(stctx); err != nil {
+		return fmt.Errorf("sandbox self-test failed, refusing to run scripts: %w", err)
+	}
+	r, err := runner.New(runner.Config{ID: id, Ledger: p.ledger, Leases: p.heads, Sandbox: sb,
+		Slots: p.cfg.Slots, LeaseTTL: p.cfg.LeaseTTL, Logger: p.log.With("component", "runner"),
+		Metrics: runner.NewMetrics(p.reg)})
+	if err != nil {
+		return err
+	}
+	p.runner = r
+	sub, err := kafka.NewSubscriber(p.brokers, "runner", p.wlog)
+	if err != nil {
+		return fmt.Errorf("runner subscriber: %w", err)
+	}
+	p.onClose(sub.Close)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := eventstore.Consume(ctx, sub, p.cfg.KafkaPartitions, r.HandleEvent, p.log); err != nil {
+			p.log.Error("runner subscription stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		_ = r.Run(ctx)
+	}()
+	p.log.Info("runner up", "runner_id", id, "slots", p.cfg.Slots, "sandbox", sb.Name())
+	return nil
+}
+
+func (p *platform) catalog() domain.Catalog {
+	return domain.Catalog{
+		Runtimes:      []domain.Runtime{{Language: "python", Versions: []string{"3.11"}, DefaultVersion: "3.11", FileExtension: "py"}},
+		DefaultLimits: domain.DefaultLimits,
+		MaxLimits:     p.cfg.maxLimits(),
+	}
+}
+
+func (p *platform) readyCheck(ctx context.Context) error {
+	if err := p.ready.get(); err != nil {
+		return err
+	}
+	if p.client != nil {
+		if err := p.client.Ping(ctx, nil); err != nil {
+			return fmt.Errorf("mongodb: %w", err)
+		}
+	}
+	return nil
+}
+
+// serve runs the HTTP server on the listener until ctx ends.
+func (p *platform) serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	return nil
+}
+
+func (p *platform) apiHandler() http.Handler {
+	return web.NewServer(web.Deps{Ledger: p.ledger, Views: p.views, Hub: p.hub, Catalog: p.catalog(),
+		Logger: p.log.With("component", "api"), Gatherer: p.reg, Registerer: p.reg, Ready: p.readyCheck})
+}
+
+func (p *platform) opsHandler() http.Handler {
+	return web.NewOps(web.Deps{Gatherer: p.reg, Ready: p.readyCheck, Logger: p.log})
+}
+
+
+// handler returns the API once it is assembled, and a 503 answer before.
+func (p *platform) handler() http.Handler {
+	p.apiMu.Lock()
+	defer p.apiMu.Unlock()
+	if p.api == nil {
+		return p.opsHandler()
+	}
+	return p.api
+}
+
+func (p *platform) setHandler(h http.Handler) {
+	p.apiMu.Lock()
+	p.api = h
+	p.apiMu.Unlock()
+}

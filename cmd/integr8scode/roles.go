@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+)
+
+// runUp runs every role in one process on the embedded broker and store.
+func runUp(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	return start(ctx, "up", args, getenv, stderr)
+}
+
+// runRole runs one role against external Kafka and MongoDB.
+func runRole(ctx context.Context, role string, args []string, getenv func(string) string, stderr io.Writer) error {
+	return start(ctx, role, args, getenv, stderr)
+}
+
+func start(ctx context.Context, role string, args []string, getenv func(string) string, stderr io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet(role, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg.register(fs, role)
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if err := cfg.validate(role); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	log = log.With("role", role)
+	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	// Listen first: a taken port fails at once, and /readyz answers 503
+	// while the rest starts.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	p := newPlatform(cfg, log)
+	defer p.close()
+
+	var handler http.Handler
+	if role == "up" || role == "api" {
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { p.handler().ServeHTTP(w, r) })
+	} else {
+		handler = p.opsHandler()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- p.serve(ctx, ln, handler) }()
+	log.Info("listening", "addr", ln.Addr().String())
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	if err := p.assemble(ctx, role, &wg); err != nil {
+		return err
+	}
+	p.ready.set(nil)
+	log.Info("ready", "addr", ln.Addr().String())
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+		return nil
+	case err := <-serveErr:
+		return err
+	}
+}
+
+// assemble starts the components of a role.
+func (p *platform) assemble(ctx context.Context, role string, wg *sync.WaitGroup) error {
+	if role == "up" {
+		if err := p.startEmbedded(ctx); err != nil {
+			return err
+		}
+	}
+	if err := p.connect(ctx); err != nil {
+		return err
+	}
+	if role == "up" || role == "api" {
+		p.setHandler(p.apiHandler())
+	}
+	if role == "up" || role == "projector" {
+		if err := p.startProjector(ctx, wg); err != nil {
+			return err
+		}
+	}
+	if role == "up" || role == "runner" {
+		if err := p.startRunner(ctx, wg); err != nil {
+			return err
+		}
+	}
+	return nil
+}

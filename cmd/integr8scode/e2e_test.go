@@ -285,6 +285,24 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("OK loadtest reports latency, floor and throughput", func(t *testing.T) {
+		var out, errOut strings.Builder
+		code, err := run(t.Context(), []string{"integr8scode", "loadtest", "--server", base, "--requests", "3", "--concurrency", "2", "--duration", "2s"},
+			func(string) string { return "" }, strings.NewReader(""), &out, &errOut)
+		if err != nil || code != 0 {
+			t.Fatalf("code %d err %v stderr %s", code, err, errOut.String())
+		}
+		for _, want := range []string{"through the API", "bare runc run", "ratio of medians", "executions/s (0 failed requests)"} {
+			if !strings.Contains(out.String(), want) {
+				t.Fatalf("report lacks %q:\n%s", want, out.String())
+			}
+		}
+		if code, _ := run(t.Context(), []string{"integr8scode", "loadtest", "--server", "http://192.0.2.1:8080"},
+			func(string) string { return "" }, strings.NewReader(""), &out, &errOut); code != 2 {
+			t.Fatalf("loadtest accepted a non-loopback server: %d", code)
+		}
+	})
+
 	t.Run("OK metrics", func(t *testing.T) {
 		r := do(t, http.MethodGet, base+"/metrics", nil)
 		for _, series := range []string{"integr8scode_runner_runs_finished_total", "integr8scode_projector_events_applied_total", "integr8scode_http_requests_total"} {

@@ -35,6 +35,7 @@ commands:
   runner      run sandboxes for queued executions (external Kafka and MongoDB)
   projector   build the MongoDB views from the ledger (external Kafka and MongoDB)
   run FILE    submit a script to a server, print its output, exit with its exit code
+  loadtest    measure a running server: latency against a bare runc floor, executions/s
   version     print the version
 
 Run "integr8scode <command> -h" for the flags of a command. Every flag can
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		err = runRole(ctx, cmd, rest, getenv, stderr)
 	case "run":
 		return runClient(ctx, rest, getenv, stdin, stdout, stderr)
+	case "loadtest":
+		return runLoadtest(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "integr8scode", version)
 		return 0, nil

@@ -5,6 +5,7 @@ package oci
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/runner"
@@ -27,3 +28,8 @@ func (r *Runc) Run(ctx context.Context, job runner.Job) (domain.Result, error) {
 }
 
 func (r *Runc) SelfTest(ctx context.Context) error { return errUnsupported }
+
+// Floor fails: runc containers need Linux.
+func (r *Runc) Floor(ctx context.Context, job runner.Job, n int) ([]time.Duration, error) {
+	return nil, errUnsupported
+}

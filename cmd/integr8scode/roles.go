@@ -40,11 +40,15 @@ func start(ctx context.Context, role string, args []string, getenv func(string) 
 	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
-	unlock, err := lockDataDir(cfg.DataDir)
-	if err != nil {
-		return err
+	if role == "up" || role == "runner" {
+		// Only these keep state there: embedded stores, sandbox bundles and
+		// the runner's identity. An api or projector needs no directory.
+		unlock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 	}
-	defer unlock()
 
 	// Listen first: a taken port fails at once, and /readyz answers 503
 	// while the rest starts.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -33,6 +34,7 @@ import (
 type platform struct {
 	cfg     config
 	log     *slog.Logger
+	stderr  io.Writer
 	wlog    watermill.LoggerAdapter
 	reg     *prometheus.Registry
 	brokers []string
@@ -63,11 +65,11 @@ type readiness struct {
 func (r *readiness) set(err error) { r.mu.Lock(); r.err = err; r.mu.Unlock() }
 func (r *readiness) get() error    { r.mu.Lock(); defer r.mu.Unlock(); return r.err }
 
-func newPlatform(cfg config, log *slog.Logger) *platform {
+func newPlatform(cfg config, log *slog.Logger, stderr io.Writer) *platform {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p := &platform{cfg: cfg, log: log, wlog: watermill.NewSlogLogger(log.With("component", "watermill")), reg: reg,
-		brokers: cfg.brokers(), hub: projections.NewHub()}
+		brokers: cfg.brokers(), hub: projections.NewHub(), stderr: stderr}
 	p.ready.set(errors.New("starting"))
 	return p
 }
@@ -94,7 +96,7 @@ func (p *platform) startEmbedded(ctx context.Context) error {
 	p.onClose(k.Close)
 	p.brokers = k.Brokers()
 	m, err := mongo.StartEmbedded(ctx, mongo.EmbeddedConfig{Dir: filepath.Join(p.cfg.DataDir, "mongo"),
-		Port: p.cfg.EmbeddedMongoPort, Logger: p.log.With("component", "mongo")})
+		Port: p.cfg.EmbeddedMongoPort, Logger: p.storeLogger()})
 	if err != nil {
 		return fmt.Errorf("embedded mongodb: %w", err)
 	}
@@ -262,4 +264,16 @@ func (p *platform) setHandler(h http.Handler) {
 	p.apiMu.Lock()
 	p.api = h
 	p.apiMu.Unlock()
+}
+
+// storeLogger is the embedded store's logger. FerretDB logs every connection
+// at info level and complains at warn level about commands the official
+// driver sends on disconnect (endSessions), so it only speaks up on errors
+// unless the operator asked for debug logs.
+func (p *platform) storeLogger() *slog.Logger {
+	if p.cfg.LogLevel == "debug" {
+		return p.log.With("component", "mongo")
+	}
+	h := slog.NewTextHandler(p.stderr, &slog.HandlerOptions{Level: slog.LevelError})
+	return slog.New(h).With("role", "up", "component", "mongo")
 }

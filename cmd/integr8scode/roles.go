@@ -56,7 +56,7 @@ func start(ctx context.Context, role string, args []string, getenv func(string) 
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
-	p := newPlatform(cfg, log)
+	p := newPlatform(cfg, log, stderr)
 	defer p.close()
 
 	var handler http.Handler

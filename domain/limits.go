@@ -18,7 +18,7 @@ var DefaultMaxLimits = Limits{TimeoutMs: 30000, MemoryBytes: 512 << 20, CPUMilli
 
 // Floors below which a sandbox cannot start Python at all.
 const (
-	MinTimeoutMs     = 100
+	MinTimeoutMs     = 500
 	MinMemoryBytes   = 16 << 20
 	MinCPUMillicores = 10
 )

@@ -11,8 +11,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// casMode is how a conditional write ("write document id if its field f
-// still holds v") is made.
+// casMode is how SaveView makes its conditional write ("write view id if
+// its version_seq still holds v"). Heads do not use it: they never update a
+// document in place (see Heads).
 type casMode int
 
 const (
@@ -24,10 +25,10 @@ const (
 	// writers can both match the old version and both write, and a filter
 	// with more than _id is a full collection scan. So the write takes a
 	// process lock on the document, reads it by _id, checks the condition in
-	// Go and writes by _id; both steps use the _id index. It is atomic among
-	// the writers of this process, which is every writer in the embedded
-	// (single-process) deployment. Several processes writing to one FerretDB
-	// are not protected; use MongoDB for that.
+	// Go and writes by _id; both steps use the _id index. That is atomic
+	// among the writers of one process only. Across processes a write may
+	// still land after a newer one; SaveView then checks what it left
+	// behind (see Projections.SaveView).
 	casLocked
 )
 

@@ -13,15 +13,20 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 )
 
-// Collection names.
+// Collection names. The four head collections are explained at Heads.
 const (
-	CollHeads      = "heads"      // eventstore heads: the write side's compare-and-swap
-	CollExecutions = "executions" // the executions view
-	CollEvents     = "events"     // the event archive
+	CollHeads        = "heads"         // per execution: where its newest head version is (a hint)
+	CollHeadVersions = "head_versions" // every version of every head, immutable: the ledger's compare-and-swap
+	CollUnsettled    = "unsettled"     // head versions that may be unsettled, for Unsettled
+	CollLeases       = "leases"        // lease renewals, per head version
+	CollExecutions   = "executions"    // the executions view
+	CollEvents       = "events"        // the event archive
 )
 
 // Collections lists every collection this package uses.
-func Collections() []string { return []string{CollHeads, CollExecutions, CollEvents} }
+func Collections() []string {
+	return []string{CollHeads, CollHeadVersions, CollUnsettled, CollLeases, CollExecutions, CollEvents}
+}
 
 // Connect opens a client to uri and checks that the server answers. Values
 // in the URI (connectTimeoutMS, serverSelectionTimeoutMS, timeoutMS …)
@@ -49,21 +54,23 @@ func Connect(ctx context.Context, uri string) (*mongo.Client, error) {
 }
 
 // DB is one database with this package's collections, ready for NewHeads
-// and NewProjections. Use one DB per process and database: on FerretDB it
-// holds the locks that make conditional writes atomic.
+// and NewProjections. Any number of processes may open the same database;
+// use one DB per process and database (on FerretDB it holds the locks that
+// serialise the view writes of this process, see cas.go).
 type DB struct {
 	db     *mongo.Database
 	ferret bool
-	cas    casMode
+	cas    casMode // how SaveView makes its conditional write
 	locks  *keyLocks
 	fast   *sqliteIndex // embedded server only: indexed answers to Unsettled, List and Events
 }
 
 // Open prepares database dbName: it creates the collections that are
 // missing and, on MongoDB, the indexes the queries of this package need. It
-// detects FerretDB (buildInfo reports ferretdbVersion) and then makes
-// conditional writes with a process lock (see cas.go). On the embedded
-// server use (*Embedded).Open, which also repairs FerretDB's _id index.
+// detects FerretDB (buildInfo reports ferretdbVersion) and then writes views
+// as cas.go describes; heads take the same path on both (see Heads). On
+// the embedded server use (*Embedded).Open, which also repairs FerretDB's
+// _id index.
 func Open(ctx context.Context, client *mongo.Client, dbName string) (*DB, error) {
 	if dbName == "" {
 		return nil, errors.New("open mongo: database name is required")
@@ -172,12 +179,11 @@ func createIndexes(ctx context.Context, db *mongo.Database) error {
 			idx("status_created_desc", false, bson.E{Key: "status", Value: asc}, bson.E{Key: "created_at", Value: desc}, bson.E{Key: "_id", Value: desc}),
 			idx("owner_created_desc", false, bson.E{Key: "owner", Value: asc}, bson.E{Key: "created_at", Value: desc}, bson.E{Key: "_id", Value: desc}),
 		},
-		CollHeads: {
-			// Unsettled: each branch of its $or has an index that also yields
-			// the updated_at order.
-			idx("open_updated", false, bson.E{Key: "terminal", Value: asc}, bson.E{Key: "updated_at", Value: asc}),
-			idx("pending_updated", false, bson.E{Key: "pending_count", Value: asc}, bson.E{Key: "updated_at", Value: asc}),
+		CollUnsettled: {
+			// Unsettled walks this collection in (updated_at, _id) order.
+			idx("updated", false, bson.E{Key: "updated_at", Value: asc}, bson.E{Key: "_id", Value: asc}),
 		},
+		// heads, head_versions and leases are only ever read by _id.
 	}
 	for coll, models := range specs {
 		if _, err := db.Collection(coll).Indexes().CreateMany(ctx, models); err != nil {

@@ -13,11 +13,18 @@
 //     in Go (seconds at 20k documents). On the embedded server, the recurring
 //     queries (Unsettled, List, Events) get their ids from expression
 //     indexes on the SQLite file instead (sqliteindex.go).
-//   - It executes an update as "query, then write by _id" with nothing in
-//     between, so a conditional write ({_id, seq: n}) is not atomic. There,
-//     compare-and-swap writes take a process lock, read by _id and write by
-//     _id (cas.go); on MongoDB the condition is part of the server-side
-//     filter, which is atomic across processes.
+//   - It executes an update as "query, then write the whole document by
+//     _id" with nothing in between, so a conditional write ({_id, seq: n})
+//     is not atomic, and even a plain $set can undo a concurrent write of
+//     another process. What is atomic across processes, there and on
+//     MongoDB, is an insert that fails on a duplicate _id. So heads are
+//     never updated in place: every change is a new immutable version
+//     whose unique _id picks the one writer that wins, and the mutable
+//     documents around them are hints that are safe to lose (heads.go; one
+//     code path for MongoDB and FerretDB). Views are written with the
+//     condition in the filter on MongoDB; on FerretDB under a process
+//     lock, with a read-back that keeps a lost update of another process
+//     from persisting (cas.go, Projections.SaveView).
 //
 // Times are stored as fixed-width RFC 3339 strings with nanoseconds, not
 // BSON dates (timecodec.go).

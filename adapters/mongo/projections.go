@@ -50,9 +50,7 @@ type eventDoc struct {
 // eventKey is an archived event's _id: the execution id and the zero-padded
 // sequence, so that a second event with the same sequence collides on the
 // unique _id, and the keys of one execution sort in sequence order.
-func eventKey(executionID string, seq int64) string {
-	return fmt.Sprintf("%s/%012d", executionID, seq)
-}
+func eventKey(executionID string, seq int64) string { return seqKey(executionID, seq) }
 
 // AddEvent archives env; false if that execution's sequence was already
 // archived (a duplicate delivery; the stored event is kept).
@@ -183,6 +181,33 @@ func (p *Projections) View(ctx context.Context, id string) (domain.Execution, er
 
 // SaveView writes v if the stored version_seq is still expectedSeq (0: no
 // view yet, and then the unique _id decides); projections.ErrStale otherwise.
+//
+// On MongoDB the condition is part of the write's filter: atomic. On
+// FerretDB it is checked under a process lock (cas.go), which is exact
+// among the projectors of one process but not across processes: P1 checks
+// (view at 2), P2 checks (2), writes 4 and returns, and P1's write of 3
+// lands after it. Such a lost update must not persist, so on FerretDB
+// SaveView reads back what it left and returns ErrStale, although it wrote,
+// if the stored view is below v or the archive holds the event after the
+// stored view. Why that suffices:
+//
+//   - A view is a fold of archived events (the projector archives first),
+//     so if anyone wrote a view at n, the archive holds events 1…n.
+//   - The writer whose write landed last reads back its own view (at s). If
+//     anyone wrote more than s, event s+1 is archived: it returns ErrStale,
+//     and its projector reloads the view and folds on from s
+//     (projections.Projector.CatchUp); that write is checked the same way.
+//     So the view ends at the gap-free end of the archive, at or above
+//     every view written.
+//   - If that writer dies before reading back (or gives up while its
+//     request still runs), it was handling a ledger message it had not
+//     acknowledged. The message is delivered again, to a restarted or
+//     another projector, whose CatchUp starts from the stored view and
+//     folds what is missing.
+//
+// A regression may thus be visible for a moment, never persist. Two
+// projectors of different processes may both "win" the same expectedSeq;
+// views are deterministic folds, so they write the same view.
 func (p *Projections) SaveView(ctx context.Context, v domain.Execution, expectedSeq int64) error {
 	if v.ID == "" {
 		return errors.New("save view: execution without id")
@@ -194,20 +219,43 @@ func (p *Projections) SaveView(ctx context.Context, v domain.Execution, expected
 			}
 			return fmt.Errorf("save view %s: %w", v.ID, err)
 		}
-		return nil
+	} else {
+		ok, err := p.db.writeIf(ctx, p.executions, v.ID, []cond{{"version_seq", expectedSeq}},
+			func(ctx context.Context, filter bson.D) (int64, error) {
+				res, err := p.executions.ReplaceOne(ctx, filter, v)
+				if err != nil {
+					return 0, err
+				}
+				return res.MatchedCount, nil
+			})
+		if err != nil {
+			return fmt.Errorf("save view %s at seq %d: %w", v.ID, expectedSeq, err)
+		}
+		if !ok {
+			return projections.ErrStale
+		}
 	}
-	ok, err := p.db.writeIf(ctx, p.executions, v.ID, []cond{{"version_seq", expectedSeq}},
-		func(ctx context.Context, filter bson.D) (int64, error) {
-			res, err := p.executions.ReplaceOne(ctx, filter, v)
-			if err != nil {
-				return 0, err
-			}
-			return res.MatchedCount, nil
-		})
+	if p.db.cas == casLocked {
+		return p.checkView(ctx, v)
+	}
+	return nil
+}
+
+// checkView returns ErrStale if the stored view of v.ID is below v, or
+// behind the archive (see SaveView).
+func (p *Projections) checkView(ctx context.Context, v domain.Execution) error {
+	stored, ok, err := findByID[domain.Execution](ctx, p.executions, v.ID)
 	if err != nil {
-		return fmt.Errorf("save view %s at seq %d: %w", v.ID, expectedSeq, err)
+		return fmt.Errorf("save view %s: read back: %w", v.ID, err)
 	}
-	if !ok {
+	if !ok || stored.Sequence < v.Sequence {
+		return projections.ErrStale
+	}
+	_, behind, err := findByID[bson.Raw](ctx, p.events, eventKey(v.ID, stored.Sequence+1), idOnly)
+	if err != nil {
+		return fmt.Errorf("save view %s: read back: %w", v.ID, err)
+	}
+	if behind {
 		return projections.ErrStale
 	}
 	return nil

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/integr8scode/integr8scode/adapters/kafka"
+	"github.com/integr8scode/integr8scode/adapters/mongo"
+	"github.com/integr8scode/integr8scode/domain"
+)
+
+// role is one integr8scode process playing one role.
+type role struct {
+	name string
+	addr string
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan error
+}
+
+func startRole(t *testing.T, bin, name string, env []string, args ...string) *role {
+	t.Helper()
+	r := &role{name: name, addr: freeAddr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
+	r.cmd = exec.Command(bin, append([]string{strings.Fields(name)[0], "--listen", r.addr}, args...)...)
+	r.cmd.Env = append(os.Environ(), env...)
+	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.done <- r.cmd.Wait() }()
+	t.Cleanup(func() {
+		r.kill()
+		if t.Failed() {
+			t.Logf("%s log:\n%s", name, tail(r.logs.String(), 40))
+		}
+	})
+	waitReady(t, "http://"+r.addr, r.done, r.logs)
+	return r
+}
+
+func (r *role) kill() {
+	if r.cmd.ProcessState == nil {
+		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+		}
+	}
+}
+
+// metric reads one counter (summed over its labels) from a role's /metrics.
+func (r *role) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	resp := do(t, http.MethodGet, "http://"+r.addr+"/metrics", nil)
+	sum := 0.0
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(\{[^}]*\})? ([0-9.e+]+)$`)
+	for _, m := range re.FindAllStringSubmatch(string(resp.Body), -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		sum += v
+	}
+	return sum
+}
+
+// TestRoles runs the platform as separate processes — one api, two runners,
+// two projectors — against a Kafka-protocol broker and a MongoDB-wire store
+// that only share the network with them, and shows that the runners and the
+// projectors share the work, and that a runner killed mid-run loses nothing.
+func TestRoles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs five processes")
+	}
+	bin := buildBinary(t)
+	ctx := context.Background()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	k, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Dir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	m, err := mongo.StartEmbedded(ctx, mongo.EmbeddedConfig{Dir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	env := []string{"INTEGR8SCODE_KAFKA_BROKERS=" + strings.Join(k.Brokers(), ","), "INTEGR8SCODE_MONGODB_URI=" + m.URI()}
+
+	api := startRole(t, bin, "api", env)
+	var runners, projectors []*role
+	for i := 0; i < 2; i++ {
+		projectors = append(projectors, startRole(t, bin, "projector", env))
+		runners = append(runners, startRole(t, bin, "runner", env, "--data-dir", t.TempDir(), "--slots", "2", "--lease-ttl", "3s"))
+	}
+	base := "http://" + api.addr
+
+	t.Run("OK work is shared through consumer groups", func(t *testing.T) {
+		var ids []string
+		for i := 0; i < 24; i++ {
+			ids = append(ids, submit(t, base, map[string]any{"script": fmt.Sprintf("print(%d)", i)}).ID)
+		}
+		for i, id := range ids {
+			if e := waitDone(t, base, id, 60*time.Second); e.Status != domain.StatusCompleted || e.Output != fmt.Sprintf("%d\n", i) {
+				t.Fatalf("%s: %+v", id, e)
+			}
+		}
+		for _, r := range runners {
+			if n := r.metric(t, "integr8scode_runner_runs_finished_total"); n == 0 {
+				t.Fatalf("runner %s ran nothing", r.addr)
+			}
+		}
+		for _, p := range projectors {
+			if n := p.metric(t, "integr8scode_projector_events_applied_total"); n == 0 {
+				t.Fatalf("projector %s applied nothing", p.addr)
+			}
+		}
+		for _, id := range ids {
+			evs, valid := events(t, base, id)
+			if len(evs) != 3 || !valid {
+				t.Fatalf("%s: %d events, chain valid %v", id, len(evs), valid)
+			}
+		}
+	})
+
+	t.Run("OK a runner killed mid-run: the other one finishes its work", func(t *testing.T) {
+		var ids []string
+		for i := 0; i < 8; i++ {
+			ids = append(ids, submit(t, base, map[string]any{"script": "import time\ntime.sleep(2)\nprint('survived')"}).ID)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for runners[0].metric(t, "integr8scode_runner_busy_slots") == 0 && runners[0].metric(t, "integr8scode_runner_runs_started_total") == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the first runner never started anything")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		runners[0].kill()
+		for _, id := range ids {
+			e := waitDone(t, base, id, 90*time.Second)
+			if e.Status != domain.StatusCompleted || e.Output != "survived\n" {
+				t.Fatalf("%s: %+v", id, e)
+			}
+			evs, valid := events(t, base, id)
+			terminal := 0
+			for _, ev := range evs {
+				if ev.Type == domain.TypeExecutionCompleted || ev.Type == domain.TypeExecutionFailed {
+					terminal++
+				}
+			}
+			if terminal != 1 || !valid {
+				t.Fatalf("%s: %d terminal events, chain valid %v", id, terminal, valid)
+			}
+		}
+	})
+}

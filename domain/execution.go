@@ -112,6 +112,7 @@ func (e *Execution) Finish(r Result) (Event, error) {
 	if !r.Verdict.Valid() {
 		return nil, fmt.Errorf("finish %s: unknown verdict %q", e.ID, r.Verdict)
 	}
+	r = r.Sanitized()
 	if r.Verdict == VerdictCompleted {
 		return ExecutionCompleted{Result: r}, nil
 	}

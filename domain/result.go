@@ -1,5 +1,7 @@
 package domain
 
+import "strings"
+
 // Verdict is how a run ended. "completed" means exit code 0; every other
 // verdict is a failure reason carried by ExecutionFailed.
 type Verdict string
@@ -44,6 +46,31 @@ type Result struct {
 	Usage           ResourceUsage `json:"resource_usage"`
 	// Message explains a non-completed verdict in words ("timed out after 5s").
 	Message string `json:"message,omitempty"`
+}
+
+// Sanitized returns r with its text made valid UTF-8: a script may write any
+// bytes, but output is text in every view, so invalid sequences become
+// U+FFFD here, once, for every consumer alike.
+func (r Result) Sanitized() Result {
+	r.Stdout = strings.ToValidUTF8(r.Stdout, "\uFFFD")
+	r.Stderr = strings.ToValidUTF8(r.Stderr, "\uFFFD")
+	r.Message = strings.ToValidUTF8(r.Message, "\uFFFD")
+	return r
+}
+
+// Shrunk returns r with the longer of stdout and stderr cut to half its
+// length and OutputTruncated set, for a result whose event would not fit in
+// the ledger (output full of control characters grows up to six times when
+// encoded).
+func (r Result) Shrunk() Result {
+	cut := func(s string) string { return strings.ToValidUTF8(s[:len(s)/2], "\uFFFD") }
+	if len(r.Stdout) >= len(r.Stderr) {
+		r.Stdout = cut(r.Stdout)
+	} else {
+		r.Stderr = cut(r.Stderr)
+	}
+	r.OutputTruncated = true
+	return r
 }
 
 // IntPtr is a convenience for optional exit codes.

@@ -22,6 +22,12 @@ const (
 	MetaType        = "type"
 )
 
+// MaxDataBytes bounds an event's payload as encoded. The broker, the head
+// store and the archive each have a record size limit; an event over this
+// one is refused before it is recorded, so the ledger never holds an event
+// it cannot publish.
+const MaxDataBytes = 4 << 20
+
 // Meta says who and what caused an append.
 type Meta struct {
 	CorrelationID string
@@ -122,6 +128,10 @@ func (l *Ledger) seal(h *Head, id string, evs []domain.Event, meta Meta) ([]Enve
 		data, err := Encode(ev)
 		if err != nil {
 			return nil, err
+		}
+		if len(data) > MaxDataBytes {
+			return nil, domain.Errorf(domain.ETOOLARGE, "%s of %s is %d bytes encoded, over the ledger's %d",
+				ev.EventType(), id, len(data), MaxDataBytes)
 		}
 		env := Envelope{
 			EventID: uuid.NewString(), Type: ev.EventType(), SchemaVersion: CurrentSchemaVersion,

@@ -72,11 +72,7 @@ func (r *Runner) record(id string, attempt int, res domain.Result, meta eventsto
 		if h.State.Status != domain.StatusRunning || h.State.Attempt != attempt || h.LeaseOwner != r.cfg.ID {
 			return nil, nil // ended or taken over meanwhile: our result is void
 		}
-		ev, err := h.State.Finish(res)
-		if err != nil {
-			return nil, err
-		}
-		return []domain.Event{ev}, nil
+		return fitted(h.State, res)
 	}
 	// The result is worth retrying for: the script already ran.
 	backoff := 100 * time.Millisecond
@@ -116,5 +112,24 @@ func (r *Runner) keepLease(ctx context.Context, head eventstore.Head, stop conte
 		if err != nil && ctx.Err() == nil {
 			r.cfg.Logger.Warn("lease renewal failed", "execution_id", head.State.ID, "err", err)
 		}
+	}
+}
+
+// fitted is the terminal event for res, its output shrunk until the event
+// fits in the ledger.
+func fitted(e domain.Execution, res domain.Result) ([]domain.Event, error) {
+	for {
+		ev, err := e.Finish(res)
+		if err != nil {
+			return nil, err
+		}
+		data, err := eventstore.Encode(ev)
+		if err != nil {
+			return nil, err
+		}
+		if len(data) <= eventstore.MaxDataBytes || len(res.Stdout)+len(res.Stderr) == 0 {
+			return []domain.Event{ev}, nil
+		}
+		res = res.Shrunk()
 	}
 }

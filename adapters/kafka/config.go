@@ -35,6 +35,9 @@ func SaramaConfig(clientID string) *sarama.Config {
 	// SyncProducer (Watermill's) needs successes reported: Publish returns
 	// only when the broker has acknowledged the event.
 	c.Producer.Return.Successes = true
+	// Events carry a script's capped output: allow records up to the
+	// topic's limit (sarama's default is 1 MB).
+	c.Producer.MaxMessageBytes = MaxMessageBytes
 	c.Producer.Return.Errors = true
 	// Key → partition with the Java client's murmur2 hash, so producers in
 	// other languages put an execution on the same partition. sarama's

@@ -114,6 +114,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 			// default to every topic once any topic sets a retention.
 			"log.retention.ms":          "-1",
 			"offsets.retention.minutes": strconv.Itoa(offsetsRetentionMinutes),
+			"message.max.bytes":         strconv.Itoa(MaxMessageBytes),
 		}),
 		// Auto topic creation stays off (kfake's default): a misspelt
 		// topic must fail loudly, not become a 10-partition topic that
@@ -145,7 +146,7 @@ func (e *Embedded) ensureLedgerTopic(want int32) (int32, error) {
 		if want == 0 {
 			want = DefaultPartitions
 		}
-		if err := e.cluster.CreateTopic(LedgerTopic, want, map[string]string{"retention.ms": "-1"}); err != nil {
+		if err := e.cluster.CreateTopic(LedgerTopic, want, ledgerTopicConfig()); err != nil {
 			return 0, fmt.Errorf("create topic %s: %w", LedgerTopic, err)
 		}
 		return want, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/IBM/sarama"
@@ -48,11 +49,14 @@ func ensureTopic(brokers []string, topic string, partitions int32, replication i
 	}
 	defer func() { err = errors.Join(err, admin.Close()) }()
 
-	retention := "-1"
+	entries := map[string]*string{}
+	for k, v := range ledgerTopicConfig() {
+		entries[k] = &v
+	}
 	err = admin.CreateTopic(topic, &sarama.TopicDetail{
 		NumPartitions:     partitions,
 		ReplicationFactor: replication,
-		ConfigEntries:     map[string]*string{"retention.ms": &retention},
+		ConfigEntries:     entries,
 	}, false)
 	if err == nil {
 		return nil
@@ -91,6 +95,8 @@ func checkTopic(admin sarama.ClusterAdmin, topic string, partitions int32) error
 			problems = append(problems, "retention.ms is "+e.Value+", the ledger needs -1 (forever)")
 		case e.Name == "retention.bytes" && e.Value != "-1":
 			problems = append(problems, "retention.bytes is "+e.Value+", the ledger needs -1 (unlimited)")
+		case e.Name == "max.message.bytes" && atoi(e.Value) < MaxMessageBytes:
+			problems = append(problems, fmt.Sprintf("max.message.bytes is %s, the ledger needs at least %d", e.Value, MaxMessageBytes))
 		case e.Name == "cleanup.policy" && strings.Contains(e.Value, "compact"):
 			problems = append(problems, "cleanup.policy is "+e.Value+", compaction would drop events")
 		}
@@ -100,4 +106,28 @@ func checkTopic(admin sarama.ClusterAdmin, topic string, partitions int32) error
 			ErrTopicMismatch, topic, strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// MaxMessageBytes is the largest ledger record the topic, the broker and the
+// producer accept. The ledger keeps every event well below it (an event's
+// data is at most 4 MiB: eventstore.MaxDataBytes), so a record that Kafka
+// would refuse is never appended in the first place.
+const MaxMessageBytes = 8 << 20
+
+// ledgerTopicConfig is the configuration the ledger topic is created with:
+// kept forever, and large enough for an event carrying a script's capped
+// output.
+func ledgerTopicConfig() map[string]string {
+	return map[string]string{
+		"retention.ms":      "-1",
+		"max.message.bytes": strconv.Itoa(MaxMessageBytes),
+	}
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0
+	}
+	return n
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -69,6 +70,42 @@ func TestEndToEnd(t *testing.T) {
 		var e domain.Execution
 		r.decode(t, &e)
 		if r.Status != http.StatusOK || e.FailureReason != domain.VerdictTimeout {
+			t.Fatalf("got %d %+v", r.Status, e)
+		}
+	})
+
+	t.Run("OK output flood stops at the cap and still reaches the views", func(t *testing.T) {
+		for _, c := range []struct{ name, out, err string }{
+			{"printable", "a", "b"},
+			// Control characters grow sixfold in JSON: the result is cut
+			// further so its event still fits in the ledger.
+			{"control characters", "\\x01", "\\x02"},
+		} {
+			r := do(t, http.MethodPost, api+"/executions?wait=true", map[string]any{
+				"script": fmt.Sprintf("import sys\nwhile True:\n    sys.stdout.write('%s' * 65536)\n    sys.stderr.write('%s' * 65536)", c.out, c.err)})
+			var e domain.Execution
+			r.decode(t, &e)
+			if r.Status != http.StatusOK || e.FailureReason != domain.VerdictOutputLimit || !e.OutputTruncated {
+				t.Fatalf("%s: got %d %s %v", c.name, r.Status, e.FailureReason, e.OutputTruncated)
+			}
+			if c.name == "printable" && (len(e.Output) != 1<<20 || len(e.Errors) < 1<<20) {
+				t.Fatalf("%s: stdout %d bytes, stderr %d bytes", c.name, len(e.Output), len(e.Errors))
+			}
+			if len(e.Output) == 0 || len(e.Output) > 1<<20 {
+				t.Fatalf("%s: stdout %d bytes", c.name, len(e.Output))
+			}
+			if evs := waitEvents(t, base, e.ID, 10*time.Second); len(evs) != 3 {
+				t.Fatalf("%s: events: %d", c.name, len(evs))
+			}
+		}
+	})
+
+	t.Run("OK invalid UTF-8 output becomes replacement characters", func(t *testing.T) {
+		r := do(t, http.MethodPost, api+"/executions?wait=true", map[string]any{
+			"script": "import sys\nsys.stdout.buffer.write(b'ok \\xff\\xfe end')"})
+		var e domain.Execution
+		r.decode(t, &e)
+		if r.Status != http.StatusOK || e.Status != domain.StatusCompleted || e.Output != "ok \ufffd end" {
 			t.Fatalf("got %d %+v", r.Status, e)
 		}
 	})
@@ -331,4 +368,3 @@ func TestEndToEnd(t *testing.T) {
 }
 
 const maxBodyBytesForTest = 4 * (domain.MaxScriptBytes + domain.MaxStdinBytes)
-

@@ -249,7 +249,6 @@ func (p *platform) opsHandler() http.Handler {
 	return web.NewOps(web.Deps{Gatherer: p.reg, Ready: p.readyCheck, Logger: p.log})
 }
 
-
 // handler returns the API once it is assembled, and a 503 answer before.
 func (p *platform) handler() http.Handler {
 	p.apiMu.Lock()

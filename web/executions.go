@@ -188,7 +188,7 @@ func (s *server) handleGet() http.HandlerFunc {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, e)
+		writeJSON(w, http.StatusOK, s.withPosition(r.Context(), e))
 	}
 }
 

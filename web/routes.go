@@ -25,6 +25,7 @@ func (s *server) routes() http.Handler {
 		r.Get("/executions/{id}/stream", s.handleStream())
 		r.Post("/executions/{id}/cancel", s.handleCancel())
 		r.Get("/runtimes", s.handleRuntimes())
+		r.Get("/queue", s.handleQueue())
 		r.Get("/openapi.yaml", s.handleOpenAPI())
 
 		// The original product's API, kept for its clients.

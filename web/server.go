@@ -28,6 +28,7 @@ type Deps struct {
 	Ledger  Ledger
 	Views   projections.Store
 	Hub     *projections.Hub // optional: in-process change notifications
+	Backlog Backlog          // optional: queue positions and depth
 	Catalog domain.Catalog
 	Logger  *slog.Logger
 	// Registry serves /metrics; Registerer takes the HTTP series.
@@ -45,6 +46,7 @@ type Deps struct {
 type server struct {
 	Deps
 	metrics *httpMetrics
+	queue   *queue
 }
 
 // NewServer returns the whole HTTP API as one handler.
@@ -62,5 +64,8 @@ func NewServer(d Deps) http.Handler {
 		d.Gatherer = prometheus.DefaultGatherer
 	}
 	s := &server{Deps: d, metrics: newHTTPMetrics(d.Registerer)}
+	if d.Backlog != nil {
+		s.queue = &queue{backlog: d.Backlog}
+	}
 	return s.routes()
 }

@@ -148,6 +148,50 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("OK a full pool keeps work queued and tells its position", func(t *testing.T) {
+		var ids []string
+		for i := 0; i < 8; i++ { // 4 slots
+			ids = append(ids, submit(t, base, map[string]any{"script": "import time\ntime.sleep(1.5)"}).ID)
+		}
+		var depth struct{ Queued, Running int }
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			do(t, http.MethodGet, api+"/queue", nil).decode(t, &depth)
+			if depth.Running > 0 && depth.Queued > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("never saw a backlog: %+v", depth)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if depth.Running > 4 {
+			t.Fatalf("%d running with 4 slots", depth.Running)
+		}
+		positions := map[int]bool{}
+		for _, id := range ids {
+			var pos struct {
+				Status        domain.Status `json:"status"`
+				QueuePosition int           `json:"queue_position"`
+			}
+			do(t, http.MethodGet, api+"/executions/"+id, nil).decode(t, &pos)
+			if pos.Status == domain.StatusQueued && pos.QueuePosition > 0 {
+				if positions[pos.QueuePosition] {
+					t.Fatalf("two executions at queue position %d", pos.QueuePosition)
+				}
+				positions[pos.QueuePosition] = true
+			}
+		}
+		if len(positions) == 0 {
+			t.Fatal("no queued execution reported a queue position")
+		}
+		for _, id := range ids {
+			if e := waitDone(t, base, id, 60*time.Second); e.Status != domain.StatusCompleted {
+				t.Fatalf("%s: %+v", id, e)
+			}
+		}
+	})
+
 	t.Run("OK cancel a running execution", func(t *testing.T) {
 		e := submit(t, base, map[string]any{"script": "import time\nprint('started', flush=True)\ntime.sleep(20)", "limits": map[string]any{"timeout_ms": 25000}})
 		deadline := time.Now().Add(20 * time.Second)

@@ -241,7 +241,7 @@ func (p *platform) serve(ctx context.Context, ln net.Listener, h http.Handler) e
 }
 
 func (p *platform) apiHandler() http.Handler {
-	return web.NewServer(web.Deps{Ledger: p.ledger, Views: p.views, Hub: p.hub, Catalog: p.catalog(),
+	return web.NewServer(web.Deps{Ledger: p.ledger, Views: p.views, Hub: p.hub, Backlog: p.heads, Catalog: p.catalog(),
 		Logger: p.log.With("component", "api"), Gatherer: p.reg, Registerer: p.reg, Ready: p.readyCheck})
 }
 

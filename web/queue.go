@@ -1,0 +1,119 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/eventstore"
+)
+
+// Backlog lists the executions that are not settled yet (the ledger heads
+// the runners sweep), oldest first.
+type Backlog interface {
+	Unsettled(ctx context.Context, limit int) ([]eventstore.Head, error)
+}
+
+// queueScan bounds one look at the backlog; beyond it positions are
+// reported as "at least".
+const queueScan = 1000
+
+// queueView is one snapshot of the backlog: queued executions in the order
+// runners take them, and how many run.
+type queueView struct {
+	at      time.Time
+	queued  []string // execution ids, oldest first
+	running int
+	partial bool // more than queueScan unsettled executions
+}
+
+// queue caches the backlog for a second: a queued execution polled by many
+// clients costs one scan per second, not one per request.
+type queue struct {
+	backlog Backlog
+	mu      sync.Mutex
+	last    *queueView
+}
+
+func (q *queue) view(ctx context.Context) (*queueView, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.last != nil && time.Since(q.last.at) < time.Second {
+		return q.last, nil
+	}
+	heads, err := q.backlog.Unsettled(ctx, queueScan)
+	if err != nil {
+		return nil, err
+	}
+	v := &queueView{at: time.Now(), partial: len(heads) >= queueScan}
+	var queued []eventstore.Head
+	for _, h := range heads {
+		switch h.State.Status {
+		case domain.StatusQueued:
+			queued = append(queued, h)
+		case domain.StatusRunning:
+			v.running++
+		}
+	}
+	sort.SliceStable(queued, func(i, j int) bool { return queued[i].State.CreatedAt.Before(queued[j].State.CreatedAt) })
+	for _, h := range queued {
+		v.queued = append(v.queued, h.State.ID)
+	}
+	q.last = v
+	return v, nil
+}
+
+// position is the 1-based place of id among queued executions, 0 if it is
+// not queued (or beyond the scan).
+func (v *queueView) position(id string) int {
+	for i, q := range v.queued {
+		if q == id {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+type queueResponse struct {
+	Queued  int  `json:"queued"`
+	Running int  `json:"running"`
+	AtLeast bool `json:"at_least"` // the backlog is larger than one scan: counts are lower bounds
+}
+
+func (s *server) handleQueue() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.queue == nil {
+			writeError(w, r, s.Logger, domain.Errorf(domain.EUNAVAILABLE, "this API has no view of the backlog"))
+			return
+		}
+		v, err := s.queue.view(r.Context())
+		if err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, queueResponse{Queued: len(v.queued), Running: v.running, AtLeast: v.partial})
+	}
+}
+
+// executionResponse is an execution as the API shows it: with its place in
+// the queue while it waits for a sandbox.
+type executionResponse struct {
+	domain.Execution
+	QueuePosition int `json:"queue_position,omitempty"`
+}
+
+func (s *server) withPosition(ctx context.Context, e domain.Execution) executionResponse {
+	out := executionResponse{Execution: e}
+	if e.Status != domain.StatusQueued || s.queue == nil {
+		return out
+	}
+	if v, err := s.queue.view(ctx); err == nil {
+		out.QueuePosition = v.position(e.ID)
+	} else {
+		s.Logger.Warn("queue position unavailable", "err", err)
+	}
+	return out
+}

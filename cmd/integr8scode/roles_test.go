@@ -18,6 +18,7 @@ import (
 	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/adapters/mongo"
 	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/eventstore"
 )
 
 // role is one integr8scode process playing one role.
@@ -125,7 +126,8 @@ func TestRoles(t *testing.T) {
 			}
 		}
 		for _, id := range ids {
-			evs, valid := events(t, base, id)
+			evs := waitEvents(t, base, id, 30*time.Second)
+			valid := eventstore.VerifyChain(evs) == nil
 			if len(evs) != 3 || !valid {
 				t.Fatalf("%s: %d events, chain valid %v", id, len(evs), valid)
 			}
@@ -150,7 +152,8 @@ func TestRoles(t *testing.T) {
 			if e.Status != domain.StatusCompleted || e.Output != "survived\n" {
 				t.Fatalf("%s: %+v", id, e)
 			}
-			evs, valid := events(t, base, id)
+			evs := waitEvents(t, base, id, 30*time.Second)
+			valid := eventstore.VerifyChain(evs) == nil
 			terminal := 0
 			for _, ev := range evs {
 				if ev.Type == domain.TypeExecutionCompleted || ev.Type == domain.TypeExecutionFailed {

@@ -5,8 +5,6 @@ package oci
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -31,13 +29,15 @@ type cgroupTree struct {
 	all    []string          // every cgroup mount point (v1 and v2), for cleanup
 }
 
+// cgroupRoot holds the cgroup parents of every sandbox process on the host.
+const cgroupRoot = "/integr8scode"
+
 // requiredControllers are those whose files this package reads or writes.
 var requiredControllers = []string{"memory", "cpu", "cpuacct", "pids"}
 
 func newCgroupTree(stateDir string) (*cgroupTree, error) {
-	sum := sha256.Sum256([]byte(stateDir))
 	t := &cgroupTree{
-		parent: "/integr8scode/" + hex.EncodeToString(sum[:6]),
+		parent: cgroupRoot + "/" + stateKey(stateDir),
 		mounts: map[string]string{},
 	}
 	f, err := os.Open("/proc/self/mountinfo")
@@ -214,9 +214,15 @@ func killCgroup(dir, cgPath string) (int, error) {
 
 // inPidsCgroup reports whether pid's pids cgroup is cgPath.
 func inPidsCgroup(pid int, cgPath string) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	p, ok := pidsCgroup(strconv.Itoa(pid))
+	return ok && p == cgPath
+}
+
+// pidsCgroup is pid's pids cgroup path.
+func pidsCgroup(pid string) (string, bool) {
+	b, err := os.ReadFile("/proc/" + pid + "/cgroup")
 	if err != nil {
-		return false
+		return "", false
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		parts := strings.SplitN(line, ":", 3)
@@ -225,11 +231,11 @@ func inPidsCgroup(pid int, cgPath string) bool {
 		}
 		for _, c := range strings.Split(parts[1], ",") {
 			if c == "pids" {
-				return parts[2] == cgPath
+				return parts[2], true
 			}
 		}
 	}
-	return false
+	return "", false
 }
 
 // remove kills what is left in the container's cgroups and removes them from

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"path/filepath"
 	"time"
 
 	"github.com/integr8scode/integr8scode/runner"
@@ -19,12 +18,14 @@ import (
 // container itself. Benchmarks and the load tool compare the platform's
 // latency with this floor.
 func (r *Runc) Floor(ctx context.Context, job runner.Job, n int) ([]time.Duration, error) {
-	c := &container{id: fmt.Sprintf("floor-%d", time.Now().UnixNano())}
-	c.bundle = filepath.Join(r.bundles, c.id)
+	c, err := r.newContainer(fmt.Sprintf("floor-%d", time.Now().UnixNano()))
+	if err != nil {
+		return nil, err
+	}
+	defer r.cleanup(c)
 	if err := r.writeBundle(c, job); err != nil {
 		return nil, fmt.Errorf("floor bundle: %w", err)
 	}
-	defer r.cleanup(c)
 	out := make([]time.Duration, 0, n)
 	for i := 0; i < n; i++ {
 		cmd := exec.CommandContext(ctx, r.cfg.RuncPath, "--root", r.runcRoot, "run", "--bundle", c.bundle, c.id)

@@ -15,8 +15,6 @@ import (
 // outside /usr is visible.
 const (
 	scriptPath   = "/sandbox/main.py" // where the script is bind-mounted
-	sandboxUID   = 65534
-	sandboxGID   = 65534
 	sandboxHost  = "sandbox"
 	sandboxHome  = "/tmp"
 	rootfsDirMod = 0o755
@@ -32,9 +30,12 @@ var rootfsSymlinks = map[string]string{
 var rootfsDirs = []string{"usr", "proc", "dev", "sys", "tmp", "sandbox", "etc"}
 
 var etcFiles = map[string]string{
+	// nobody is the overflow id: host files (root's, under /usr) show as
+	// owned by it inside the user namespace.
 	"passwd": "root:x:0:0:root:/root:/usr/sbin/nologin\n" +
-		"nobody:x:65534:65534:nobody:/tmp:/usr/sbin/nologin\n",
-	"group":         "root:x:0:\nnogroup:x:65534:\n",
+		"sandbox:x:1000:1000:sandbox:/tmp:/usr/sbin/nologin\n" +
+		"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+	"group":         "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n",
 	"hostname":      sandboxHost + "\n",
 	"hosts":         "127.0.0.1\tlocalhost " + sandboxHost + "\n::1\tlocalhost " + sandboxHost + "\n",
 	"nsswitch.conf": "passwd: files\ngroup: files\nshadow: files\nhosts: files\n",

@@ -28,10 +28,11 @@ const (
 // runcEnv is runc's own environment: nothing of the service's.
 var runcEnv = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 
-// container is one run's bundle and names.
+// container is one run's bundle, names and uid slot.
 type container struct {
 	id     string
 	bundle string
+	slot   int // owned from acquire until cleanup releases it
 }
 
 func (c *container) file(name string) string { return filepath.Join(c.bundle, name) }
@@ -49,14 +50,10 @@ func (r *Runc) Run(ctx context.Context, job runner.Job) (domain.Result, error) {
 	if ctx.Err() != nil {
 		return domain.Result{Verdict: domain.VerdictCancelled, Message: "cancelled before it started"}, nil
 	}
-	if n := r.inflight.Add(1); n > int64(r.cfg.Slots) {
-		r.inflight.Add(-1)
-		return domain.Result{}, fmt.Errorf("oci sandbox: all %d slots are busy", r.cfg.Slots)
+	c, err := r.newContainer(containerID(job, r.seq.Add(1)))
+	if err != nil {
+		return domain.Result{}, err
 	}
-	defer r.inflight.Add(-1)
-
-	c := &container{id: containerID(job, r.seq.Add(1))}
-	c.bundle = filepath.Join(r.bundles, c.id)
 	defer r.cleanup(c)
 	if err := r.writeBundle(c, job); err != nil {
 		return domain.Result{}, fmt.Errorf("oci sandbox: prepare %s: %w", c.id, err)
@@ -66,6 +63,15 @@ func (r *Runc) Run(ctx context.Context, job runner.Job) (domain.Result, error) {
 		return domain.Result{}, fmt.Errorf("oci sandbox: run %s: %w", c.id, err)
 	}
 	return res, nil
+}
+
+// newContainer takes a uid slot for a container; cleanup gives it back.
+func (r *Runc) newContainer(id string) (*container, error) {
+	slot, ok := r.slots.acquire()
+	if !ok {
+		return nil, fmt.Errorf("oci sandbox: all %d slots are busy", r.cfg.Slots)
+	}
+	return &container{id: id, bundle: filepath.Join(r.bundles, id), slot: slot}, nil
 }
 
 func checkJob(job runner.Job) error {
@@ -104,7 +110,7 @@ func (r *Runc) writeBundle(c *container, job runner.Job) error {
 	if err := os.Mkdir(c.bundle, 0o700); err != nil {
 		return err
 	}
-	spec := r.containerSpec(c.id, c.file(scriptFile), job.Limits)
+	spec := r.containerSpec(c, job.Limits)
 	cfg, err := json.Marshal(spec)
 	if err != nil {
 		return err

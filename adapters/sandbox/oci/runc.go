@@ -4,6 +4,8 @@ package oci
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,21 +31,25 @@ type Runc struct {
 	log      *slog.Logger
 	runcRoot string // runc --root
 	bundles  string // one directory per run
+	runDir   string // RunDir/<key of StateDir>: holds rootfs
 	rootfs   string // the shared, read-only root file system
 	python   string // cfg.Python with symlinks resolved (all under /usr)
 	cgroups  *cgroupTree
-	lock     *os.File // flock on StateDir, held until Close
+	lock     *os.File  // flock on StateDir, held until Close
+	lease    *uidLease // the leased id blocks, held until Close; nil with Config.UIDBase set
 	arch     specs.Arch
 
-	seq      atomic.Uint64
-	inflight atomic.Int64
-	closed   atomic.Bool
+	slots  *idSlots // uid/gid ranges; also bounds concurrent runs
+	seq    atomic.Uint64
+	closed atomic.Bool
 }
 
 // New checks that runc, Python and the cgroup controllers are usable, takes
-// StateDir for this process, removes whatever an earlier process left there
-// (containers, cgroups, bundles) and prepares the shared root file system.
-// It fails, rather than run anything unconfined, when any of that is missing.
+// StateDir for this process, leases its host id blocks unless
+// Config.UIDBase is set, removes whatever an earlier process left there
+// (containers, cgroups, bundles, processes with the leased ids) and prepares
+// the shared root file system. It fails, rather than run anything
+// unconfined, when any of that is missing.
 func New(cfg Config) (*Runc, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -74,12 +80,14 @@ func New(cfg Config) (*Runc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oci sandbox: %w", err)
 	}
+	runDir := filepath.Join(filepath.Clean(cfg.RunDir), stateKey(stateDir))
 	r := &Runc{
 		cfg:      cfg,
 		log:      cfg.Logger.With("sandbox", "runc"),
 		runcRoot: filepath.Join(stateDir, "runc"),
 		bundles:  filepath.Join(stateDir, "bundles"),
-		rootfs:   filepath.Join(stateDir, "rootfs"),
+		runDir:   runDir,
+		rootfs:   filepath.Join(runDir, "rootfs"),
 		python:   python,
 		cgroups:  tree,
 		arch:     arch,
@@ -97,8 +105,21 @@ func New(cfg Config) (*Runc, error) {
 	defer func() {
 		if !ok {
 			r.lock.Close()
+			r.lease.release()
 		}
 	}()
+	base := cfg.UIDBase
+	if base == 0 {
+		if r.lease, err = leaseUIDBlocks(leaseDir, uint64(cfg.Slots)*uint64(cfg.UIDRangeSize), r.idsUnused); err != nil {
+			return nil, fmt.Errorf("oci sandbox: %w", err)
+		}
+		base = r.lease.first
+		r.log.Info("leased host uid blocks", "block", r.lease.block, "first_id", r.lease.first, "ids", r.lease.ids)
+	}
+	r.slots = newIDSlots(cfg.Slots, base, cfg.UIDRangeSize)
+	if err := prepareRunDir(r.runDir); err != nil {
+		return nil, fmt.Errorf("oci sandbox: %w", err)
+	}
 	if err := r.removeLeftovers(); err != nil {
 		return nil, fmt.Errorf("oci sandbox: clean up an earlier process's leftovers: %w", err)
 	}
@@ -117,18 +138,55 @@ func New(cfg Config) (*Runc, error) {
 // Name identifies this sandbox kind in ExecutionStarted.
 func (r *Runc) Name() string { return "runc" }
 
-// Close removes this sandbox's cgroup parents and releases StateDir. Runs
-// still in flight are not waited for; call it after the runner stopped.
+// Close removes this sandbox's cgroup parents and root file system and
+// releases StateDir and the leased id blocks. Runs still in flight are not
+// waited for; call it after the runner stopped.
 func (r *Runc) Close() error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return nil
 	}
 	err := r.cgroups.removeParents()
-	return errors.Join(err, r.lock.Close())
+	// runc mounts nothing in this mount namespace, so this removes files only.
+	if m, merr := mountUnder(r.runDir); merr != nil || m != "" {
+		err = errors.Join(err, fmt.Errorf("not removing %s: mount point %q inside (%v)", r.runDir, m, merr))
+	} else {
+		err = errors.Join(err, os.RemoveAll(r.runDir))
+	}
+	return errors.Join(err, r.lock.Close(), r.lease.release())
 }
 
-// checkStateDir makes StateDir private to root: it holds the root file
-// system every container starts from.
+// idsUnused reports whether no process but a sandbox's uses an id in
+// [first, end). Other software may hand out host ids from the same space (a
+// kubelet gives pods with their own user namespace ranges anywhere above
+// 65536): such a block is passed over, since its ids are not ours to give
+// to scripts, nor its processes ours to kill. A sandbox process there is a
+// crashed holder's leftover, which removeLeftovers kills.
+func (r *Runc) idsUnused(first, end uint64) (bool, error) {
+	_, foreign, err := processesWithIDs(first, end)
+	if err != nil {
+		return false, fmt.Errorf("uid lease: %w", err)
+	}
+	if len(foreign) > 0 {
+		r.log.Warn("passing over uid blocks that other processes use", "first_id", first, "end_id", end, "pids", foreign)
+		return false, nil
+	}
+	return true, nil
+}
+
+// hostIDRange is the host ids the slots map to: [first, end).
+func (r *Runc) hostIDRange() (first, end uint64) {
+	return r.slots.span()
+}
+
+// stateKey names what belongs to one StateDir in places shared with other
+// processes (cgroup parents, RunDir).
+func stateKey(stateDir string) string {
+	sum := sha256.Sum256([]byte(stateDir))
+	return hex.EncodeToString(sum[:6])
+}
+
+// checkStateDir makes StateDir private to root: it holds the bundles with
+// the scripts and runc's state.
 func checkStateDir(dir string) error {
 	fi, err := os.Lstat(dir)
 	if err != nil {

@@ -118,7 +118,8 @@ func fmtCode(p *int) string {
 }
 
 // assertClean checks that no run left anything: no bundle, no runc
-// container, no cgroup, no process in this sandbox's cgroups.
+// container, no cgroup, no process in this sandbox's cgroups, no uid slot
+// taken.
 func assertClean(t *testing.T, r *Runc) {
 	t.Helper()
 	left, err := r.leftovers()
@@ -130,6 +131,9 @@ func assertClean(t *testing.T, r *Runc) {
 	}
 	if procs := processesUnder(t, r.cgroups.parent); len(procs) > 0 {
 		t.Fatalf("processes still running in %s: %v", r.cgroups.parent, procs)
+	}
+	if n := r.slots.busy(); n != 0 {
+		t.Fatalf("%d uid slots still taken", n)
 	}
 }
 
@@ -603,7 +607,7 @@ func TestSlots(t *testing.T) {
 		res, _ := r.Run(ctx, job("import time\ntime.sleep(60)\n", fast))
 		done <- res
 	}()
-	for r.inflight.Load() == 0 {
+	for r.slots.busy() == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	if _, err := r.Run(context.Background(), job(`print("hi")`, fast)); err == nil || !strings.Contains(err.Error(), "slots") {
@@ -726,12 +730,14 @@ func BenchmarkBareRuncRun(b *testing.B) {
 	r := newSandbox(b, Config{})
 	for _, limits := range benchLimits {
 		b.Run(fmt.Sprintf("cpu=%dm", limits.CPUMillicores), func(b *testing.B) {
-			c := &container{id: "bare"}
-			c.bundle = filepath.Join(r.bundles, c.id)
-			if err := r.writeBundle(c, job(`print("hi")`, limits)); err != nil {
+			c, err := r.newContainer("bare")
+			if err != nil {
 				b.Fatal(err)
 			}
 			defer r.cleanup(c)
+			if err := r.writeBundle(c, job(`print("hi")`, limits)); err != nil {
+				b.Fatal(err)
+			}
 			for b.Loop() {
 				cmd := exec.Command(r.cfg.RuncPath, "--root", r.runcRoot, "run", "--bundle", c.bundle, c.id)
 				cmd.Stdout = io.Discard

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/runner"
 )
@@ -34,6 +36,12 @@ def can_unshare():
     import ctypes
     libc = ctypes.CDLL(None, use_errno=True)
     return libc.unshare(0x10000000) == 0  # CLONE_NEWUSER
+def unlisted_errno():
+    # mlock is on no list of the profile: a default-deny filter says ENOSYS.
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(64)
+    return 0 if libc.mlock(buf, 64) == 0 else ctypes.get_errno()
 def read(path):
     try:
         with open(path) as f:
@@ -43,6 +51,7 @@ def read(path):
 st = status()
 print(json.dumps({
     "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "groups": os.getgroups(),
+    "uid_map": read("/proc/self/uid_map").split(), "gid_map": read("/proc/self/gid_map").split(),
     "pid": os.getpid(),
     "net": sorted(os.listdir("/sys/class/net")),
     "routes": open("/proc/net/route").read().splitlines()[1:],
@@ -50,6 +59,7 @@ print(json.dumps({
     "no_new_privs": st["NoNewPrivs"], "seccomp": st["Seccomp"],
     "write_root": can_write("/selftest"), "write_usr": can_write("/usr/selftest"),
     "write_tmp": can_write("/tmp/selftest"), "unshare_user": can_unshare(),
+    "unlisted_errno": unlisted_errno(),
     "env": sorted(os.environ),
     "memory_limit": read("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
     "stdin": os.read(0, 100).decode(),
@@ -59,6 +69,8 @@ print(json.dumps({
 type selfTestReport struct {
 	UID, EUID, GID int
 	Groups         []int
+	UIDMap         []string `json:"uid_map"`
+	GIDMap         []string `json:"gid_map"`
 	PID            int
 	Net            []string
 	Routes         []string
@@ -69,14 +81,16 @@ type selfTestReport struct {
 	WriteUsr       bool `json:"write_usr"`
 	WriteTmp       bool `json:"write_tmp"`
 	UnshareUser    bool `json:"unshare_user"`
+	UnlistedErrno  int  `json:"unlisted_errno"`
 	Env            []string
 	MemoryLimit    string `json:"memory_limit"`
 	Stdin          string
 }
 
 // SelfTest runs a small script and checks the isolation that every run
-// relies on: the unprivileged user, no capabilities, no_new_privs and
-// seccomp, only a loopback interface without routes, a read-only root with
+// relies on: the unprivileged user in a user namespace mapped to a slot's
+// host range, no capabilities, no_new_privs and a default-deny seccomp
+// filter, only a loopback interface without routes, a read-only root with
 // a writable /tmp, an environment of our own, the memory limit, stdin, and
 // accounting. The service calls it before it takes work.
 func (r *Runc) SelfTest(ctx context.Context) error {
@@ -104,6 +118,8 @@ func (r *Runc) SelfTest(ctx context.Context) error {
 	check(rep.UID == sandboxUID && rep.EUID == sandboxUID && rep.GID == sandboxGID,
 		"runs as uid %d gid %d, want %d", rep.EUID, rep.GID, sandboxUID)
 	check(len(rep.Groups) == 0 || slices.Equal(rep.Groups, []int{sandboxGID}), "supplementary groups %v", rep.Groups)
+	check(r.mappedToSlot(rep.UIDMap) && r.mappedToSlot(rep.GIDMap),
+		"user namespace maps uids %v gids %v, want 0 to a slot's range of %d ids from %d", rep.UIDMap, rep.GIDMap, r.slots.size, r.slots.base)
 	check(rep.PID == 1, "script is pid %d, not the init of its own pid namespace", rep.PID)
 	check(slices.Equal(rep.Net, []string{"lo"}), "network interfaces %v, want only lo", rep.Net)
 	check(len(rep.Routes) == 0, "routes %v, want none", rep.Routes)
@@ -115,6 +131,7 @@ func (r *Runc) SelfTest(ctx context.Context) error {
 	check(!rep.WriteRoot && !rep.WriteUsr, "the root file system is writable")
 	check(rep.WriteTmp, "/tmp is not writable")
 	check(!rep.UnshareUser, "the script can create a user namespace")
+	check(rep.UnlistedErrno == int(unix.ENOSYS), "a system call on no list of the seccomp profile gave errno %d, want ENOSYS (default deny)", rep.UnlistedErrno)
 	want := make([]string, 0, len(containerEnv))
 	for _, kv := range containerEnv {
 		k, _, _ := strings.Cut(kv, "=")
@@ -129,4 +146,18 @@ func (r *Runc) SelfTest(ctx context.Context) error {
 		return fmt.Errorf("oci sandbox self-test: isolation is not as expected: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// mappedToSlot reports whether an id map read inside a container (one
+// "inside host size" line) maps 0 to the start of one of the slots' ranges.
+func (r *Runc) mappedToSlot(m []string) bool {
+	if len(m) != 3 || m[0] != "0" || m[2] != fmt.Sprint(r.slots.size) {
+		return false
+	}
+	for slot := range r.cfg.Slots {
+		if m[1] == fmt.Sprint(r.slots.hostID(slot)) {
+			return true
+		}
+	}
+	return false
 }

@@ -52,9 +52,8 @@ var readonlyPaths = []string{
 	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 }
 
-// containerSpec is the config.json of one run. scriptFile is the host path
-// of the script, bind-mounted read-only at scriptPath.
-func (r *Runc) containerSpec(id, scriptFile string, limits domain.Limits) *specs.Spec {
+// containerSpec is the config.json of one run.
+func (r *Runc) containerSpec(c *container, limits domain.Limits) *specs.Spec {
 	memory := limits.MemoryBytes
 	mem := &specs.LinuxMemory{Limit: &memory}
 	if r.cgroups.hasSwapAccounting() {
@@ -87,13 +86,16 @@ func (r *Runc) containerSpec(id, scriptFile string, limits domain.Limits) *specs
 				{Type: "RLIMIT_CPU", Hard: cpuBackstopSeconds(limits), Soft: cpuBackstopSeconds(limits)},
 			},
 		},
-		Mounts: r.mounts(scriptFile),
+		Mounts: r.mounts(c.file(scriptFile)),
 		Linux: &specs.Linux{
-			CgroupsPath: r.cgroups.path(id),
+			CgroupsPath: r.cgroups.path(c.id),
 			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}, {Type: specs.IPCNamespace},
-				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace}, {Type: specs.CgroupNamespace},
+				{Type: specs.UserNamespace}, {Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace},
+				{Type: specs.IPCNamespace}, {Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
+				{Type: specs.CgroupNamespace},
 			},
+			UIDMappings: r.idMappings(c.slot),
+			GIDMappings: r.idMappings(c.slot),
 			Resources: &specs.LinuxResources{
 				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
 				Memory:  mem,
@@ -107,11 +109,25 @@ func (r *Runc) containerSpec(id, scriptFile string, limits domain.Limits) *specs
 	}
 }
 
+// idMappings maps the container's ids 0..UIDRangeSize-1 to its slot's host
+// range. The script runs as sandboxUID inside, base+slot*size+sandboxUID on
+// the host; the container's root (the host range's first id) exists only
+// while runc sets the container up, and no host file is owned by any id of
+// the range, so neither owns anything outside the container.
+func (r *Runc) idMappings(slot int) []specs.LinuxIDMapping {
+	return []specs.LinuxIDMapping{{ContainerID: 0, HostID: r.slots.hostID(slot), Size: r.slots.size}}
+}
+
 func cpuBackstopSeconds(l domain.Limits) uint64 {
 	cpus := math.Max(1, float64(l.CPUMillicores)/1000)
 	return uint64(math.Ceil(l.Timeout().Seconds()*cpus)) + 5
 }
 
+// mounts are set up by runc inside the container's user namespace, as its
+// root user, who cannot read root's 0700 bundle directory. runc (1.1+)
+// opens bind-mount sources on the host before it enters the namespace and
+// hands the descriptors over, so the script's bind mount works from the
+// bundle; the root file system itself is mounted by path, hence RunDir.
 func (r *Runc) mounts(scriptFile string) []specs.Mount {
 	return []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},

@@ -65,6 +65,19 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("OK memory limit", func(t *testing.T) {
+		r := do(t, http.MethodPost, api+"/executions?wait=true", map[string]any{"script": "x = []\nwhile True:\n    x.append(' ' * 1048576)",
+			"limits": map[string]any{"memory_bytes": 64 << 20}})
+		var e domain.Execution
+		r.decode(t, &e)
+		if r.Status != http.StatusOK || e.FailureReason != domain.VerdictMemoryLimit || e.Limits.MemoryBytes != 64<<20 {
+			t.Fatalf("got %d %+v", r.Status, e)
+		}
+		if e.ResourceUsage == nil || e.ResourceUsage.PeakMemoryBytes < 32<<20 || e.ResourceUsage.PeakMemoryBytes > 64<<20 {
+			t.Fatalf("peak memory %+v", e.ResourceUsage)
+		}
+	})
+
 	t.Run("OK timeout", func(t *testing.T) {
 		r := do(t, http.MethodPost, api+"/executions?wait=true", map[string]any{"script": "while True: pass", "limits": map[string]any{"timeout_ms": 1000}})
 		var e domain.Execution

@@ -362,11 +362,13 @@ func setuidCheck(t *testing.T, r *Runc, res domain.Result) {
 	if err := json.Unmarshal([]byte(res.Stdout), &got); err != nil {
 		t.Fatalf("%v: %q", err, res.Stdout)
 	}
-	t.Logf("%d setuid/setgid files found, all on nosuid mounts: %v", len(got.Found), got.Found)
+	// The host's /usr has setuid binaries (su, mount, passwd…): every one
+	// is masked, so the script finds none, on any mount.
+	if len(setuidFiles()) == 0 {
+		t.Fatal("the host has no setuid file under /usr: this check proves nothing here")
+	}
 	for p, nosuid := range got.Found {
-		if !nosuid {
-			t.Errorf("%s is setuid or setgid on a mount that honours it", p)
-		}
+		t.Errorf("setuid or setgid file reachable: %s (nosuid mount: %v)", p, nosuid)
 	}
 	if got.NoNewPrivs != "1" {
 		t.Errorf("NoNewPrivs %q", got.NoNewPrivs)

@@ -102,7 +102,7 @@ func (r *Runc) containerSpec(c *container, limits domain.Limits) *specs.Spec {
 				CPU:     &specs.LinuxCPU{Quota: &quota, Period: &period},
 				Pids:    &specs.LinuxPids{Limit: &pids},
 			},
-			MaskedPaths:   maskedPaths,
+			MaskedPaths:   masked(),
 			ReadonlyPaths: readonlyPaths,
 			Seccomp:       seccompProfile(r.arch),
 		},

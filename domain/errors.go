@@ -9,15 +9,15 @@ import (
 
 // Error codes. Each maps to one HTTP status in the web package.
 const (
-	ECONFLICT     = "conflict"          // the state does not allow it (409)
-	EINTERNAL     = "internal"          // the platform's fault (500)
-	EINVALID      = "invalid"           // malformed input (400)
-	EUNPROCESSABLE = "unprocessable"    // well-formed but not acceptable (422)
-	ENOTFOUND     = "not_found"         // no such thing (404)
-	ETOOLARGE     = "too_large"         // body or field over its size limit (413)
-	EUNAUTHORIZED = "unauthorized"      // no or bad credentials (401)
-	EFORBIDDEN    = "forbidden"         // credentials do not allow it (403)
-	EUNAVAILABLE  = "unavailable"       // not ready to take work (503)
+	ECONFLICT      = "conflict"      // the state does not allow it (409)
+	EINTERNAL      = "internal"      // the platform's fault (500)
+	EINVALID       = "invalid"       // malformed input (400)
+	EUNPROCESSABLE = "unprocessable" // well-formed but not acceptable (422)
+	ENOTFOUND      = "not_found"     // no such thing (404)
+	ETOOLARGE      = "too_large"     // body or field over its size limit (413)
+	EUNAUTHORIZED  = "unauthorized"  // no or bad credentials (401)
+	EFORBIDDEN     = "forbidden"     // credentials do not allow it (403)
+	EUNAVAILABLE   = "unavailable"   // not ready to take work (503)
 )
 
 // Error is the one error type that carries a code a user can act on.

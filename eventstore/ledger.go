@@ -9,6 +9,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/integr8scode/integr8scode/domain"
 )
@@ -164,6 +166,9 @@ func (l *Ledger) publish(ctx context.Context, h Head) error {
 	if len(h.Pending) == 0 {
 		return nil
 	}
+	ctx, span := tracer().Start(ctx, "ledger.append", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("execution.id", h.State.ID), attribute.Int("ledger.events", len(h.Pending))))
+	defer span.End()
 	msgs := make([]*message.Message, 0, len(h.Pending))
 	for _, raw := range h.Pending {
 		var env Envelope

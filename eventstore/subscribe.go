@@ -40,8 +40,13 @@ func Consume(ctx context.Context, sub message.Subscriber, workers int, handle Ha
 					msg.Ack()
 					continue
 				}
-				mctx := ExtractTrace(msg.Context(), msg)
-				if err := handle(mctx, env); err != nil {
+				mctx, span := startHandleSpan(ExtractTrace(msg.Context(), msg), env)
+				err = handle(mctx, env)
+				if err != nil {
+					span.RecordError(err)
+				}
+				span.End()
+				if err != nil {
 					if ctx.Err() == nil {
 						log.Warn("ledger event not handled; it will be delivered again",
 							"execution_id", env.ExecutionID, "sequence", env.Sequence, "type", env.Type, "err", err)

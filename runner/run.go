@@ -5,19 +5,27 @@ import (
 	"errors"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
 )
 
 // run executes one claimed execution and records its outcome. It owns one
 // slot and releases it when done.
-func (r *Runner) run(head eventstore.Head, meta eventstore.Meta) {
+func (r *Runner) run(traceCtx context.Context, head eventstore.Head, meta eventstore.Meta) {
 	defer r.wg.Done()
 	defer func() { <-r.slots; r.wake() }()
 	defer r.unmark(head.State.ID)
 
 	id, attempt := head.State.ID, head.State.Attempt
-	ctx, cancel := context.WithCancel(context.Background())
+	traceCtx, span := otel.Tracer("github.com/integr8scode/integr8scode/runner").Start(traceCtx, "sandbox.run",
+		trace.WithAttributes(attribute.String("execution.id", id), attribute.Int("execution.attempt", attempt),
+			attribute.String("sandbox", r.cfg.Sandbox.Name())))
+	defer span.End()
+	ctx, cancel := context.WithCancel(traceCtx)
 	defer cancel()
 	r.mu.Lock()
 	r.running[id] = cancel
@@ -61,11 +69,12 @@ func (r *Runner) run(head eventstore.Head, meta eventstore.Meta) {
 	}
 	r.cfg.Metrics.finished.WithLabelValues(string(res.Verdict)).Inc()
 	r.cfg.Metrics.duration.Observe(time.Since(begin).Seconds())
-	r.record(id, attempt, res, meta, log)
+	span.SetAttributes(attribute.String("execution.verdict", string(res.Verdict)))
+	r.record(traceCtx, id, attempt, res, meta, log)
 }
 
 // record appends the terminal event, if this attempt still owns the execution.
-func (r *Runner) record(id string, attempt int, res domain.Result, meta eventstore.Meta, log interface {
+func (r *Runner) record(traceCtx context.Context, id string, attempt int, res domain.Result, meta eventstore.Meta, log interface {
 	Error(string, ...any)
 }) {
 	decide := func(h *eventstore.Head) ([]domain.Event, error) {
@@ -77,7 +86,7 @@ func (r *Runner) record(id string, attempt int, res domain.Result, meta eventsto
 	// The result is worth retrying for: the script already ran.
 	backoff := 100 * time.Millisecond
 	for i := 0; ; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(traceCtx), 10*time.Second)
 		_, _, err := r.cfg.Ledger.Update(ctx, id, meta, decide)
 		cancel()
 		if err == nil || i == 8 || r.stopping() {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
 )
@@ -180,7 +182,8 @@ func (r *Runner) claim(ctx context.Context, id string, meta eventstore.Meta, rer
 	}
 	meta.CausationID = envs[0].EventID
 	r.wg.Add(1)
-	go r.run(head, meta)
+	// The run outlives the message; it keeps only the trace it belongs to.
+	go r.run(trace.ContextWithSpanContext(context.Background(), trace.SpanContextFromContext(ctx)), head, meta)
 	return nil
 }
 

@@ -299,4 +299,3 @@ func (s *server) handleRuntimes() http.HandlerFunc {
 		writeJSON(w, http.StatusOK, s.Catalog)
 	}
 }
-

@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 type httpMetrics struct {
@@ -42,6 +43,7 @@ func (s *server) instrument(next http.Handler) http.Handler {
 		if route == "" {
 			route = "unmatched"
 		}
+		trace.SpanFromContext(r.Context()).SetName(r.Method + " " + route)
 		s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(ww.Status())).Inc()
 		s.metrics.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
 	})

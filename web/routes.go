@@ -6,6 +6,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 )
 
 // routes is the whole API surface in one place.
@@ -38,5 +39,7 @@ func (s *server) routes() http.Handler {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody("method_not_allowed", r.Method+" is not allowed on "+r.URL.Path))
 	})
-	return r
+	// otelhttp continues a caller's trace (traceparent) and starts the
+	// request's span; instrument names it after the route pattern.
+	return otelhttp.NewHandler(r, "http.request")
 }

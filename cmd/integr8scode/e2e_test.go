@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
 )
@@ -397,6 +401,44 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("OK one trace from the request through Kafka to the sandbox", func(t *testing.T) {
+		rec := tracetest.NewSpanRecorder()
+		otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+		r := do(t, http.MethodPost, api+"/executions?wait=true", map[string]any{"script": "print('traced')"})
+		var e domain.Execution
+		r.decode(t, &e)
+		waitEvents(t, base, e.ID, 10*time.Second)
+		byName := map[string][]sdktrace.ReadOnlySpan{}
+		var root sdktrace.ReadOnlySpan
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			byName = map[string][]sdktrace.ReadOnlySpan{}
+			for _, s := range rec.Ended() {
+				byName[s.Name()] = append(byName[s.Name()], s)
+				if s.Name() == "POST /api/v1/executions" {
+					root = s
+				}
+			}
+			if root != nil && len(byName["sandbox.run"]) > 0 && len(byName["ledger.handle ExecutionCompleted"]) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("spans: %v", keys(byName))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		want := root.SpanContext().TraceID()
+		for _, name := range []string{"ledger.append", "ledger.handle ExecutionQueued", "sandbox.run", "ledger.handle ExecutionCompleted"} {
+			found := false
+			for _, s := range byName[name] {
+				found = found || s.SpanContext().TraceID() == want
+			}
+			if !found {
+				t.Errorf("no %q span in the request's trace", name)
+			}
+		}
+	})
+
 	t.Run("OK metrics", func(t *testing.T) {
 		r := do(t, http.MethodGet, base+"/metrics", nil)
 		for _, series := range []string{"integr8scode_runner_runs_finished_total", "integr8scode_projector_events_applied_total", "integr8scode_http_requests_total"} {
@@ -425,3 +467,11 @@ func TestEndToEnd(t *testing.T) {
 }
 
 const maxBodyBytesForTest = 4 * (domain.MaxScriptBytes + domain.MaxStdinBytes)
+
+func keys(m map[string][]sdktrace.ReadOnlySpan) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // runUp runs every role in one process on the embedded broker and store.
@@ -52,6 +53,16 @@ func start(ctx context.Context, role string, args []string, getenv func(string) 
 
 	// Listen first: a taken port fails at once, and /readyz answers 503
 	// while the rest starts.
+	shutdownTracing, err := setupTracing(ctx, role, getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(sctx)
+	}()
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)

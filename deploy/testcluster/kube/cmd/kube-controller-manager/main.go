@@ -1,38 +1,17 @@
-/*
-Copyright 2014 The Kubernetes Authors.
-
-Licensed under the Apache License, Version 2.0 (the "License");
-you may not use this file except in compliance with the License.
-You may obtain a copy of the License at
-
-    http://www.apache.org/licenses/LICENSE-2.0
-
-Unless required by applicable law or agreed to in writing, software
-distributed under the License is distributed on an "AS IS" BASIS,
-WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-See the License for the specific language governing permissions and
-limitations under the License.
-*/
-
-// The controller manager is responsible for monitoring replication
-// controllers, and creating corresponding pods to achieve the desired
-// state.  It uses the API to listen for new controllers and to create/delete
-// pods.
+// Command kube-controller-manager is the upstream kube-controller-manager of k8s.io/kubernetes, built by the test
+// cluster from the module proxy: this file only hands the process to the
+// upstream command. The blank imports register what the upstream binary
+// registers too (JSON logs, client and version metrics, time zones for CronJob).
 package main
 
 import (
-	"os"
-	_ "time/tzdata" // for CronJob Time Zone support
-
 	"k8s.io/component-base/cli"
-	_ "k8s.io/component-base/logs/json/register"          // for JSON log format registration
-	_ "k8s.io/component-base/metrics/prometheus/clientgo" // load all the prometheus client-go plugin
-	_ "k8s.io/component-base/metrics/prometheus/version"  // for version metric registration
+	_ "k8s.io/component-base/logs/json/register"
+	_ "k8s.io/component-base/metrics/prometheus/clientgo"
+	_ "k8s.io/component-base/metrics/prometheus/version"
 	"k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	"os"
+	_ "time/tzdata"
 )
 
-func main() {
-	command := app.NewControllerManagerCommand()
-	code := cli.Run(command)
-	os.Exit(code)
-}
+func main() { os.Exit(cli.Run(app.NewControllerManagerCommand())) }

@@ -1,0 +1,93 @@
+// Package manifests renders the platform's Kubernetes manifests
+// (deploy/kubernetes) with the kustomize API, the code `kubectl apply -k`
+// runs (kustomize/api v0.21.1, as in kubectl v1.37.2), for the tests that
+// check them: offline invariants here, and with the build tag `kubernetes` a
+// server-side dry-run of every object against the test cluster.
+//
+// It lives in this module, not the root one, so that the platform's module
+// never depends on kustomize or client-go for the sake of a test.
+package manifests
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+// The kustomizations under deploy/kubernetes, relative to the repository root.
+const (
+	Base        = "deploy/kubernetes/base"
+	TestCluster = "deploy/kubernetes/overlays/testcluster"
+)
+
+// The namespaces the base fixes.
+const (
+	PlatformNamespace = "integr8scode"
+	SandboxNamespace  = "integr8scode-sandbox"
+)
+
+const rootModule = "module github.com/integr8scode/integr8scode"
+
+// RepoRoot walks up from dir to the directory whose go.mod is the root
+// module's (the testcluster module is nested in it).
+func RepoRoot(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if isRootModule(filepath.Join(d, "go.mod")) {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no repository root above %s (looked for a go.mod with %q)", dir, rootModule)
+		}
+	}
+}
+
+func isRootModule(gomod string) bool {
+	f, err := os.Open(gomod)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if strings.TrimSpace(s.Text()) == rootModule {
+			return true
+		}
+	}
+	return false
+}
+
+// Render runs the kustomization in dir (an absolute path, or relative to the
+// working directory) and returns its objects in kustomize's order
+// (namespaces first).
+func Render(dir string) ([]*unstructured.Unstructured, error) {
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	rm, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize %s: %w", dir, err)
+	}
+	var out []*unstructured.Unstructured
+	for _, r := range rm.Resources() {
+		// Through JSON, so that numbers are int64 and float64 as client-go
+		// expects of unstructured objects (kustomize's maps hold int).
+		data, err := r.MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("kustomize %s: %s: %w", dir, r.CurId(), err)
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(data); err != nil {
+			return nil, fmt.Errorf("kustomize %s: %s: %w", dir, r.CurId(), err)
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}

@@ -28,8 +28,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	var routed []string
-	h := NewServer(Deps{Catalog: domain.Catalog{}})
-	err := chi.Walk(h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+	s := &server{Deps: Deps{Catalog: domain.Catalog{}}, metrics: newHTTPMetrics(nil)}
+	err := chi.Walk(s.router(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		if strings.HasPrefix(route, "/api/v1/") && route != "/api/v1/openapi.yaml" {
 			routed = append(routed, method+" "+route)
 		}

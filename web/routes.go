@@ -9,8 +9,15 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 )
 
-// routes is the whole API surface in one place.
+// routes is the whole API, traced.
 func (s *server) routes() http.Handler {
+	// otelhttp continues a caller's trace (traceparent) and starts the
+	// request's span; instrument names it after the route pattern.
+	return otelhttp.NewHandler(s.router(), "http.request")
+}
+
+// router is the whole API surface in one place.
+func (s *server) router() *chi.Mux {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.recoverer, s.instrument)
 
@@ -39,7 +46,5 @@ func (s *server) routes() http.Handler {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, errorBody("method_not_allowed", r.Method+" is not allowed on "+r.URL.Path))
 	})
-	// otelhttp continues a caller's trace (traceparent) and starts the
-	// request's span; instrument names it after the route pattern.
-	return otelhttp.NewHandler(r, "http.request")
+	return r
 }

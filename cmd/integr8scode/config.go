@@ -28,15 +28,19 @@ type config struct {
 	EmbeddedKafkaPort int
 	EmbeddedMongoPort int
 
-	Runner     string
-	RuncPath   string
-	Python     string
-	Slots      int
-	OutputCap  int64
-	LeaseTTL   time.Duration
-	MaxTimeout time.Duration
-	MaxMemory  int64
-	MaxCPU     int64
+	Runner       string
+	Kubeconfig   string
+	Namespace    string
+	SandboxImage string
+	RuntimeClass string
+	RuncPath     string
+	Python       string
+	Slots        int
+	OutputCap    int64
+	LeaseTTL     time.Duration
+	MaxTimeout   time.Duration
+	MaxMemory    int64
+	MaxCPU       int64
 }
 
 func (c *config) register(fs *flag.FlagSet, role string) {
@@ -54,7 +58,11 @@ func (c *config) register(fs *flag.FlagSet, role string) {
 	fs.IntVar(&c.KafkaReplication, "kafka-replication", 1, "replication factor of the executions topic when this process creates it")
 	fs.StringVar(&c.MongoDatabase, "mongodb-database", "integr8scode", "MongoDB database name")
 	if role == "up" || role == "runner" {
-		fs.StringVar(&c.Runner, "runner", "runc", "sandbox kind: runc")
+		fs.StringVar(&c.Runner, "runner", "runc", "sandbox kind: runc (a container per script on this host) or kubernetes (a pod per script)")
+		fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubernetes runner: kubeconfig file (empty: in-cluster configuration)")
+		fs.StringVar(&c.Namespace, "namespace", "integr8scode-sandbox", "kubernetes runner: namespace of the sandbox pods")
+		fs.StringVar(&c.SandboxImage, "sandbox-image", "", "kubernetes runner: the Python image of the sandbox pods (required)")
+		fs.StringVar(&c.RuntimeClass, "runtime-class", "", "kubernetes runner: RuntimeClass of the sandbox pods (gVisor, Kata)")
 		fs.StringVar(&c.RuncPath, "runc-path", "runc", "runc binary (looked up in PATH)")
 		fs.StringVar(&c.Python, "python", "/usr/bin/python3", "Python interpreter on the host, mounted read-only into sandboxes")
 		fs.IntVar(&c.Slots, "slots", 2*runtime.NumCPU(), "concurrent sandboxes")
@@ -105,8 +113,14 @@ func (c *config) validate(role string) error {
 	if c.KafkaPartitions < 1 {
 		errs = append(errs, errors.New("--kafka-partitions must be at least 1"))
 	}
-	if (role == "up" || role == "runner") && c.Runner != "runc" {
-		errs = append(errs, fmt.Errorf("--runner %q is not available (have: runc)", c.Runner))
+	switch {
+	case role != "up" && role != "runner":
+	case c.Runner == "runc":
+	case c.Runner == "kubernetes" && c.SandboxImage == "":
+		errs = append(errs, errors.New("--runner kubernetes needs --sandbox-image (INTEGR8SCODE_SANDBOX_IMAGE)"))
+	case c.Runner == "kubernetes":
+	default:
+		errs = append(errs, fmt.Errorf("--runner %q is not available (have: runc, kubernetes)", c.Runner))
 	}
 	if c.MaxTimeout < domain.DefaultLimits.Timeout() || c.MaxMemory < domain.DefaultLimits.MemoryBytes || c.MaxCPU < domain.DefaultLimits.CPUMillicores {
 		errs = append(errs, errors.New("the maximum limits must not be below the default limits (5s, 128 MiB, 100m)"))

@@ -20,6 +20,7 @@ import (
 
 	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/adapters/mongo"
+	"github.com/integr8scode/integr8scode/adapters/sandbox/kubernetes"
 	"github.com/integr8scode/integr8scode/adapters/sandbox/oci"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
@@ -164,17 +165,9 @@ func (p *platform) startRunner(ctx context.Context, wg *sync.WaitGroup) error {
 	if err != nil {
 		return err
 	}
-	sb, err := oci.New(oci.Config{RuncPath: p.cfg.RuncPath, Python: p.cfg.Python,
-		StateDir: filepath.Join(p.cfg.DataDir, "sandbox"), Slots: p.cfg.Slots,
-		OutputCapBytes: int(p.cfg.OutputCap), Logger: p.log.With("component", "sandbox")})
+	sb, err := p.sandbox(ctx)
 	if err != nil {
-		return fmt.Errorf("sandbox: %w", err)
-	}
-	p.onClose(sb.Close)
-	stctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	if err := sb.SelfTest(stctx); err != nil {
-		return fmt.Errorf("sandbox self-test failed, refusing to run scripts: %w", err)
+		return err
 	}
 	r, err := runner.New(runner.Config{ID: id, Ledger: p.ledger, Leases: p.heads, Sandbox: sb,
 		Slots: p.cfg.Slots, LeaseTTL: p.cfg.LeaseTTL, Logger: p.log.With("component", "runner"),
@@ -275,4 +268,52 @@ func (p *platform) storeLogger() *slog.Logger {
 	}
 	h := slog.NewTextHandler(p.stderr, &slog.HandlerOptions{Level: slog.LevelError})
 	return slog.New(h).With("role", "up", "component", "mongo")
+}
+
+// selfTester is a sandbox that can prove its isolation before taking work.
+type selfTester interface {
+	SelfTest(ctx context.Context) error
+}
+
+// sandbox builds the configured sandbox and proves it. If it cannot
+// isolate, the runner refuses to start: no script ever runs unconfined.
+func (p *platform) sandbox(ctx context.Context) (runner.Sandbox, error) {
+	var sb runner.Sandbox
+	switch p.cfg.Runner {
+	case "kubernetes":
+		pods, err := kubernetes.New(kubernetes.Config{Kubeconfig: p.cfg.Kubeconfig, Namespace: p.cfg.Namespace,
+			Image: p.cfg.SandboxImage, RuntimeClass: p.cfg.RuntimeClass, OutputCapBytes: int(p.cfg.OutputCap),
+			Logger: p.log.With("component", "sandbox")})
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes sandbox: %w", err)
+		}
+		// Pods of executions that already ended are garbage; the others
+		// are adopted when their execution is re-run.
+		n, err := pods.GC(ctx, func(id string) bool {
+			h, err := p.ledger.Get(ctx, id)
+			return err == nil && h.State.Status.Terminal()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes sandbox: collect old pods: %w", err)
+		}
+		p.log.Info("kubernetes sandbox ready", "namespace", pods.Namespace(), "old_pods_deleted", n)
+		sb = pods
+	default:
+		runc, err := oci.New(oci.Config{RuncPath: p.cfg.RuncPath, Python: p.cfg.Python,
+			StateDir: filepath.Join(p.cfg.DataDir, "sandbox"), Slots: p.cfg.Slots,
+			OutputCapBytes: int(p.cfg.OutputCap), Logger: p.log.With("component", "sandbox")})
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+		p.onClose(runc.Close)
+		sb = runc
+	}
+	if st, ok := sb.(selfTester); ok {
+		stctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		if err := st.SelfTest(stctx); err != nil {
+			return nil, fmt.Errorf("sandbox self-test failed, refusing to run scripts: %w", err)
+		}
+	}
+	return sb, nil
 }

@@ -1,0 +1,131 @@
+//go:build kubernetes
+
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/integr8scode/integr8scode/domain"
+)
+
+// TestHardening looks at the pod from inside: who it runs as, what it can
+// reach and write.
+func TestHardening(t *testing.T) {
+	f := newFixture(t, nil)
+	res := f.run(t, job(t, `import os, errno
+print("uid", os.getuid(), os.getgid())
+st = dict(l.split(":\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\t" in l)
+print("caps", st["CapEff"], st["CapBnd"], "nnp", st["NoNewPrivs"], "seccomp", st["Seccomp"])
+print("uid_map", open("/proc/self/uid_map").read().split())
+for path in ["/usr/evil", "/etc/evil", "/evil"]:
+    try:
+        open(path, "w")
+        print("wrote", path)
+    except OSError as e:
+        print("ro", path, errno.errorcode[e.errno])
+try:
+    with open("/tmp/fill", "wb") as f:
+        for _ in range(64):
+            f.write(b"\0" * (1 << 20))
+    print("tmp unbounded")
+except OSError as e:
+    print("tmp full", errno.errorcode[e.errno])
+print("token", os.path.exists("/var/run/secrets/kubernetes.io"))
+print("env", sorted(k for k in os.environ if k.startswith("KUBERNETES")))
+routes = open("/proc/net/route").read().splitlines()[1:]
+print("default route", any(r.split()[1] == "00000000" for r in routes))
+`))
+	if res.Verdict != domain.VerdictCompleted {
+		t.Fatalf("got %+v", res)
+	}
+	for _, want := range []string{
+		"uid 65534 65534\n",
+		"caps 0000000000000000 0000000000000000 nnp 1 seccomp 2\n",
+		"ro /usr/evil EROFS\n", "ro /etc/evil EROFS\n", "ro /evil EROFS\n",
+		"tmp full ENOSPC\n",
+		"token False\n",
+		"env []\n",
+		"default route False\n",
+	} {
+		if !strings.Contains(res.Stdout, want) {
+			t.Errorf("missing %q in:\n%s", want, res.Stdout)
+		}
+	}
+	// hostUsers: false: uid 0 inside maps to a high host uid, not to 0.
+	if strings.Contains(res.Stdout, "uid_map ['0', '0',") {
+		t.Errorf("the pod runs in the host's user namespace:\n%s", res.Stdout)
+	}
+}
+
+// TestHostUsers runs a pod in the host's user namespace (HostUsers: true),
+// for clusters without user namespace support.
+func TestHostUsers(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.HostUsers = true })
+	res := f.run(t, job(t, `print(open("/proc/self/uid_map").read().split())`))
+	if res.Verdict != domain.VerdictCompleted || res.Stdout != "['0', '0', '4294967295']\n" {
+		t.Fatalf("got %+v", res)
+	}
+}
+
+// TestNetwork tries to reach a listener on the node's loopback from the
+// pod, at the only address it may try: 127.0.0.1, which inside the pod is
+// the pod's own loopback.
+func TestNetwork(t *testing.T) {
+	f := newFixture(t, nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{}, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+			accepted <- struct{}{}
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	res := f.run(t, job(t, fmt.Sprintf(`import socket, errno
+s = socket.socket()
+s.settimeout(2)
+try:
+    s.connect(("127.0.0.1", %d))
+    print("connected")
+except OSError as e:
+    print("refused", errno.errorcode.get(e.errno, e))
+`, port)))
+	if res.Verdict != domain.VerdictCompleted || res.Stdout != "refused ECONNREFUSED\n" {
+		t.Fatalf("got %+v", res)
+	}
+	select {
+	case <-accepted:
+		t.Fatal("the node's listener accepted a connection from the pod")
+	default:
+	}
+}
+
+func TestSelfTest(t *testing.T) {
+	for _, hostUsers := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hostUsers=%v", hostUsers), func(t *testing.T) {
+			f := newFixture(t, func(c *Config) { c.HostUsers = hostUsers })
+			if err := f.pods.SelfTest(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Run("weakened", func(t *testing.T) {
+		f := newFixture(t, nil)
+		f.pods.mutatePod = func(p *corev1.Pod) { p.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem = ptr.To(false) }
+		err := f.pods.SelfTest(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "the root file system is writable") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}

@@ -1,0 +1,132 @@
+// Package kubernetes runs each script in a pod of its own, through
+// client-go (`--runner kubernetes`). It gives the same verdicts as the runc
+// sandbox (package oci) and reports the same figures.
+//
+// # The pod
+//
+// One pod per execution and attempt, named exec-<execution>-a<attempt>
+// (see podName): a Run of a job whose pod exists adopts that pod (Create
+// answers AlreadyExists) and reports its outcome, so a redelivered job never
+// runs the script twice. The pod satisfies the Pod Security `restricted`
+// profile and goes further:
+//
+//   - runAsNonRoot, uid/gid 65534 (the image's nobody), and hostUsers: false
+//     (Config.HostUsers), so that even that uid is an unprivileged id of a
+//     host range of the pod's own;
+//   - allowPrivilegeEscalation: false, every capability dropped, seccomp
+//     RuntimeDefault, a read-only root file system;
+//   - no service account token, no service links (the supervisor also
+//     removes the KUBERNETES_* variables the kubelet injects anyway);
+//   - requests = limits for memory and CPU (Guaranteed QoS: the limits are
+//     what the script gets, and the pod is the last one the kubelet evicts);
+//   - /tmp and /sandbox are memory-backed emptyDirs with a sizeLimit, which
+//     the kubelet mounts as a tmpfs of that size: a write past it fails at
+//     once with ENOSPC (a disk-backed emptyDir is only evicted, late), and
+//     what is written counts against the memory limit;
+//   - restartPolicy Never, terminationGracePeriodSeconds 0, and an
+//     activeDeadlineSeconds backstop (timeout + the wait for the script +
+//     30 s) for a pod whose runner is gone;
+//   - an optional RuntimeClass (gVisor, Kata).
+//
+// The namespace should enforce `restricted` and deny all traffic with a
+// NetworkPolicy (on a CNI that enforces it). The runner needs, in that
+// namespace only: pods create, get, list, watch, delete; pods/attach create
+// and get (WebSocket attaches are GETs that also need create); pods/log get.
+//
+// # Handing the script over: stdin, through an attach
+//
+// The script travels neither in the pod spec (a command-line argument may
+// hold at most 128 KiB, the platform accepts 256 KiB scripts plus 256 KiB of
+// stdin, and the spec is readable by anyone who may list pods and is sent
+// in every watch event), nor in a ConfigMap (another object to create, clean
+// up and authorize). The container is started with stdin: true and
+// stdinOnce: true, and the runner attaches to it as soon as the kubelet
+// reports it running and writes "<length>\n", the script, then the job's
+// stdin. The supervisor reads exactly the script's bytes from fd 0, so
+// what follows is the script's stdin, byte for byte, and the script sees
+// EOF when the attach closes it (stdinOnce).
+//
+// Only the Run that created the pod writes to its stdin; an adopter never
+// does, so two writers never interleave. If the creator died before it
+// handed the script over, the supervisor gives up after 20 s and reports
+// "undelivered"; the adopter then deletes the pod and creates it afresh
+// (the script never ran, so it runs once).
+//
+// # The supervisor, and keeping stdout and stderr apart
+//
+// The container's command is `python3 -I -B -u -c <supervisor.py>`. The
+// supervisor is pid 1 of the pod; it takes the script from stdin, writes
+// it to /sandbox/main.py (tracebacks name that file, as in the runc
+// sandbox) and forks the script from its own interpreter (no second
+// start-up; the pages are shared, so memory use is that of one Python, as
+// in the runc sandbox). The script is not pid 1, unlike in runc: a signal
+// it sends itself kills it.
+//
+// The kubelet keeps a container's stdout and stderr apart in its log file,
+// but the log API merges them unless the alpha PodLogsQuerySplitStreams
+// gate is on; an attach keeps them apart but only from the moment it
+// connects, so an adopter could not read what came before. The supervisor
+// therefore puts the script's stdout and stderr on pipes and relays both
+// into its own stdout as frames (kind, length, data). The runner reads the
+// frames from the attach stream, or from the pod's log (an adopter, or a
+// runner whose attach broke): both hold the same bytes, so stdout and stderr
+// stay apart whichever way they are read, and the log lets a runner that
+// restarts read everything from the start. The cost is a copy through the
+// supervisor, within the pod's CPU quota.
+//
+// The supervisor also enforces the timeout and the output cap from the
+// script's real start, and ends with a report frame: status, exit code,
+// signal, wall time (its monotonic clock around the script), CPU time and
+// peak memory of the container's cgroup (cpuacct.usage and
+// memory.max_usage_in_bytes on cgroup v1; cpu.stat and memory.peak on v2;
+// the script's rusage where neither is readable) and the cgroup's OOM-kill
+// counter.
+//
+// What the supervisor reports is self-reported: the script runs as the same
+// user in the same container and could forge frames (it can write to the
+// supervisor's stdout through /proc/1/fd/1). Everything the runner must
+// guarantee it does not take from the pod: it enforces the timeout and the
+// output cap itself, the kernel enforces the memory limit, and the runner
+// deletes the pod. The frames are parsed as untrusted input (a stream that
+// stops making sense is kept as raw stdout, under the cap). A forged report
+// can only misstate the script's own result.
+//
+// # The end of a run
+//
+// The kubelet notices that a container exited in its once-a-second relist,
+// so its account comes up to a second after the script ended. The runner
+// concludes as soon as the supervisor's report arrived when that report is
+// complete (it includes the cgroup's OOM-kill counter), and waits for the
+// kubelet's account otherwise; when both are there, the kubelet's exit code
+// and OOMKilled reason win. Then it deletes the pod (grace 0: the name is
+// free at once, and the supervisor, which has no SIGTERM handler, dies at
+// the kubelet's first signal and takes the pod's whole pid namespace with
+// it).
+//
+// # Timeout clock
+//
+// The runner that hands the script over starts the clock when it wrote the
+// script's last byte, which is when the script starts (the container itself
+// started earlier and waited for it), and deletes the pod 2 s after the
+// timeout if the supervisor has not reported the timeout by then. The
+// supervisor's own, exact, timeout normally ends the run first, with the
+// run's accounting. An adopter does not know when the script started: it
+// allows for the longest wait (container start, which the API reports in
+// whole seconds, + 1 s + the wait for the script + timeout + 2 s), and
+// relies on the supervisor for the exact limit.
+//
+// # Self-test
+//
+// SelfTest runs a probe pod and checks, from inside, what every run relies
+// on (uid, user namespace, capabilities, no_new_privs, seccomp, read-only
+// root, no token, no KUBERNETES_* variables, the memory limit, stdin,
+// accounting); the service refuses to start when it fails. A default route
+// inside the pod is only logged: egress is then up to the NetworkPolicy.
+//
+// # Cancellation
+//
+// A cancelled context deletes the pod and returns VerdictCancelled. A
+// context cancelled with the cause ErrLeavePod (a runner shutting down)
+// leaves the pod running; the next Run of the same job adopts it and
+// reports its whole output. GC deletes the pods of executions that ended.
+package kubernetes

@@ -1,0 +1,156 @@
+package kubernetes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/runner"
+)
+
+// ErrRejected wraps the API's answer when the cluster refuses a sandbox pod
+// (Pod Security admission, a quota, an invalid field): a platform fault to
+// fix in the cluster or the configuration, never the script's.
+var ErrRejected = errors.New("the cluster rejected the sandbox pod")
+
+// Run runs job in its pod and reports how it ended. It returns an error
+// only when the sandbox failed (the pod was rejected, could not start, or
+// its outcome could not be read); every outcome of the script is a Result.
+//
+// The pod is named after the execution and attempt: a second Run of the
+// same job, concurrent or after a runner restart, adopts the pod the first
+// one created and reports the same outcome instead of running the script
+// again.
+func (p *Pods) Run(ctx context.Context, job runner.Job) (domain.Result, error) {
+	if err := checkJob(job); err != nil {
+		return domain.Result{}, err
+	}
+	if ctx.Err() != nil {
+		return domain.Result{Verdict: domain.VerdictCancelled, Message: "cancelled before it started"}, nil
+	}
+	name := podName(job.ExecutionID, job.Attempt)
+	log := p.log.With("execution_id", job.ExecutionID, "attempt", job.Attempt, "pod", name)
+	for fresh := true; ; fresh = false {
+		pod, created, err := p.createOrAdopt(ctx, name, job, log)
+		if err != nil {
+			if ctx.Err() != nil {
+				p.cleanup(ctx, name, log)
+				return domain.Result{Verdict: domain.VerdictCancelled, Message: "cancelled"}, nil
+			}
+			return domain.Result{}, fmt.Errorf("kubernetes sandbox: %w", err)
+		}
+		f := p.newFollower(ctx, log, pod, created, job)
+		out, err := f.run(ctx)
+		switch {
+		case out.leave:
+			log.Info("run detached: pod left running for the next runner")
+			return out.res, nil
+		case err == nil && out.undelivered && fresh:
+			// Whoever created the pod died before handing the script over:
+			// the script never ran, so running it now runs it once.
+			log.Warn("pod never received its script; creating it afresh")
+			if err := p.deletePod(ctx, name); err != nil {
+				return domain.Result{}, fmt.Errorf("kubernetes sandbox: %w", err)
+			}
+			continue
+		}
+		p.cleanup(ctx, name, log)
+		if err == nil && out.undelivered {
+			err = errors.New("the pod never received its script")
+		}
+		if err != nil {
+			return domain.Result{}, fmt.Errorf("kubernetes sandbox: pod %s: %w", name, err)
+		}
+		return out.res, nil
+	}
+}
+
+func (p *Pods) cleanup(ctx context.Context, name string, log *slog.Logger) {
+	if err := p.deletePod(ctx, name); err != nil {
+		// GC deletes it later; the pod's activeDeadlineSeconds stops it.
+		log.Warn("could not delete the sandbox pod", "err", err)
+	}
+}
+
+func checkJob(job runner.Job) error {
+	if job.Language != "" && job.Language != "python" {
+		return domain.Errorf(domain.EUNPROCESSABLE, "the kubernetes sandbox runs python, not %q", job.Language)
+	}
+	l := job.Limits
+	if l.TimeoutMs <= 0 || l.MemoryBytes <= 0 || l.CPUMillicores <= 0 {
+		return domain.Errorf(domain.EINVALID, "sandbox limits must be resolved before a run (got %+v)", l)
+	}
+	if job.ExecutionID == "" {
+		return domain.Errorf(domain.EINVALID, "a job needs an execution id")
+	}
+	return nil
+}
+
+// createOrAdopt creates the job's pod, or returns the one that exists
+// (created=false). A pod on its way out is waited for and replaced.
+func (p *Pods) createOrAdopt(ctx context.Context, name string, job runner.Job, log *slog.Logger) (*corev1.Pod, bool, error) {
+	spec := p.podSpec(name, job)
+	for try := 0; ; try++ {
+		pod, err := p.pods().Create(ctx, spec, metav1.CreateOptions{})
+		switch {
+		case err == nil:
+			log.Debug("pod created")
+			return pod, true, nil
+		case apierrors.IsForbidden(err), apierrors.IsInvalid(err):
+			return nil, false, fmt.Errorf("%w: %w", ErrRejected, err)
+		case !apierrors.IsAlreadyExists(err) || try == 3:
+			return nil, false, fmt.Errorf("create pod %s: %w", name, err)
+		}
+		pod, err = p.pods().Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			continue // deleted in between: create it
+		case err != nil:
+			return nil, false, fmt.Errorf("get pod %s: %w", name, err)
+		case pod.Annotations[annotExecutionID] != job.ExecutionID:
+			return nil, false, fmt.Errorf("pod %s exists but belongs to execution %q", name, pod.Annotations[annotExecutionID])
+		case pod.DeletionTimestamp != nil:
+			log.Info("pod of this job is being deleted; waiting to create it afresh")
+			if err := p.waitGone(ctx, pod); err != nil {
+				return nil, false, err
+			}
+			continue
+		}
+		log.Info("adopting the existing pod of this job")
+		return pod, false, nil
+	}
+}
+
+// waitGone waits until pod no longer exists.
+func (p *Pods) waitGone(ctx context.Context, pod *corev1.Pod) error {
+	ctx, cancel := context.WithTimeout(ctx, settleTimeout)
+	defer cancel()
+	w, err := p.watchPod(ctx, pod)
+	if err != nil {
+		return err
+	}
+	defer w.stop()
+	for !w.gone {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pod %s is still being deleted: %w", pod.Name, ctx.Err())
+		case ev, ok := <-w.events():
+			if err := w.apply(ctx, ev, ok); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// startDeadline is when a pod that has not started counts as failed.
+func (p *Pods) startDeadline(pod *corev1.Pod) time.Time {
+	return pod.CreationTimestamp.Add(p.cfg.StartTimeout + time.Second) // 1 s: the timestamp's precision
+}

@@ -1,0 +1,114 @@
+package kubernetes
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/integr8scode/integr8scode/domain"
+)
+
+// verdictInput is everything known about a pod that ended by itself.
+type verdictInput struct {
+	limits    domain.Limits
+	outputCap int
+	// term is the kubelet's account of the container's end (trusted), nil
+	// if it never came.
+	term *corev1.ContainerStateTerminated
+	// end is the supervisor's report (self-reported), nil if it never came.
+	end              *report
+	deadlineExceeded bool // activeDeadlineSeconds stopped the pod
+	streamErr        error
+	diag             string // what the supervisor itself wrote to stderr
+}
+
+// judge sets res's verdict the way the runc sandbox does, in this order:
+// the timeout, output overflow, the pod failing to report at all (an error,
+// not a verdict), the exit code, OOM kills, signals. The exit code and the
+// OOM kill come from the kubelet when it reported them; the supervisor's
+// report fills in the signal and the accounting.
+func judge(res *domain.Result, in verdictInput) error {
+	status := ""
+	if e := in.end; e != nil {
+		status = e.Status
+		res.Usage = domain.ResourceUsage{WallTimeMs: max(e.WallNs, 0) / 1e6, CPUTimeMs: max(e.CPUNs, 0) / 1e6,
+			PeakMemoryBytes: max(e.PeakBytes, 0)}
+	}
+	switch {
+	case status == "timeout" || in.deadlineExceeded:
+		res.Verdict, res.Message = domain.VerdictTimeout, fmt.Sprintf("timed out after %s", in.limits.Timeout())
+		return nil
+	case status == "output_limit" || res.OutputTruncated:
+		res.Verdict = domain.VerdictOutputLimit
+		res.Message = fmt.Sprintf("output exceeded the limit of %d bytes per stream", in.outputCap)
+		res.OutputTruncated = true
+		return nil
+	}
+	oom := in.term != nil && in.term.Reason == "OOMKilled" || in.end != nil && in.end.OOMKills > 0
+	var code int
+	switch {
+	case in.end == nil && in.term != nil && in.term.Reason == "OOMKilled":
+		// The OOM killer took the supervisor itself, and the whole pod
+		// with it: no report, but no doubt either.
+		code = int(in.term.ExitCode)
+	case in.end == nil || status != "exited":
+		return noReport(in)
+	case in.term != nil:
+		code = int(in.term.ExitCode)
+	default:
+		code = in.end.Code
+	}
+	res.ExitCode = domain.IntPtr(code)
+	if in.end != nil && in.end.Signal > 0 {
+		res.Signal = signalName(in.end.Signal)
+	}
+	switch {
+	case code == 0:
+		res.Verdict = domain.VerdictCompleted
+	case oom:
+		res.Verdict = domain.VerdictMemoryLimit
+		res.Message = fmt.Sprintf("memory limit of %d MiB exceeded", in.limits.MemoryBytes>>20)
+	case res.Signal != "":
+		res.Verdict, res.Message = domain.VerdictRuntimeErr, "killed by "+res.Signal
+	default:
+		res.Verdict, res.Message = domain.VerdictRuntimeErr, fmt.Sprintf("exited with code %d", code)
+	}
+	return nil
+}
+
+// noReport is the error for a pod whose supervisor said nothing about how
+// the script ended: the platform failed, not the script.
+func noReport(in verdictInput) error {
+	var parts []string
+	if in.term != nil {
+		parts = append(parts, fmt.Sprintf("container exited with code %d (%s)", in.term.ExitCode, in.term.Reason))
+	} else {
+		parts = append(parts, "the kubelet did not report the container's end")
+	}
+	if in.end != nil {
+		parts = append(parts, fmt.Sprintf("supervisor status %q", in.end.Status))
+	}
+	if in.streamErr != nil {
+		parts = append(parts, fmt.Sprintf("output stream: %v", in.streamErr))
+	}
+	if d := strings.TrimSpace(in.diag); d != "" {
+		parts = append(parts, "supervisor: "+d)
+	}
+	return fmt.Errorf("the pod ended without a report from its supervisor: %s", strings.Join(parts, "; "))
+}
+
+// linuxSignals names the signals by their Linux numbers (the pod runs
+// Linux whatever the runner runs on).
+var linuxSignals = map[int]string{
+	1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS",
+	8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2", 13: "SIGPIPE",
+	14: "SIGALRM", 15: "SIGTERM", 24: "SIGXCPU", 25: "SIGXFSZ", 31: "SIGSYS",
+}
+
+func signalName(n int) string {
+	if s, ok := linuxSignals[n]; ok {
+		return s
+	}
+	return fmt.Sprintf("signal %d", n)
+}

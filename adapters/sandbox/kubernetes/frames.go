@@ -16,7 +16,7 @@ const (
 	frameStderr = 'e'
 	frameEnd    = 'x'
 	frameHeader = 5
-	maxFrame    = 1 << 20
+	maxFrame    = 64 << 10
 )
 
 // report is the supervisor's last frame. Fields it did not report are -1.

@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Limits bound one run of a script. Zero fields in a request mean "the default".
 type Limits struct {
@@ -52,18 +55,7 @@ func ResolveLimits(requested, defaults, maximum Limits) (Limits, error) {
 	check("limits.memory_bytes", out.MemoryBytes, MinMemoryBytes, maximum.MemoryBytes)
 	check("limits.cpu_millicores", out.CPUMillicores, MinCPUMillicores, maximum.CPUMillicores)
 	if len(problems) > 0 {
-		return Limits{}, Errorf(EUNPROCESSABLE, "%s", joinProblems(problems))
+		return Limits{}, Errorf(EUNPROCESSABLE, "%s", strings.Join(problems, "; "))
 	}
 	return out, nil
-}
-
-func joinProblems(p []string) string {
-	s := ""
-	for i, x := range p {
-		if i > 0 {
-			s += "; "
-		}
-		s += x
-	}
-	return s
 }

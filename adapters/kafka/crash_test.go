@@ -16,23 +16,27 @@ import (
 // only an embedded broker on the named directory.
 const brokerChildEnv = "INTEGR8SCODE_TEST_BROKER_DIR"
 
-// TestBrokerChild is the child side of SurvivesKill9: it starts a broker,
-// prints its address and serves until killed (or until its stdin closes, so
-// it never outlives the parent). Run normally, it does nothing.
-func TestBrokerChild(t *testing.T) {
-	dir := os.Getenv(brokerChildEnv)
-	if dir == "" {
-		t.Skip("runs only as the child of TestEmbeddedCrash")
+// TestMain lets this test binary, started again by SurvivesKill9 with
+// brokerChildEnv set, be the broker process that test kills.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(brokerChildEnv); dir != "" {
+		os.Exit(brokerChild(dir))
 	}
+	os.Exit(m.Run())
+}
+
+// brokerChild starts a broker, prints its address and serves until killed
+// (or until its stdin closes, so it never outlives the parent).
+func brokerChild(dir string) int {
 	e, err := StartEmbedded(EmbeddedConfig{Dir: dir, Logger: testLogger()})
 	if err != nil {
 		fmt.Printf("ERROR %v\n", err)
-		os.Exit(1)
+		return 1
 	}
 	fmt.Printf("BROKER %s\n", e.Brokers()[0])
 	io.Copy(io.Discard, os.Stdin)
 	e.Close()
-	os.Exit(0)
+	return 0
 }
 
 func TestEmbeddedCrash(t *testing.T) {
@@ -71,7 +75,7 @@ func TestEmbeddedCrash(t *testing.T) {
 // returns it with the address it listens on.
 func startBrokerChild(t *testing.T, dir string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBrokerChild$", "-test.count=1")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), brokerChildEnv+"="+dir)
 	cmd.Stderr = os.Stderr
 	// Our own pipe, not cmd.StdoutPipe: Wait would close that one under the

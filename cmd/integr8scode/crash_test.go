@@ -54,9 +54,6 @@ func startProcess(t *testing.T, bin, dir, addr string) (*exec.Cmd, *syncBuffer) 
 // and checks that every accepted execution reaches exactly one terminal
 // state — and that the interrupted ones ran again and completed.
 func TestCrashRecovery(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and kills the real binary")
-	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	addr := freeAddr(t)

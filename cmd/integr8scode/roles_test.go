@@ -79,9 +79,6 @@ func (r *role) metric(t *testing.T, name string) float64 {
 // that only share the network with them, and shows that the runners and the
 // projectors share the work, and that a runner killed mid-run loses nothing.
 func TestRoles(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary and runs five processes")
-	}
 	bin := buildBinary(t)
 	ctx := context.Background()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -16,7 +16,7 @@ func superviseHere(t *testing.T, stdin string, timeoutMs, outputCap int) (*demux
 	t.Helper()
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("no python3 on this machine")
+		t.Fatalf("python3 not found (deploy/host/setup.sh installs it): %v", err)
 	}
 	dir := t.TempDir()
 	cmd := exec.Command(py, "-I", "-B", "-u", "-c", supervisor,

@@ -3,8 +3,6 @@ package eventstore_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,9 +11,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 
 	"github.com/integr8scode/integr8scode/adapters/kafka"
-	"github.com/integr8scode/integr8scode/adapters/mongo"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
+	"github.com/integr8scode/integr8scode/internal/testenv"
 )
 
 type fixture struct {
@@ -27,34 +25,8 @@ type fixture struct {
 // talks to them over TCP, as the platform does.
 func newFixture(t *testing.T) fixture {
 	t.Helper()
-	ctx := context.Background()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	k, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Dir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
-	m, err := mongo.StartEmbedded(ctx, mongo.EmbeddedConfig{Dir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	client, err := mongo.Connect(ctx, m.URI())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Disconnect(context.Background()) })
-	db, err := m.Open(ctx, client, "ledger_test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	pub, err := kafka.NewPublisher(k.Brokers(), watermill.NopLogger{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Close() })
-	return fixture{ledger: eventstore.NewLedger(mongo.NewHeads(db), pub), brokers: k.Brokers()}
+	l := testenv.StartLedger(t, "ledger_test")
+	return fixture{ledger: l.Ledger, brokers: l.Brokers}
 }
 
 // readLog consumes the ledger topic from the oldest offset with a new group

@@ -2,8 +2,6 @@ package projections_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"math/rand"
 	"sync"
 	"testing"
@@ -12,6 +10,7 @@ import (
 	"github.com/integr8scode/integr8scode/adapters/mongo"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
+	"github.com/integr8scode/integr8scode/internal/testenv"
 	"github.com/integr8scode/integr8scode/projections"
 )
 
@@ -19,24 +18,7 @@ import (
 // through the official driver, over TCP.
 func openStore(t *testing.T) projections.Store {
 	t.Helper()
-	ctx := context.Background()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	emb, err := mongo.StartEmbedded(ctx, mongo.EmbeddedConfig{Dir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emb.Close() })
-	client, err := mongo.Connect(ctx, emb.URI())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Disconnect(context.Background()) })
-	db, err := emb.Open(ctx, client, "projections_test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return mongo.NewProjections(db)
+	return mongo.NewProjections(testenv.Store(t, "projections_test"))
 }
 
 // history builds a sealed, valid history of one execution.
@@ -73,7 +55,7 @@ func completedHistory(t *testing.T, id string) []eventstore.Envelope {
 func TestProjector(t *testing.T) {
 	store := openStore(t)
 	hub := projections.NewHub()
-	p := projections.NewProjector(store, hub, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	p := projections.NewProjector(store, hub, testenv.Quiet(), nil)
 	ctx := context.Background()
 
 	check := func(t *testing.T, id string) {

@@ -3,20 +3,16 @@ package runner_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
-
-	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/adapters/mongo"
 	"github.com/integr8scode/integr8scode/adapters/sandbox/oci"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
+	"github.com/integr8scode/integr8scode/internal/testenv"
 	"github.com/integr8scode/integr8scode/runner"
 )
 
@@ -30,40 +26,13 @@ type world struct {
 
 func newWorld(t *testing.T) world {
 	t.Helper()
-	ctx := context.Background()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	k, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Dir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
-	m, err := mongo.StartEmbedded(ctx, mongo.EmbeddedConfig{Dir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	client, err := mongo.Connect(ctx, m.URI())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Disconnect(context.Background()) })
-	db, err := m.Open(ctx, client, "runner_test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	pub, err := kafka.NewPublisher(k.Brokers(), watermill.NopLogger{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Close() })
+	l := testenv.StartLedger(t, "runner_test")
 	sb, err := oci.New(oci.Config{RuncPath: "runc", StateDir: filepath.Join(t.TempDir(), "sandbox")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close() })
-	heads := mongo.NewHeads(db)
-	return world{ledger: eventstore.NewLedger(heads, pub), heads: heads, sandbox: sb}
+	return world{ledger: l.Ledger, heads: l.Heads, sandbox: sb}
 }
 
 // countingSandbox wraps the real sandbox to observe concurrency.
@@ -90,7 +59,7 @@ func (w world) newRunner(t *testing.T, id string, sb runner.Sandbox, slots int) 
 	t.Helper()
 	r, err := runner.New(runner.Config{ID: id, Ledger: w.ledger, Leases: w.heads, Sandbox: sb, Slots: slots,
 		LeaseTTL: 2 * time.Second, RenewEvery: 100 * time.Millisecond, ReconcileEvery: 200 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: testenv.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}

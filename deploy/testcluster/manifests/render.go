@@ -9,11 +9,9 @@
 package manifests
 
 import (
-	"bufio"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
+
+	"github.com/integr8scode/integr8scode/deploy/testcluster/internal/cluster"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -32,39 +30,8 @@ const (
 	SandboxNamespace  = "integr8scode-sandbox"
 )
 
-const rootModule = "module github.com/integr8scode/integr8scode"
-
-// RepoRoot walks up from dir to the directory whose go.mod is the root
-// module's (the testcluster module is nested in it).
-func RepoRoot(dir string) (string, error) {
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if isRootModule(filepath.Join(d, "go.mod")) {
-			return d, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no repository root above %s (looked for a go.mod with %q)", dir, rootModule)
-		}
-	}
-}
-
-func isRootModule(gomod string) bool {
-	f, err := os.Open(gomod)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if strings.TrimSpace(s.Text()) == rootModule {
-			return true
-		}
-	}
-	return false
-}
+// RepoRoot is the repository root above dir (see cluster.RepoRoot).
+func RepoRoot(dir string) (string, error) { return cluster.RepoRoot(dir) }
 
 // Render runs the kustomization in dir (an absolute path, or relative to the
 // working directory) and returns its objects in kustomize's order

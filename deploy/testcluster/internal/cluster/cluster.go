@@ -62,14 +62,16 @@ type Cluster struct {
 // New finds the repository root from dir (walking up to the root module's
 // go.mod) and returns the cluster that keeps its state under .cluster there.
 func New(dir string, log *slog.Logger, out io.Writer) (*Cluster, error) {
-	repo, err := findRepo(dir)
+	repo, err := RepoRoot(dir)
 	if err != nil {
 		return nil, err
 	}
 	return &Cluster{Repo: repo, Dir: filepath.Join(repo, ".cluster"), Log: log, Out: out}, nil
 }
 
-func findRepo(dir string) (string, error) {
+// RepoRoot walks up from dir to the directory whose go.mod is the root
+// module's (the testcluster module is nested in it).
+func RepoRoot(dir string) (string, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err

@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // Metrics are the runner's Prometheus series.
 type Metrics struct {
 	started     prometheus.Counter
+	resumed     prometheus.Counter
 	finished    *prometheus.CounterVec
 	duration    prometheus.Histogram
 	republished prometheus.Counter
@@ -17,6 +18,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		started: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "integr8scode", Subsystem: "runner",
 			Name: "runs_started_total", Help: "Sandbox runs started."}),
+		resumed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "integr8scode", Subsystem: "runner",
+			Name: "runs_resumed_total", Help: "Sandboxes of a stopped runner followed to their end by another runner or its next life."}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "integr8scode", Subsystem: "runner",
 			Name: "runs_finished_total", Help: "Sandbox runs finished, by verdict."}, []string{"verdict"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "integr8scode", Subsystem: "runner",
@@ -30,7 +33,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "busy_slots", Help: "Sandboxes running now."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.started, m.finished, m.duration, m.republished, m.queued, m.busy)
+		reg.MustRegister(m.started, m.resumed, m.finished, m.duration, m.republished, m.queued, m.busy)
 	}
 	return m
 }

@@ -8,9 +8,10 @@ import (
 	"github.com/integr8scode/integr8scode/eventstore"
 )
 
-// Run reconciles until ctx ends, then stops every sandbox without recording
-// anything (the executions are re-run by this runner's next life) and waits
-// for them. Reconciling looks at the real state of the ledger's heads, not at
+// Run reconciles until ctx ends, then lets go of every sandbox without
+// recording anything (cause ErrDetached: a sandbox that outlives the runner
+// is resumed by its next life, any other is ended and its execution re-run)
+// and waits for them. Reconciling looks at the real state of the ledger's heads, not at
 // which events were seen, the way a Kubernetes controller does.
 func (r *Runner) Run(ctx context.Context) error {
 	t := time.NewTicker(r.cfg.ReconcileEvery)
@@ -63,12 +64,21 @@ func (r *Runner) Reconcile(ctx context.Context) error {
 				}
 			}
 		case domain.StatusRunning:
-			if !r.isRunning(h.State.ID) && r.orphaned(h, now) {
-				r.cfg.Logger.Info("re-running an execution whose runner stopped",
+			if r.isRunning(h.State.ID) || !r.orphaned(h, now) {
+				break
+			}
+			if r.resumable(h.State.ID) {
+				r.cfg.Logger.Info("resuming an execution whose runner stopped",
 					"execution_id", h.State.ID, "previous_runner", h.LeaseOwner, "attempt", h.State.Attempt)
-				if err := r.claim(ctx, h.State.ID, meta, true); err != nil {
+				if err := r.resume(ctx, h.State.ID, meta); err != nil {
 					return err
 				}
+				break
+			}
+			r.cfg.Logger.Info("re-running an execution whose runner stopped",
+				"execution_id", h.State.ID, "previous_runner", h.LeaseOwner, "attempt", h.State.Attempt)
+			if err := r.claim(ctx, h.State.ID, meta, true); err != nil {
+				return err
 			}
 		}
 	}
@@ -88,7 +98,7 @@ func (r *Runner) shutdown() {
 	r.mu.Lock()
 	r.closing = true
 	for _, cancel := range r.running {
-		cancel()
+		cancel(ErrDetached)
 	}
 	r.mu.Unlock()
 	r.wg.Wait()

@@ -13,9 +13,10 @@ import (
 	"github.com/integr8scode/integr8scode/eventstore"
 )
 
-// run executes one claimed execution and records its outcome. It owns one
-// slot and releases it when done.
-func (r *Runner) run(traceCtx context.Context, head eventstore.Head, meta eventstore.Meta) {
+// run executes one claimed execution, or resumes the sandbox of one whose
+// runner is gone (resume), and records its outcome. It owns one slot and
+// releases it when done.
+func (r *Runner) run(traceCtx context.Context, head eventstore.Head, meta eventstore.Meta, resume bool) {
 	defer r.wg.Done()
 	defer func() { <-r.slots; r.wake() }()
 	defer r.unmark(head.State.ID)
@@ -23,43 +24,64 @@ func (r *Runner) run(traceCtx context.Context, head eventstore.Head, meta events
 	id, attempt := head.State.ID, head.State.Attempt
 	traceCtx, span := otel.Tracer("github.com/integr8scode/integr8scode/runner").Start(traceCtx, "sandbox.run",
 		trace.WithAttributes(attribute.String("execution.id", id), attribute.Int("execution.attempt", attempt),
-			attribute.String("sandbox", r.cfg.Sandbox.Name())))
+			attribute.String("sandbox", r.cfg.Sandbox.Name()), attribute.Bool("execution.resumed", resume)))
 	defer span.End()
-	ctx, cancel := context.WithCancel(traceCtx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(traceCtx)
+	defer cancel(nil)
 	r.mu.Lock()
 	r.running[id] = cancel
 	r.mu.Unlock()
 
 	log := r.cfg.Logger.With("execution_id", id, "attempt", attempt)
-	cancelled := make(chan struct{})
+	lost := make(chan string, 1)
 	renewDone := make(chan struct{})
 	go func() {
 		defer close(renewDone)
-		r.keepLease(ctx, head, cancel, cancelled)
+		r.keepLease(ctx, head, cancel, lost)
 	}()
 
 	job := Job{ExecutionID: id, Attempt: attempt, Language: head.State.Language, Version: head.State.Version,
 		Script: head.State.Script, Stdin: head.State.Stdin, Limits: head.State.Limits}
-	r.cfg.Metrics.started.Inc()
 	begin := time.Now()
-	res, err := r.cfg.Sandbox.Run(ctx, job)
-	cancel()
+	var res domain.Result
+	var err error
+	if resume {
+		r.cfg.Metrics.resumed.Inc()
+		var found bool
+		res, found, err = r.cfg.Sandbox.(Resumer).Resume(ctx, job)
+		if err == nil && !found {
+			cancel(nil)
+			<-renewDone
+			// Nothing to follow: the next sweep runs the script as a new
+			// attempt (the lease is ours, so at once).
+			log.Info("the sandbox of this attempt is gone; running the script again")
+			r.mu.Lock()
+			r.vanished[id] = true
+			r.mu.Unlock()
+			return
+		}
+	} else {
+		r.cfg.Metrics.started.Inc()
+		res, err = r.cfg.Sandbox.Run(ctx, job)
+	}
+	cancel(nil)
 	<-renewDone
 	select {
-	case <-cancelled:
-		// Someone else ended it (a user's cancel): the ledger already holds
-		// the terminal event; the sandbox is gone.
+	case why := <-lost:
+		// Someone else ended it (a user's cancel: the ledger holds the
+		// terminal event, the sandbox is gone) or took it over (another
+		// runner follows the same sandbox): our result is void.
 		r.cfg.Metrics.finished.WithLabelValues(string(domain.VerdictCancelled)).Inc()
-		log.Info("execution cancelled while running")
+		log.Info("execution " + why + " while running")
 		return
 	default:
 	}
 	if r.stopping() {
-		// The runner is shutting down and killed the sandbox: record nothing.
-		// The execution stays running under our lease; our next life (same
-		// ID) or another runner once the lease expires runs it again.
-		log.Info("runner stopping: execution left for a re-run")
+		// The runner is shutting down and let go of the sandbox: record
+		// nothing. The execution stays running under our lease; our next
+		// life (same ID) or another runner once the lease expires resumes
+		// or re-runs it.
+		log.Info("runner stopping: execution left for the next runner")
 		return
 	}
 	if err != nil {
@@ -100,10 +122,11 @@ func (r *Runner) record(traceCtx context.Context, id string, attempt int, res do
 	}
 }
 
-// keepLease renews the claim while the sandbox runs. When the head moved
-// (a cancel appended a terminal event) it stops the sandbox and closes
-// cancelled.
-func (r *Runner) keepLease(ctx context.Context, head eventstore.Head, stop context.CancelFunc, cancelled chan<- struct{}) {
+// keepLease renews the claim while the sandbox runs. When the head moved it
+// stops the sandbox and says why on lost: a cancel appended a terminal
+// event (the sandbox is ended), or another runner took this attempt over
+// (the sandbox is let go of, ErrDetached, for that runner to follow).
+func (r *Runner) keepLease(ctx context.Context, head eventstore.Head, stop context.CancelCauseFunc, lost chan<- string) {
 	t := time.NewTicker(r.cfg.RenewEvery)
 	defer t.Stop()
 	for {
@@ -114,8 +137,21 @@ func (r *Runner) keepLease(ctx context.Context, head eventstore.Head, stop conte
 		}
 		err := r.cfg.Leases.Renew(ctx, head.State.ID, head.State.Sequence, r.cfg.ID, time.Now().Add(r.cfg.LeaseTTL))
 		if errors.Is(err, eventstore.ErrStale) {
-			close(cancelled)
-			stop()
+			now, gerr := r.cfg.Ledger.Get(ctx, head.State.ID)
+			switch {
+			case gerr != nil:
+				// Not knowing why, never end a sandbox another runner may
+				// follow now; a cancelled one ends at its timeout.
+				lost <- "lost (" + gerr.Error() + ")"
+				stop(ErrDetached)
+			case now.State.Status == domain.StatusRunning && now.State.Attempt == head.State.Attempt &&
+				now.LeaseOwner != r.cfg.ID:
+				lost <- "taken over by runner " + now.LeaseOwner
+				stop(ErrDetached)
+			default:
+				lost <- "cancelled"
+				stop(nil)
+			}
 			return
 		}
 		if err != nil && ctx.Err() == nil {

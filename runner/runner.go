@@ -105,9 +105,12 @@ type Runner struct {
 	kick  chan struct{}
 
 	mu      sync.Mutex
-	running map[string]context.CancelFunc // execution id → cancel of its sandbox
-	closing bool
-	wg      sync.WaitGroup
+	running map[string]context.CancelCauseFunc // execution id → cancel of its sandbox
+	// vanished holds executions whose sandbox a Resume did not find: the
+	// next sweep runs them as a new attempt instead of resuming again.
+	vanished map[string]bool
+	closing  bool
+	wg       sync.WaitGroup
 }
 
 // New builds a runner.
@@ -117,7 +120,7 @@ func New(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	return &Runner{cfg: cfg, slots: make(chan struct{}, cfg.Slots), kick: make(chan struct{}, 1),
-		running: map[string]context.CancelFunc{}}, nil
+		running: map[string]context.CancelCauseFunc{}, vanished: map[string]bool{}}, nil
 }
 
 // HandleEvent is the ledger subscription's handler. It never blocks on a
@@ -180,11 +183,60 @@ func (r *Runner) claim(ctx context.Context, id string, meta eventstore.Meta, rer
 		}
 		return nil
 	}
+	r.mu.Lock()
+	delete(r.vanished, id)
+	r.mu.Unlock()
 	meta.CausationID = envs[0].EventID
 	r.wg.Add(1)
 	// The run outlives the message; it keeps only the trace it belongs to.
-	go r.run(trace.ContextWithSpanContext(context.Background(), trace.SpanContextFromContext(ctx)), head, meta)
+	go r.run(trace.ContextWithSpanContext(context.Background(), trace.SpanContextFromContext(ctx)), head, meta, false)
 	return nil
+}
+
+// resume takes over the lease of a running execution whose runner is gone
+// and follows its sandbox, which outlived that runner (Resumer), to its end.
+// It appends no event: the attempt goes on; only who watches it changes.
+func (r *Runner) resume(ctx context.Context, id string, meta eventstore.Meta) error {
+	select {
+	case r.slots <- struct{}{}:
+	default:
+		return nil // pool full: a later sweep resumes it
+	}
+	if !r.markClaiming(id) {
+		<-r.slots
+		return nil
+	}
+	now := time.Now()
+	taken := false
+	head, _, err := r.cfg.Ledger.Update(ctx, id, meta, func(h *eventstore.Head) ([]domain.Event, error) {
+		taken = h.State.Status == domain.StatusRunning && r.orphaned(*h, now)
+		if taken {
+			h.LeaseOwner, h.LeaseUntil = r.cfg.ID, now.Add(r.cfg.LeaseTTL)
+		}
+		return nil, nil
+	})
+	if err != nil || !taken {
+		r.unmark(id)
+		<-r.slots
+		if err != nil && domain.ErrorCode(err) != domain.ECONFLICT {
+			return fmt.Errorf("resume %s: %w", id, err)
+		}
+		return nil
+	}
+	r.wg.Add(1)
+	go r.run(context.Background(), head, meta, true)
+	return nil
+}
+
+// resumable tells whether the sandbox of a running execution may still be
+// there to resume.
+func (r *Runner) resumable(id string) bool {
+	if _, ok := r.cfg.Sandbox.(Resumer); !ok {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.vanished[id]
 }
 
 func (r *Runner) markClaiming(id string) bool {
@@ -193,7 +245,7 @@ func (r *Runner) markClaiming(id string) bool {
 	if _, ok := r.running[id]; ok || r.closing {
 		return false
 	}
-	r.running[id] = func() {}
+	r.running[id] = func(error) {}
 	return true
 }
 

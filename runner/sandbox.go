@@ -4,6 +4,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 
 	"github.com/integr8scode/integr8scode/domain"
 )
@@ -30,4 +31,23 @@ type Sandbox interface {
 	Run(ctx context.Context, job Job) (domain.Result, error)
 	// Name identifies the sandbox kind in ExecutionStarted ("runc", "kubernetes").
 	Name() string
+}
+
+// ErrDetached is the cause (context.Cause) of a run's cancellation when the
+// runner lets go of the sandbox rather than ending it: the runner is
+// stopping, or another runner took over the same attempt. A sandbox that
+// can outlive the runner (a Kubernetes pod, see Resumer) is left running,
+// for the runner that resumes it; any other sandbox ends as for any
+// cancellation.
+var ErrDetached = errors.New("runner detached from the sandbox")
+
+// Resumer is a Sandbox whose sandboxes outlive the runner that started
+// them. When a runner stops or dies mid-run, the runner that takes over the
+// execution (its own next life at once, another one when the lease expired)
+// resumes the same attempt instead of running the script again.
+type Resumer interface {
+	// Resume follows the sandbox of job's execution and attempt to its end
+	// and reports how it ended, as Run does. found is false when there is
+	// no such sandbox: the runner then runs the script as a new attempt.
+	Resume(ctx context.Context, job Job) (res domain.Result, found bool, err error)
 }

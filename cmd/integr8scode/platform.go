@@ -287,11 +287,12 @@ func (p *platform) sandbox(ctx context.Context) (runner.Sandbox, error) {
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes sandbox: %w", err)
 		}
-		// Pods of executions that already ended are garbage; the others
-		// are adopted when their execution is re-run.
-		n, err := pods.GC(ctx, func(id string) bool {
+		// Pods of executions that ended, or moved on to a later attempt,
+		// are garbage; the others are resumed by the runner that takes
+		// their execution over (this one at once if they were its own).
+		n, err := pods.GC(ctx, func(id string, attempt int) bool {
 			h, err := p.ledger.Get(ctx, id)
-			return err == nil && h.State.Status.Terminal()
+			return err == nil && (h.State.Status.Terminal() || h.State.Attempt > attempt)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes sandbox: collect old pods: %w", err)

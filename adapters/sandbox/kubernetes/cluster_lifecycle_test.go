@@ -73,7 +73,7 @@ func TestRedelivery(t *testing.T) {
 	f.noPodLeft(t, j)
 }
 
-// TestRestart is a runner that stops mid-run (ErrLeavePod) and its next
+// TestRestart is a runner that stops mid-run (runner.ErrDetached) and its next
 // life, which adopts the pod and reads the whole output from its log.
 func TestRestart(t *testing.T) {
 	f := newFixture(t, nil)
@@ -82,7 +82,7 @@ func TestRestart(t *testing.T) {
 	go func() {
 		f.waitRunning(t, j)
 		time.Sleep(time.Second)
-		cancel(ErrLeavePod)
+		cancel(runner.ErrDetached)
 	}()
 	res, err := f.pods.Run(ctx, j)
 	if err != nil || res.Verdict != domain.VerdictCancelled {
@@ -91,10 +91,18 @@ func TestRestart(t *testing.T) {
 	if _, err := f.client.CoreV1().Pods(f.ns).Get(context.Background(), podName(j.ExecutionID, j.Attempt), metav1.GetOptions{}); err != nil {
 		t.Fatalf("the pod is gone after a detached run: %v", err)
 	}
-	res = f.run(t, j)
-	if res.Verdict != domain.VerdictCompleted || res.Stdout != "first life\nsecond life\x00\r\xff" || res.Stderr != "err\n" {
-		t.Fatalf("second life: %+v", res)
+	res, found, err := f.pods.Resume(context.Background(), j)
+	if err != nil || !found || res.Verdict != domain.VerdictCompleted ||
+		res.Stdout != "first life\nsecond life\x00\r\xff" || res.Stderr != "err\n" {
+		t.Fatalf("second life: %+v, found %v, %v", res, found, err)
 	}
+	f.noPodLeft(t, j)
+	// Nothing is left to resume, and Resume does not create a pod.
+	res, found, err = f.pods.Resume(context.Background(), j)
+	if err != nil || found {
+		t.Fatalf("resume without a pod: %+v, found %v, %v", res, found, err)
+	}
+	f.noPodLeft(t, j)
 }
 
 // TestUndelivered: a runner created the pod and died before it handed the
@@ -148,22 +156,28 @@ func TestRejected(t *testing.T) {
 func TestGC(t *testing.T) {
 	f := newFixture(t, nil)
 	ended, running := job(t, "import time\ntime.sleep(30)"), job(t, "import time\ntime.sleep(30)")
-	for _, j := range []runner.Job{ended, running} {
+	superseded := running
+	running.Attempt = 2
+	for _, j := range []runner.Job{ended, superseded, running} {
 		ctx, cancel := context.WithCancelCause(context.Background())
 		go func() {
 			f.waitRunning(t, j)
-			cancel(ErrLeavePod)
+			cancel(runner.ErrDetached)
 		}()
 		if _, err := f.pods.Run(ctx, j); err != nil {
 			t.Fatal(err)
 		}
 	}
-	n, err := f.pods.GC(context.Background(), func(id string) bool { return id == ended.ExecutionID })
-	if err != nil || n != 1 {
+	// The ledger: ended is terminal, running is at attempt 2.
+	n, err := f.pods.GC(context.Background(), func(id string, attempt int) bool {
+		return id == ended.ExecutionID || id == running.ExecutionID && attempt < running.Attempt
+	})
+	if err != nil || n != 2 {
 		t.Fatalf("GC deleted %d pods, err %v", n, err)
 	}
 	f.noPodLeft(t, ended)
-	if _, err := f.client.CoreV1().Pods(f.ns).Get(context.Background(), podName(running.ExecutionID, 1), metav1.GetOptions{}); err != nil {
+	f.noPodLeft(t, superseded)
+	if _, err := f.client.CoreV1().Pods(f.ns).Get(context.Background(), podName(running.ExecutionID, running.Attempt), metav1.GetOptions{}); err != nil {
 		t.Fatalf("GC deleted the pod of a running execution: %v", err)
 	}
 }

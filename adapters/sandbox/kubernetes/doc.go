@@ -126,7 +126,13 @@
 // # Cancellation
 //
 // A cancelled context deletes the pod and returns VerdictCancelled. A
-// context cancelled with the cause ErrLeavePod (a runner shutting down)
-// leaves the pod running; the next Run of the same job adopts it and
-// reports its whole output. GC deletes the pods of executions that ended.
+// context cancelled with the cause runner.ErrDetached (a runner shutting
+// down, or one whose attempt another runner took over) leaves the pod
+// running. Pods implements runner.Resumer: the runner that takes the
+// execution over (the same runner's next life at once, another runner once
+// the lease expired) calls Resume, which adopts the pod of the same attempt
+// without ever creating one, and reports its whole output from the pod's
+// log; the ledger gets no second ExecutionStarted and the script runs once.
+// GC deletes the pods of executions that ended and of attempts that were
+// superseded.
 package kubernetes

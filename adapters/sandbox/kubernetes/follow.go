@@ -17,7 +17,7 @@ import (
 type outcome struct {
 	res         domain.Result
 	undelivered bool // the pod ended without ever receiving its script
-	leave       bool // the run was detached (ErrLeavePod): the pod runs on
+	leave       bool // the run was detached (runner.ErrDetached): the pod runs on
 }
 
 // follower drives one pod from creation (or adoption) to its outcome. All
@@ -277,12 +277,12 @@ func (f *follower) kill(ctx context.Context, v domain.Verdict) (outcome, error) 
 }
 
 // cancelled ends the run for a cancelled context: the pod is deleted, or
-// left running when the cause is ErrLeavePod.
+// left running when the cause is runner.ErrDetached.
 func (f *follower) cancelled(ctx context.Context) (outcome, error) {
 	stdout, stderr, truncated, _ := f.dm.result()
 	res := domain.Result{Verdict: domain.VerdictCancelled, Message: "cancelled",
 		Stdout: stdout, Stderr: stderr, OutputTruncated: truncated}
-	if errors.Is(context.Cause(ctx), ErrLeavePod) {
+	if errors.Is(context.Cause(ctx), runner.ErrDetached) {
 		res.Message = "left running for the next runner"
 		return outcome{res: res, leave: true}, nil
 	}

@@ -4,18 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
 
-// GC deletes the sandbox pods of executions that already ended, as
-// isTerminal tells from the ledger, and returns how many it deleted. The
-// runner calls it when it starts: pods of a runner that died are either
-// adopted by the re-run of their execution or collected here. Pods of other
-// executions are left alone; pods without the execution annotation are not
-// this package's.
-func (p *Pods) GC(ctx context.Context, isTerminal func(executionID string) bool) (int, error) {
+// GC deletes the sandbox pods that no runner will follow again, as stale
+// tells from the ledger (the execution ended, or moved on to a later
+// attempt), and returns how many it deleted. The runner calls it when it
+// starts: pods that a stopped runner left are either resumed (their
+// execution is still at their attempt) or collected here. Pods without the
+// execution annotation or the attempt label are not this package's.
+func (p *Pods) GC(ctx context.Context, stale func(executionID string, attempt int) bool) (int, error) {
 	sel := labels.SelectorFromSet(labels.Set{labelManagedBy: managedBy}).String()
 	deleted := 0
 	var errs []error
@@ -27,7 +28,8 @@ func (p *Pods) GC(ctx context.Context, isTerminal func(executionID string) bool)
 		}
 		for _, pod := range list.Items {
 			id := pod.Annotations[annotExecutionID]
-			if id == "" || pod.DeletionTimestamp != nil || !isTerminal(id) {
+			attempt, err := strconv.Atoi(pod.Labels[labelAttempt])
+			if id == "" || err != nil || pod.DeletionTimestamp != nil || !stale(id, attempt) {
 				continue
 			}
 			if err := p.deletePod(ctx, pod.Name); err != nil {
@@ -35,7 +37,7 @@ func (p *Pods) GC(ctx context.Context, isTerminal func(executionID string) bool)
 				continue
 			}
 			deleted++
-			p.log.Info("deleted the pod of an ended execution", "pod", pod.Name, "execution_id", id)
+			p.log.Info("deleted a sandbox pod nobody follows", "pod", pod.Name, "execution_id", id, "attempt", attempt)
 		}
 		if list.Continue == "" {
 			break

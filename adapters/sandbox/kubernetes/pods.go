@@ -2,7 +2,6 @@ package kubernetes
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -31,13 +30,6 @@ type Pods struct {
 	// mutatePod, if set, changes each pod before it is created (tests).
 	mutatePod func(*corev1.Pod)
 }
-
-// ErrLeavePod, as the cause of a Run's context cancellation
-// (context.WithCancelCause), makes Run return without deleting the pod: a
-// runner that shuts down leaves the script running, and its next life
-// adopts the pod (same execution and attempt) and collects the result. Any
-// other cancellation deletes the pod.
-var ErrLeavePod = errors.New("kubernetes sandbox: pod left running for the next runner")
 
 // New connects to the cluster (Kubeconfig, or the in-cluster configuration)
 // without calling it.

@@ -29,35 +29,54 @@ var ErrRejected = errors.New("the cluster rejected the sandbox pod")
 // one created and reports the same outcome instead of running the script
 // again.
 func (p *Pods) Run(ctx context.Context, job runner.Job) (domain.Result, error) {
+	res, _, err := p.run(ctx, job, false)
+	return res, err
+}
+
+// Resume follows the pod of job's execution and attempt, which a runner
+// that stopped left behind, to its end (runner.Resumer). found is false
+// when there is no such pod; it never creates one, except to replace a pod
+// that never received its script (the script never ran).
+func (p *Pods) Resume(ctx context.Context, job runner.Job) (domain.Result, bool, error) {
+	return p.run(ctx, job, true)
+}
+
+var errNoPod = errors.New("no pod to resume")
+
+func (p *Pods) run(ctx context.Context, job runner.Job, resume bool) (domain.Result, bool, error) {
 	if err := checkJob(job); err != nil {
-		return domain.Result{}, err
+		return domain.Result{}, true, err
 	}
 	if ctx.Err() != nil {
-		return domain.Result{Verdict: domain.VerdictCancelled, Message: "cancelled before it started"}, nil
+		return domain.Result{Verdict: domain.VerdictCancelled, Message: "cancelled before it started"}, true, nil
 	}
 	name := podName(job.ExecutionID, job.Attempt)
 	log := p.log.With("execution_id", job.ExecutionID, "attempt", job.Attempt, "pod", name)
 	for fresh := true; ; fresh = false {
-		pod, created, err := p.createOrAdopt(ctx, name, job, log)
+		pod, created, err := p.createOrAdopt(ctx, name, job, resume && fresh, log)
+		if errors.Is(err, errNoPod) {
+			log.Info("no pod to resume")
+			return domain.Result{}, false, nil
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				p.cleanup(ctx, name, log)
-				return domain.Result{Verdict: domain.VerdictCancelled, Message: "cancelled"}, nil
+				return domain.Result{Verdict: domain.VerdictCancelled, Message: "cancelled"}, true, nil
 			}
-			return domain.Result{}, fmt.Errorf("kubernetes sandbox: %w", err)
+			return domain.Result{}, true, fmt.Errorf("kubernetes sandbox: %w", err)
 		}
 		f := p.newFollower(ctx, log, pod, created, job)
 		out, err := f.run(ctx)
 		switch {
 		case out.leave:
 			log.Info("run detached: pod left running for the next runner")
-			return out.res, nil
+			return out.res, true, nil
 		case err == nil && out.undelivered && fresh:
 			// Whoever created the pod died before handing the script over:
 			// the script never ran, so running it now runs it once.
 			log.Warn("pod never received its script; creating it afresh")
 			if err := p.deletePod(ctx, name); err != nil {
-				return domain.Result{}, fmt.Errorf("kubernetes sandbox: %w", err)
+				return domain.Result{}, true, fmt.Errorf("kubernetes sandbox: %w", err)
 			}
 			continue
 		}
@@ -66,9 +85,9 @@ func (p *Pods) Run(ctx context.Context, job runner.Job) (domain.Result, error) {
 			err = errors.New("the pod never received its script")
 		}
 		if err != nil {
-			return domain.Result{}, fmt.Errorf("kubernetes sandbox: pod %s: %w", name, err)
+			return domain.Result{}, true, fmt.Errorf("kubernetes sandbox: pod %s: %w", name, err)
 		}
-		return out.res, nil
+		return out.res, true, nil
 	}
 }
 
@@ -94,11 +113,17 @@ func checkJob(job runner.Job) error {
 }
 
 // createOrAdopt creates the job's pod, or returns the one that exists
-// (created=false). A pod on its way out is waited for and replaced.
-func (p *Pods) createOrAdopt(ctx context.Context, name string, job runner.Job, log *slog.Logger) (*corev1.Pod, bool, error) {
+// (created=false). A pod on its way out is waited for and replaced. With
+// adoptOnly it never creates one: errNoPod when there is none (or only one
+// on its way out).
+func (p *Pods) createOrAdopt(ctx context.Context, name string, job runner.Job, adoptOnly bool, log *slog.Logger) (*corev1.Pod, bool, error) {
 	spec := p.podSpec(name, job)
 	for try := 0; ; try++ {
-		pod, err := p.pods().Create(ctx, spec, metav1.CreateOptions{})
+		var pod *corev1.Pod
+		var err error = apierrors.NewAlreadyExists(corev1.Resource("pods"), name)
+		if !adoptOnly {
+			pod, err = p.pods().Create(ctx, spec, metav1.CreateOptions{})
+		}
 		switch {
 		case err == nil:
 			log.Debug("pod created")
@@ -110,6 +135,8 @@ func (p *Pods) createOrAdopt(ctx context.Context, name string, job runner.Job, l
 		}
 		pod, err = p.pods().Get(ctx, name, metav1.GetOptions{})
 		switch {
+		case apierrors.IsNotFound(err) && adoptOnly:
+			return nil, false, errNoPod
 		case apierrors.IsNotFound(err):
 			continue // deleted in between: create it
 		case err != nil:
@@ -120,6 +147,9 @@ func (p *Pods) createOrAdopt(ctx context.Context, name string, job runner.Job, l
 			log.Info("pod of this job is being deleted; waiting to create it afresh")
 			if err := p.waitGone(ctx, pod); err != nil {
 				return nil, false, err
+			}
+			if adoptOnly {
+				return nil, false, errNoPod
 			}
 			continue
 		}

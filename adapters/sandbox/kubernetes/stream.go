@@ -80,7 +80,7 @@ func (f *follower) attachOnce(ctx context.Context, dm *demux) error {
 	if err != nil {
 		return err
 	}
-	if err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: f.pl, Stdout: dm, Stderr: f.diag}); err != nil {
+	if err := ex.StreamWithContext(f.p.streamContext(ctx), remotecommand.StreamOptions{Stdin: f.pl, Stdout: dm, Stderr: f.diag}); err != nil {
 		return fmt.Errorf("attach: %w", err)
 	}
 	return nil

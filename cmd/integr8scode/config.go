@@ -47,7 +47,7 @@ func (c *config) register(fs *flag.FlagSet, role string) {
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address of the HTTP server (API, /healthz, /readyz, /metrics)")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for this process's local state")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
-	if role == "up" {
+	if embedded(role) {
 		fs.IntVar(&c.EmbeddedKafkaPort, "embedded-kafka-port", 0, "loopback port of the embedded Kafka broker (0: any free port)")
 		fs.IntVar(&c.EmbeddedMongoPort, "embedded-mongodb-port", 0, "loopback port of the embedded MongoDB-wire store (0: any free port)")
 	} else {
@@ -102,7 +102,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 
 func (c *config) validate(role string) error {
 	var errs []error
-	if role != "up" {
+	if !embedded(role) {
 		if c.KafkaBrokers == "" {
 			errs = append(errs, errors.New("--kafka-brokers (INTEGR8SCODE_KAFKA_BROKERS) is required"))
 		}
@@ -127,6 +127,9 @@ func (c *config) validate(role string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// embedded tells whether a role runs the embedded broker and store itself.
+func embedded(role string) bool { return role == "up" || role == "stores" }
 
 func (c *config) brokers() []string {
 	var out []string

@@ -34,6 +34,8 @@ commands:
   api         run the HTTP API against external Kafka and MongoDB
   runner      run sandboxes for queued executions (external Kafka and MongoDB)
   projector   build the MongoDB views from the ledger (external Kafka and MongoDB)
+  stores      run only the embedded Kafka broker and MongoDB-wire store, on
+              loopback, for api/runner/projector processes on this machine
   run FILE    submit a script to a server, print its output, exit with its exit code
   loadtest    measure a running server: latency against a bare runc floor, executions/s
   version     print the version
@@ -57,7 +59,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch cmd {
 	case "up":
 		err = runUp(ctx, rest, getenv, stderr)
-	case "api", "runner", "projector":
+	case "api", "runner", "projector", "stores":
 		err = runRole(ctx, cmd, rest, getenv, stderr)
 	case "run":
 		return runClient(ctx, rest, getenv, stdin, stdout, stderr)

@@ -17,7 +17,8 @@ func runUp(ctx context.Context, args []string, getenv func(string) string, stder
 	return start(ctx, "up", args, getenv, stderr)
 }
 
-// runRole runs one role against external Kafka and MongoDB.
+// runRole runs one role: api, runner or projector against external Kafka
+// and MongoDB, or stores, the embedded broker and store alone.
 func runRole(ctx context.Context, role string, args []string, getenv func(string) string, stderr io.Writer) error {
 	return start(ctx, role, args, getenv, stderr)
 }
@@ -41,7 +42,7 @@ func start(ctx context.Context, role string, args []string, getenv func(string) 
 	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)
 	}
-	if role == "up" || role == "runner" {
+	if role == "up" || role == "runner" || role == "stores" {
 		// Only these keep state there: embedded stores, sandbox bundles and
 		// the runner's identity. An api or projector needs no directory.
 		unlock, err := lockDataDir(cfg.DataDir)
@@ -101,11 +102,13 @@ func start(ctx context.Context, role string, args []string, getenv func(string) 
 
 // assemble starts the components of a role.
 func (p *platform) assemble(ctx context.Context, role string, wg *sync.WaitGroup) error {
-	if role == "up" {
+	if embedded(role) {
 		if err := p.startEmbedded(ctx); err != nil {
 			return err
 		}
 	}
+	// For stores too: it creates the ledger topic and the store's indexes
+	// (the _id index FerretDB lacks) before any other role connects.
 	if err := p.connect(ctx); err != nil {
 		return err
 	}

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/integr8scode/integr8scode/adapters/kafka"
-	"github.com/integr8scode/integr8scode/adapters/mongo"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
 )
@@ -74,25 +70,16 @@ func (r *role) metric(t *testing.T, name string) float64 {
 	return sum
 }
 
-// TestRoles runs the platform as separate processes — one api, two runners,
-// two projectors — against a Kafka-protocol broker and a MongoDB-wire store
-// that only share the network with them, and shows that the runners and the
-// projectors share the work, and that a runner killed mid-run loses nothing.
+// TestRoles runs the platform as separate processes — the embedded stores
+// (`integr8scode stores`), one api, two runners, two projectors — that only
+// share the network, and shows that the runners and the projectors share
+// the work, and that a runner killed mid-run loses nothing.
 func TestRoles(t *testing.T) {
 	bin := buildBinary(t)
-	ctx := context.Background()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	k, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Dir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	m, err := mongo.StartEmbedded(ctx, mongo.EmbeddedConfig{Dir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	env := []string{"INTEGR8SCODE_KAFKA_BROKERS=" + strings.Join(k.Brokers(), ","), "INTEGR8SCODE_MONGODB_URI=" + m.URI()}
+	kafkaAddr, mongoAddr := freeAddr(t), freeAddr(t)
+	startRole(t, bin, "stores", nil, "--data-dir", t.TempDir(),
+		"--embedded-kafka-port", port(t, kafkaAddr), "--embedded-mongodb-port", port(t, mongoAddr))
+	env := []string{"INTEGR8SCODE_KAFKA_BROKERS=" + kafkaAddr, "INTEGR8SCODE_MONGODB_URI=mongodb://" + mongoAddr + "/"}
 
 	api := startRole(t, bin, "api", env)
 	var runners, projectors []*role
@@ -162,4 +149,13 @@ func TestRoles(t *testing.T) {
 			}
 		}
 	})
+}
+
+func port(t *testing.T, addr string) string {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

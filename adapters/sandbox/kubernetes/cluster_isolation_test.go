@@ -64,6 +64,40 @@ print("default route", any(r.split()[1] == "00000000" for r in routes))
 	}
 }
 
+// TestForkBomb forks until fork fails. The test cluster's kubelet bounds
+// each pod's processes (podPidsLimit 128, deploy/testcluster): fork answers
+// EAGAIN long before memory runs out, and the script can still clean up.
+func TestForkBomb(t *testing.T) {
+	f := newFixture(t, nil)
+	res := f.run(t, job(t, `import os, errno, signal, time
+kids, err = [], None
+for _ in range(4096):
+    try:
+        pid = os.fork()
+    except OSError as e:
+        err = errno.errorcode[e.errno]
+        break
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    kids.append(pid)
+for k in kids:
+    os.kill(k, signal.SIGKILL)
+for k in kids:
+    os.waitpid(k, 0)
+print("forks", len(kids), err)
+`))
+	var n int
+	var errno string
+	if _, err := fmt.Sscanf(res.Stdout, "forks %d %s", &n, &errno); err != nil || res.Verdict != domain.VerdictCompleted {
+		t.Fatalf("got %+v (%v)", res, err)
+	}
+	t.Logf("%d forks, then %s", n, errno)
+	if errno != "EAGAIN" || n >= 128 || n < 32 {
+		t.Fatalf("%d forks, then %s; want EAGAIN below the pod's limit of 128 processes", n, errno)
+	}
+}
+
 // TestHostUsers runs a pod in the host's user namespace (HostUsers: true),
 // for clusters without user namespace support.
 func TestHostUsers(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// A build makes a set of binaries into one directory of .cluster/bin whose name
+// A build makes a set of binaries into one directory of Bin() whose name
 // carries the version. The directory appears (by rename) only once every binary
 // in it was built, so its presence is the cache.
 type build struct {
@@ -23,6 +23,11 @@ type build struct {
 // Build makes every binary the cluster needs, skipping those already built.
 // It reports how long each new binary took.
 func (c *Cluster) Build(ctx context.Context) error {
+	unlock, err := c.lockBuilds()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	v := "k8s.io/component-base/version"
 	kubeLD := strings.Join([]string{"-s", "-w",
 		"-X", v + ".gitVersion=" + KubernetesVersion,

@@ -145,6 +145,11 @@ func (c *Cluster) kubeletConfig(p *pki, serving identity) ([]byte, error) {
 		},
 		"clusterDomain":       "cluster.local",
 		"containerLogMaxSize": "10Mi",
+		// A pod's processes (and threads) are bounded like the runc
+		// sandbox's, so a fork bomb stops at fork's EAGAIN instead of at
+		// the memory limit, or the node's pid limit. Kubernetes has no
+		// per-pod field for it: it is the node's setting.
+		"podPidsLimit": PodPidsLimit,
 	}, "", "  ")
 }
 

@@ -15,8 +15,7 @@ import (
 
 // Down stops every process of the cluster and removes what it left on the
 // host: mounts, the bridge and its veths, cgroups, CNI results, log links,
-// sysctls, and the state directory. The builds and images in .cluster/bin and
-// .cluster/cache stay. It is safe to run at any time, any number of times.
+// sysctls, and the state directory. The builds and images (Builds) stay. It is safe to run at any time, any number of times.
 func (c *Cluster) Down(ctx context.Context) error {
 	var errs []error
 	t := time.Now()

@@ -24,9 +24,14 @@ type image struct {
 	layer  func(tw *tar.Writer) error
 }
 
-// Images builds the pause and Python image archives into .cluster/cache/images,
+// Images builds the pause and Python image archives into Cache()/images,
 // keyed by what they are made of, and returns their paths.
 func (c *Cluster) Images(ctx context.Context) ([]string, error) {
+	unlock, err := c.lockBuilds()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	dir := filepath.Join(c.Cache(), "images")
 	pause, err := c.pauseImage(ctx, dir)
 	if err != nil {

@@ -137,7 +137,12 @@ func (c *Cluster) strays() []int {
 			continue
 		}
 		if strings.HasPrefix(exe, c.Bin()+"/") {
-			pids = append(pids, pid)
+			// The builds are shared by every checkout: only this one's
+			// (their command lines name its state; a runc of ours has none).
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if strings.Contains(string(cmdline), c.Dir+"/") || filepath.Base(exe) == "runc" {
+				pids = append(pids, pid)
+			}
 			continue
 		}
 		if exe == etcdPath {

@@ -247,9 +247,7 @@ func (c *Cluster) startContainerd(ctx context.Context, images []string) error {
 	if err != nil {
 		return err
 	}
-	ctr := func(args ...string) ([]byte, error) {
-		return exec.CommandContext(ctx, c.containerdBin("ctr"), append([]string{"--address=" + c.containerdSock(), "--namespace=" + k8sImageNS}, args...)...).CombinedOutput()
-	}
+	ctr := func(args ...string) ([]byte, error) { return c.ctr(ctx, args...) }
 	err = c.waitFor(ctx, "containerd", 30*time.Second, func() error {
 		out, err := ctr("version")
 		if err != nil {
@@ -384,4 +382,10 @@ func (c *Cluster) healthy(ctx context.Context) error {
 		return err
 	}
 	return api.nodeReady(ctx)
+}
+
+// ctr runs containerd's client against the cluster's containerd, in the
+// namespace the kubelet uses.
+func (c *Cluster) ctr(ctx context.Context, args ...string) ([]byte, error) {
+	return exec.CommandContext(ctx, c.containerdBin("ctr"), append([]string{"--address=" + c.containerdSock(), "--namespace=" + k8sImageNS}, args...)...).CombinedOutput()
 }

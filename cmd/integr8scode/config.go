@@ -33,6 +33,7 @@ type config struct {
 	Namespace    string
 	SandboxImage string
 	RuntimeClass string
+	HostUsers    bool
 	RuncPath     string
 	Python       string
 	Slots        int
@@ -63,6 +64,7 @@ func (c *config) register(fs *flag.FlagSet, role string) {
 		fs.StringVar(&c.Namespace, "namespace", "integr8scode-sandbox", "kubernetes runner: namespace of the sandbox pods")
 		fs.StringVar(&c.SandboxImage, "sandbox-image", "", "kubernetes runner: the Python image of the sandbox pods (required)")
 		fs.StringVar(&c.RuntimeClass, "runtime-class", "", "kubernetes runner: RuntimeClass of the sandbox pods (gVisor, Kata)")
+		fs.BoolVar(&c.HostUsers, "host-users", false, "kubernetes runner: sandbox pods share the node's user namespace (only for clusters without user namespace support: weaker)")
 		fs.StringVar(&c.RuncPath, "runc-path", "runc", "runc binary (looked up in PATH)")
 		fs.StringVar(&c.Python, "python", "/usr/bin/python3", "Python interpreter on the host, mounted read-only into sandboxes")
 		fs.IntVar(&c.Slots, "slots", 2*runtime.NumCPU(), "concurrent sandboxes")

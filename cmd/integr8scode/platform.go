@@ -282,8 +282,9 @@ func (p *platform) sandbox(ctx context.Context) (runner.Sandbox, error) {
 	switch p.cfg.Runner {
 	case "kubernetes":
 		pods, err := kubernetes.New(kubernetes.Config{Kubeconfig: p.cfg.Kubeconfig, Namespace: p.cfg.Namespace,
-			Image: p.cfg.SandboxImage, RuntimeClass: p.cfg.RuntimeClass, OutputCapBytes: int(p.cfg.OutputCap),
-			Logger: p.log.With("component", "sandbox")})
+			Image: p.cfg.SandboxImage, RuntimeClass: p.cfg.RuntimeClass, HostUsers: p.cfg.HostUsers,
+			OutputCapBytes: int(p.cfg.OutputCap),
+			Logger:         p.log.With("component", "sandbox")})
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes sandbox: %w", err)
 		}

@@ -76,11 +76,13 @@ func (r *Runner) run(traceCtx context.Context, head eventstore.Head, meta events
 		return
 	default:
 	}
-	if r.stopping() {
+	if r.stopping() && (err != nil || res.Verdict == domain.VerdictCancelled) {
 		// The runner is shutting down and let go of the sandbox: record
 		// nothing. The execution stays running under our lease; our next
 		// life (same ID) or another runner once the lease expires resumes
-		// or re-runs it.
+		// or re-runs it. (A run that ended on its own just before is
+		// recorded below: its sandbox is gone, so a successor would run
+		// the script again.)
 		log.Info("runner stopping: execution left for the next runner")
 		return
 	}

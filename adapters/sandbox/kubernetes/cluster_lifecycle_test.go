@@ -105,6 +105,47 @@ func TestRestart(t *testing.T) {
 	f.noPodLeft(t, j)
 }
 
+// TestDetachAtAnyMoment: a runner that stops (runner.ErrDetached) at any
+// point of a run — before the pod exists, while it starts, while the script
+// is handed over or runs — never deletes the pod, and Resume then reports
+// the one run's whole output (or finds no pod, when there was none yet: the
+// runner then runs the script as a new attempt).
+func TestDetachAtAnyMoment(t *testing.T) {
+	f := newFixture(t, nil)
+	f.pods.deliveryWait = 3 * time.Second
+	for _, after := range []time.Duration{0, 20 * time.Millisecond, 150 * time.Millisecond, 500 * time.Millisecond,
+		900 * time.Millisecond, 1300 * time.Millisecond, 2 * time.Second} {
+		t.Run(after.String(), func(t *testing.T) {
+			t.Parallel()
+			j := job(t, "import time\nprint('one', flush=True)\ntime.sleep(1)\nprint('two')\n")
+			ctx, cancel := context.WithCancelCause(context.Background())
+			time.AfterFunc(after, func() { cancel(runner.ErrDetached) })
+			res, err := f.pods.Run(ctx, j)
+			if err != nil {
+				t.Fatalf("detached run: %v", err)
+			}
+			if res.Verdict != domain.VerdictCancelled {
+				// It ended before the detach: a real result, pod deleted.
+				if res.Verdict != domain.VerdictCompleted || res.Stdout != "one\ntwo\n" {
+					t.Fatalf("got %+v", res)
+				}
+				f.noPodLeft(t, j)
+				return
+			}
+			res, found, err := f.pods.Resume(context.Background(), j)
+			switch {
+			case err != nil:
+				t.Fatalf("resume: %v", err)
+			case !found:
+				t.Logf("detached after %s: no pod yet, nothing to resume", after)
+			case res.Verdict != domain.VerdictCompleted || res.Stdout != "one\ntwo\n":
+				t.Fatalf("resumed: %+v", res)
+			}
+			f.noPodLeft(t, j)
+		})
+	}
+}
+
 // TestUndelivered: a runner created the pod and died before it handed the
 // script over. The next one finds the pod waiting in vain, and runs the
 // script in a fresh pod once the old one gave up.

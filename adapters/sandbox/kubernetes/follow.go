@@ -60,22 +60,27 @@ func (p *Pods) newFollower(ctx context.Context, log *slog.Logger, pod *corev1.Po
 }
 
 func (f *follower) run(ctx context.Context) (outcome, error) {
-	var leave bool
-	defer func() {
-		if f.attached && !leave {
-			// The attach closes by itself a moment after the script ends
-			// or the pod is deleted; cut short, client-go logs errors for
-			// its copy loops.
-			time.AfterFunc(apiTimeout, f.stopStream)
-			return
-		}
+	out, err := f.follow(ctx)
+	if err != nil && ctx.Err() != nil {
+		// The error is the cancellation's doing (the watch closed with
+		// ctx, say, which the select may see before ctx.Done): the run was
+		// cancelled, and a detached run must leave its pod.
+		out, err = f.cancelled(ctx)
+	}
+	if f.attached && !out.leave {
+		// The attach closes by itself a moment after the script ends or
+		// the pod is deleted; cut short, client-go reports its copy loops'
+		// errors.
+		time.AfterFunc(apiTimeout, f.stopStream)
+	} else {
 		f.stopStream()
-	}()
+	}
+	return out, err
+}
+
+func (f *follower) follow(ctx context.Context) (outcome, error) {
 	w, err := f.p.watchPod(ctx, f.initial)
 	if err != nil {
-		if ctx.Err() != nil {
-			return f.cancelled(ctx)
-		}
 		return outcome{}, err
 	}
 	f.w, f.since = w, time.Now()
@@ -88,9 +93,7 @@ func (f *follower) run(ctx context.Context) (outcome, error) {
 		}
 		select {
 		case <-ctx.Done():
-			out, err := f.cancelled(ctx)
-			leave = out.leave
-			return out, err
+			return f.cancelled(ctx)
 		case ev, ok := <-f.w.events():
 			if err := f.w.apply(ctx, ev, ok); err != nil {
 				return outcome{}, err

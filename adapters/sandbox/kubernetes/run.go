@@ -59,6 +59,11 @@ func (p *Pods) run(ctx context.Context, job runner.Job, resume bool) (domain.Res
 			return domain.Result{}, false, nil
 		}
 		if err != nil {
+			if errors.Is(context.Cause(ctx), runner.ErrDetached) {
+				// A pod this run may have just created waits for a script
+				// that never comes; whoever resumes the job replaces it.
+				return domain.Result{Verdict: domain.VerdictCancelled, Message: "left for the next runner"}, true, nil
+			}
 			if ctx.Err() != nil {
 				p.cleanup(ctx, name, log)
 				return domain.Result{Verdict: domain.VerdictCancelled, Message: "cancelled"}, true, nil

@@ -63,8 +63,8 @@ type Cluster struct {
 	// user's cache directory. Its entries are named after what they are
 	// made of (versions, package lists), and appear complete or not at all.
 	Builds string
-	Log  *slog.Logger
-	Out  io.Writer // progress for the person who ran the command
+	Log    *slog.Logger
+	Out    io.Writer // progress for the person who ran the command
 }
 
 // New finds the repository root from dir (walking up to the root module's

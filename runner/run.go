@@ -88,8 +88,11 @@ func (r *Runner) run(traceCtx context.Context, head eventstore.Head, meta events
 	}
 	if err != nil {
 		log.Error("sandbox failed", "err", err)
-		res = domain.Result{Verdict: domain.VerdictSystemError,
-			Message: "the sandbox could not run the script; this is the platform's fault"}
+		msg := "the sandbox could not run the script; this is the platform's fault"
+		if pe := (*PublicError)(nil); errors.As(err, &pe) {
+			msg += ": " + pe.Error()
+		}
+		res = domain.Result{Verdict: domain.VerdictSystemError, Message: msg}
 	}
 	r.cfg.Metrics.finished.WithLabelValues(string(res.Verdict)).Inc()
 	r.cfg.Metrics.duration.Observe(time.Since(begin).Seconds())

@@ -51,3 +51,12 @@ type Resumer interface {
 	// no such sandbox: the runner then runs the script as a new attempt.
 	Resume(ctx context.Context, job Job) (res domain.Result, found bool, err error)
 }
+
+// PublicError marks a sandbox failure whose text may be shown to the
+// script's owner: it says what the platform refused to do (a cluster policy
+// rejecting the sandbox pod) and names nothing secret. The runner puts it
+// in the system_error's message; any other failure is only logged.
+type PublicError struct{ Err error }
+
+func (e *PublicError) Error() string { return e.Err.Error() }
+func (e *PublicError) Unwrap() error { return e.Err }

@@ -4,10 +4,13 @@ package kubernetes
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
@@ -184,5 +187,26 @@ func TestRunnerPodVanished(t *testing.T) {
 		t.Fatalf("status %s attempt %d output %q", h.State.Status, h.State.Attempt, h.State.Output)
 	}
 	j.Attempt = 2
+	w.noPodLeft(t, j)
+}
+
+// TestRunnerPolicyRejection: the sandbox namespace's Pod Security refuses
+// the pod (here, one the test weakened); the execution fails with
+// system_error, and its message says why.
+func TestRunnerPolicyRejection(t *testing.T) {
+	w := newRunnerWorld(t)
+	w.pods.mutatePod = func(p *corev1.Pod) {
+		p.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = ptr.To(true)
+	}
+	j := w.queue(t, "print('never')")
+	start(t, w.runner(t, "runner-a", 15*time.Second))
+	e := w.waitTerminal(t, j.ExecutionID).State
+	if e.Status != domain.StatusFailed || e.FailureReason != domain.VerdictSystemError ||
+		!strings.Contains(e.Errors, "this is the platform's fault") ||
+		!strings.Contains(e.Errors, `violates PodSecurity "restricted:latest"`) ||
+		!strings.Contains(e.Errors, "allowPrivilegeEscalation") {
+		t.Fatalf("status %s (%s): %q", e.Status, e.FailureReason, e.Errors)
+	}
+	t.Log(e.Errors)
 	w.noPodLeft(t, j)
 }

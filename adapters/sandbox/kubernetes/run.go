@@ -134,7 +134,9 @@ func (p *Pods) createOrAdopt(ctx context.Context, name string, job runner.Job, a
 			log.Debug("pod created")
 			return pod, true, nil
 		case apierrors.IsForbidden(err), apierrors.IsInvalid(err):
-			return nil, false, fmt.Errorf("%w: %w", ErrRejected, err)
+			// The API server's reason (which policy, which field) is what
+			// the execution's owner and the operator need to see.
+			return nil, false, &runner.PublicError{Err: fmt.Errorf("%w: %w", ErrRejected, err)}
 		case !apierrors.IsAlreadyExists(err) || try == 3:
 			return nil, false, fmt.Errorf("create pod %s: %w", name, err)
 		}

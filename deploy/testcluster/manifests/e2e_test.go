@@ -108,20 +108,55 @@ func TestPlatformInCluster(t *testing.T) {
 			t.Fatalf("got %+v", e)
 		}
 	})
+	t.Run("cancel", func(t *testing.T) {
+		// A user's cancel while the script runs: the runner notices at its
+		// next lease renewal and deletes the sandbox pod.
+		id := submit(t, "import time\nprint('started', flush=True)\ntime.sleep(60)\n")
+		waitRunning(t, id)
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+			pods, err := c.kube.CoreV1().Pods(sandboxNS).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pods.Items) == 1 && pods.Items[0].Status.Phase == corev1.PodRunning {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no running sandbox pod: %d pods", len(pods.Items))
+			}
+		}
+		resp, err := http.Post(e2eAPI+"/api/v1/executions/"+id+"/cancel", "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("cancel: %d", resp.StatusCode)
+		}
+		if e := wait(ctx, t, id); e.Status != "failed" || e.FailureReason != "cancelled" {
+			t.Fatalf("got %+v", e)
+		}
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			pods, err := c.kube.CoreV1().Pods(sandboxNS).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(pods.Items) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the cancelled execution's pod %s is still there", pods.Items[0].Name)
+			}
+		}
+	})
+
 	t.Run("runner replaced mid-run", func(t *testing.T) {
 		// The runner pod is deleted while its script runs; the Deployment
 		// starts a new one (a new identity: its data dir is an emptyDir),
 		// which takes the execution over once the lease expired and follows
 		// the same sandbox pod: the script runs once, one ExecutionStarted.
 		id := submit(t, "import time\nprint('before', flush=True)\ntime.sleep(3)\nprint('after')\n")
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-			if e := getJSON[execution](t, e2eAPI+"/api/v1/executions/"+id); e.Status == "running" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the execution never ran")
-			}
-		}
+		waitRunning(t, id)
 		runners, err := c.kube.CoreV1().Pods(platformNS).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=runner"})
 		if err != nil || len(runners.Items) != 1 {
 			t.Fatalf("runner pods: %v, %v", runners, err)
@@ -294,6 +329,19 @@ func submit(t *testing.T, script string) string {
 		t.Fatalf("submit: %d %v %+v", resp.StatusCode, err, e)
 	}
 	return e.ID
+}
+
+// waitRunning waits until the API's view shows the execution running.
+func waitRunning(t *testing.T, id string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if e := getJSON[execution](t, e2eAPI+"/api/v1/executions/"+id); e.Status == "running" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the execution never ran")
+		}
+	}
 }
 
 // wait waits for an execution's end, as the API's view shows it.

@@ -27,7 +27,12 @@ type Head struct {
 	// until when it promised to report back.
 	LeaseOwner string
 	LeaseUntil time.Time
-	UpdatedAt  time.Time
+	// Resumes counts how often a runner took over the running attempt's
+	// sandbox (runner.Resumer) after the runner that started it stopped.
+	// Re-runs count as attempts; together they bound how often an
+	// execution may outlive its runner.
+	Resumes   int
+	UpdatedAt time.Time
 }
 
 // Heads stores heads. Implementations must make Insert and Replace atomic

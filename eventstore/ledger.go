@@ -76,7 +76,8 @@ func (l *Ledger) Create(ctx context.Context, id string, ev domain.ExecutionQueue
 }
 
 // Decide inspects a head and returns the events to append. It may set the
-// head's lease fields. Returning no events appends nothing.
+// head's lease fields and Resumes. Returning no events appends nothing (but
+// a changed lease is still written, under the same compare-and-swap).
 type Decide func(h *Head) ([]domain.Event, error)
 
 // Update loads the head of id, lets decide choose events, and appends them
@@ -93,7 +94,7 @@ func (l *Ledger) Update(ctx context.Context, id string, meta Meta, decide Decide
 		if err != nil {
 			return h, nil, err
 		}
-		if len(evs) == 0 && next.LeaseOwner == h.LeaseOwner && next.LeaseUntil.Equal(h.LeaseUntil) {
+		if len(evs) == 0 && next.LeaseOwner == h.LeaseOwner && next.LeaseUntil.Equal(h.LeaseUntil) && next.Resumes == h.Resumes {
 			return h, nil, nil
 		}
 		envs, err := l.seal(&next, id, evs, meta)

@@ -46,6 +46,7 @@ func (r *Runner) Reconcile(ctx context.Context) error {
 	}
 	now := time.Now()
 	queued := 0
+	runningAt := map[string]int{}
 	for _, h := range heads {
 		if len(h.Pending) > 0 && now.Sub(h.UpdatedAt) > pendingGrace {
 			if err := r.cfg.Ledger.Republish(ctx, h); err != nil {
@@ -64,10 +65,11 @@ func (r *Runner) Reconcile(ctx context.Context) error {
 				}
 			}
 		case domain.StatusRunning:
+			runningAt[h.State.ID] = h.State.Attempt
 			if r.isRunning(h.State.ID) || !r.orphaned(h, now) {
 				break
 			}
-			if r.resumable(h.State.ID) {
+			if r.resumable(h) {
 				r.cfg.Logger.Info("resuming an execution whose runner stopped",
 					"execution_id", h.State.ID, "previous_runner", h.LeaseOwner, "attempt", h.State.Attempt)
 				if err := r.resume(ctx, h.State.ID, meta); err != nil {
@@ -82,9 +84,42 @@ func (r *Runner) Reconcile(ctx context.Context) error {
 			}
 		}
 	}
+	r.mu.Lock()
+	for id, a := range r.vanished {
+		if at, ok := runningAt[id]; !ok || at != a {
+			delete(r.vanished, id) // ended, or at another attempt now
+		}
+	}
+	r.mu.Unlock()
 	r.cfg.Metrics.queued.Set(float64(queued))
 	r.cfg.Metrics.busy.Set(float64(r.Busy()))
+	r.collect(ctx, now)
 	return nil
+}
+
+// gcEvery is how often the sweep looks for sandboxes nobody follows.
+const gcEvery = time.Minute
+
+// collect removes, at the first sweep and then every gcEvery, the sandboxes
+// that outlived their use (Collector): those of executions that ended (a
+// user's cancel that raced a runner's shutdown, an operator's deletion of a
+// head's runner) or moved on to a later attempt.
+func (r *Runner) collect(ctx context.Context, now time.Time) {
+	c, ok := r.cfg.Sandbox.(Collector)
+	if !ok || now.Sub(r.lastGC) < gcEvery {
+		return
+	}
+	r.lastGC = now
+	n, err := c.GC(ctx, func(id string, attempt int) bool {
+		h, err := r.cfg.Ledger.Get(ctx, id)
+		return err == nil && (h.State.Status.Terminal() || h.State.Attempt > attempt)
+	})
+	if err != nil && ctx.Err() == nil {
+		r.cfg.Logger.Warn("collecting old sandboxes failed", "err", err)
+	}
+	if n > 0 {
+		r.cfg.Logger.Info("collected sandboxes nobody follows", "count", n)
+	}
 }
 
 func (r *Runner) wake() {

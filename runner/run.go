@@ -30,6 +30,11 @@ func (r *Runner) run(traceCtx context.Context, head eventstore.Head, meta events
 	defer cancel(nil)
 	r.mu.Lock()
 	r.running[id] = cancel
+	if r.closing {
+		// Shutdown began between the claim and here, and could only cancel
+		// the placeholder: let go at once.
+		cancel(ErrDetached)
+	}
 	r.mu.Unlock()
 
 	log := r.cfg.Logger.With("execution_id", id, "attempt", attempt)
@@ -52,11 +57,17 @@ func (r *Runner) run(traceCtx context.Context, head eventstore.Head, meta events
 		if err == nil && !found {
 			cancel(nil)
 			<-renewDone
-			// Nothing to follow: the next sweep runs the script as a new
-			// attempt (the lease is ours, so at once).
+			// Nothing to follow. Its runner may have ended the sandbox just
+			// now and be recording the outcome (it lost its lease, but a
+			// real result still counts, see record): give that a moment.
+			// Then the next sweep runs the script as a new attempt (the
+			// lease is ours, so at once).
+			if r.settled(id, attempt) {
+				return
+			}
 			log.Info("the sandbox of this attempt is gone; running the script again")
 			r.mu.Lock()
-			r.vanished[id] = true
+			r.vanished[id] = attempt
 			r.mu.Unlock()
 			return
 		}
@@ -86,6 +97,11 @@ func (r *Runner) run(traceCtx context.Context, head eventstore.Head, meta events
 		log.Info("runner stopping: execution left for the next runner")
 		return
 	}
+	if errors.Is(err, ErrSandboxGone) && r.settled(id, attempt) {
+		// Someone else ended the sandbox and recorded its outcome.
+		log.Info("the sandbox was ended and its outcome recorded by another runner")
+		return
+	}
 	if err != nil {
 		log.Error("sandbox failed", "err", err)
 		msg := "the sandbox could not run the script; this is the platform's fault"
@@ -97,33 +113,61 @@ func (r *Runner) run(traceCtx context.Context, head eventstore.Head, meta events
 	r.cfg.Metrics.finished.WithLabelValues(string(res.Verdict)).Inc()
 	r.cfg.Metrics.duration.Observe(time.Since(begin).Seconds())
 	span.SetAttributes(attribute.String("execution.verdict", string(res.Verdict)))
-	r.record(traceCtx, id, attempt, res, meta, log)
+	r.record(traceCtx, id, attempt, res, err == nil, meta, log)
 }
 
-// record appends the terminal event, if this attempt still owns the execution.
-func (r *Runner) record(traceCtx context.Context, id string, attempt int, res domain.Result, meta eventstore.Meta, log interface {
+// recordGrace is how long a runner that finds the sandbox of its attempt
+// gone waits for whoever ended it to record the outcome.
+const recordGrace = 3 * time.Second
+
+// settled waits up to recordGrace for the execution to leave attempt's run
+// (a terminal event, or a later attempt) and tells whether it did.
+func (r *Runner) settled(id string, attempt int) bool {
+	deadline := time.Now().Add(recordGrace)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		h, err := r.cfg.Ledger.Get(ctx, id)
+		cancel()
+		if err == nil && (h.State.Status != domain.StatusRunning || h.State.Attempt != attempt) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// record appends the terminal event, if the execution is still at this
+// attempt. A result of the script (genuine) counts even if another runner
+// took the lease over meanwhile: the only takeover that keeps the attempt
+// is a resume of the same sandbox, so it is that one run's outcome, and the
+// sandbox is gone now. A failure of the sandbox counts only under our own
+// lease: the runner that took over may still be following a healthy one.
+func (r *Runner) record(traceCtx context.Context, id string, attempt int, res domain.Result, genuine bool, meta eventstore.Meta, log interface {
 	Error(string, ...any)
 }) {
 	decide := func(h *eventstore.Head) ([]domain.Event, error) {
-		if h.State.Status != domain.StatusRunning || h.State.Attempt != attempt || h.LeaseOwner != r.cfg.ID {
+		if h.State.Status != domain.StatusRunning || h.State.Attempt != attempt || (h.LeaseOwner != r.cfg.ID && !genuine) {
 			return nil, nil // ended or taken over meanwhile: our result is void
 		}
 		return fitted(h.State, res)
 	}
-	// The result is worth retrying for: the script already ran.
+	// The result is worth retrying for, even while stopping: the script
+	// already ran and its sandbox is gone; a successor would run it again.
 	backoff := 100 * time.Millisecond
 	for i := 0; ; i++ {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(traceCtx), 10*time.Second)
 		_, _, err := r.cfg.Ledger.Update(ctx, id, meta, decide)
 		cancel()
-		if err == nil || i == 8 || r.stopping() {
+		if err == nil || i == 8 {
 			if err != nil {
 				log.Error("recording the result failed; the execution will be re-run", "err", err)
 			}
 			return
 		}
 		time.Sleep(backoff)
-		backoff *= 2
+		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 

@@ -106,11 +106,12 @@ type Runner struct {
 
 	mu      sync.Mutex
 	running map[string]context.CancelCauseFunc // execution id → cancel of its sandbox
-	// vanished holds executions whose sandbox a Resume did not find: the
-	// next sweep runs them as a new attempt instead of resuming again.
-	vanished map[string]bool
+	// vanished holds executions (→ attempt) whose sandbox a Resume did not
+	// find: the next sweep runs them as a new attempt instead of resuming.
+	vanished map[string]int
 	closing  bool
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // one per marked execution, from markClaiming on
+	lastGC   time.Time
 }
 
 // New builds a runner.
@@ -120,7 +121,7 @@ func New(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	return &Runner{cfg: cfg, slots: make(chan struct{}, cfg.Slots), kick: make(chan struct{}, 1),
-		running: map[string]context.CancelCauseFunc{}, vanished: map[string]bool{}}, nil
+		running: map[string]context.CancelCauseFunc{}, vanished: map[string]int{}}, nil
 }
 
 // HandleEvent is the ledger subscription's handler. It never blocks on a
@@ -162,10 +163,8 @@ func (r *Runner) claim(ctx context.Context, id string, meta eventstore.Meta, rer
 		default:
 			return nil, nil
 		}
-		if h.State.Attempt >= r.cfg.MaxAttempts {
-			ev, err := h.State.Fail(domain.VerdictSystemError,
-				fmt.Sprintf("the runner stopped %d times while running this execution", h.State.Attempt))
-			return []domain.Event{ev}, err
+		if ev, out := r.outOfTurns(h); out {
+			return []domain.Event{ev}, nil
 		}
 		ev, err := h.State.Start(r.cfg.ID, r.cfg.Sandbox.Name())
 		if err != nil {
@@ -176,18 +175,13 @@ func (r *Runner) claim(ctx context.Context, id string, meta eventstore.Meta, rer
 	})
 	started := err == nil && len(envs) == 1 && envs[0].Type == domain.TypeExecutionStarted
 	if !started {
-		r.unmark(id)
-		<-r.slots
+		r.release(id)
 		if err != nil && domain.ErrorCode(err) != domain.ECONFLICT {
 			return fmt.Errorf("claim %s: %w", id, err)
 		}
 		return nil
 	}
-	r.mu.Lock()
-	delete(r.vanished, id)
-	r.mu.Unlock()
 	meta.CausationID = envs[0].EventID
-	r.wg.Add(1)
 	// The run outlives the message; it keeps only the trace it belongs to.
 	go r.run(trace.ContextWithSpanContext(context.Background(), trace.SpanContextFromContext(ctx)), head, meta, false)
 	return nil
@@ -209,36 +203,62 @@ func (r *Runner) resume(ctx context.Context, id string, meta eventstore.Meta) er
 	now := time.Now()
 	taken := false
 	head, _, err := r.cfg.Ledger.Update(ctx, id, meta, func(h *eventstore.Head) ([]domain.Event, error) {
-		taken = h.State.Status == domain.StatusRunning && r.orphaned(*h, now)
-		if taken {
-			h.LeaseOwner, h.LeaseUntil = r.cfg.ID, now.Add(r.cfg.LeaseTTL)
+		taken = false
+		if h.State.Status != domain.StatusRunning || !r.orphaned(*h, now) {
+			return nil, nil
 		}
+		if ev, out := r.outOfTurns(h); out {
+			return []domain.Event{ev}, nil
+		}
+		taken = true
+		h.LeaseOwner, h.LeaseUntil = r.cfg.ID, now.Add(r.cfg.LeaseTTL)
+		h.Resumes++
 		return nil, nil
 	})
 	if err != nil || !taken {
-		r.unmark(id)
-		<-r.slots
+		r.release(id)
 		if err != nil && domain.ErrorCode(err) != domain.ECONFLICT {
 			return fmt.Errorf("resume %s: %w", id, err)
 		}
 		return nil
 	}
-	r.wg.Add(1)
 	go r.run(context.Background(), head, meta, true)
 	return nil
 }
 
+// outOfTurns fails an execution whose runners stopped too often while it
+// ran: each re-run (a new attempt) and each resume (a runner following the
+// sandbox a stopped runner left) counts. Without the bound, a script that
+// crashes every runner that follows it would keep the execution running
+// forever.
+func (r *Runner) outOfTurns(h *eventstore.Head) (domain.Event, bool) {
+	turns := h.State.Attempt + h.Resumes
+	if h.State.Status != domain.StatusRunning || turns < r.cfg.MaxAttempts {
+		return nil, false
+	}
+	ev, err := h.State.Fail(domain.VerdictSystemError,
+		fmt.Sprintf("the runner stopped %d times while running this execution", turns))
+	if err != nil {
+		return nil, false
+	}
+	return ev, true
+}
+
 // resumable tells whether the sandbox of a running execution may still be
 // there to resume.
-func (r *Runner) resumable(id string) bool {
+func (r *Runner) resumable(h eventstore.Head) bool {
 	if _, ok := r.cfg.Sandbox.(Resumer); !ok {
 		return false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return !r.vanished[id]
+	a, ok := r.vanished[h.State.ID]
+	return !ok || a != h.State.Attempt
 }
 
+// markClaiming reserves id for this runner's claim or resume. It counts in
+// wg from here, under the same lock as closing, so that shutdown waits for
+// every run that got past it; release or the run's end undoes it.
 func (r *Runner) markClaiming(id string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -246,7 +266,15 @@ func (r *Runner) markClaiming(id string) bool {
 		return false
 	}
 	r.running[id] = func(error) {}
+	r.wg.Add(1)
 	return true
+}
+
+// release undoes markClaiming and the slot for a claim that did not start.
+func (r *Runner) release(id string) {
+	r.unmark(id)
+	<-r.slots
+	r.wg.Done()
 }
 
 func (r *Runner) unmark(id string) {

@@ -41,6 +41,19 @@ type Sandbox interface {
 // cancellation.
 var ErrDetached = errors.New("runner detached from the sandbox")
 
+// Collector is a Sandbox whose sandboxes can outlive their use (a pod left
+// behind). GC removes those that stale says nobody will follow again, and
+// returns how many it removed; the runner calls it from its sweep.
+type Collector interface {
+	GC(ctx context.Context, stale func(executionID string, attempt int) bool) (int, error)
+}
+
+// ErrSandboxGone is what a sandbox's error wraps when the sandbox was ended
+// by someone else while it ran (a Kubernetes pod deleted by another runner
+// that recorded its outcome, or by an operator). The runner then waits a
+// moment for that outcome before it records a system_error.
+var ErrSandboxGone = errors.New("the sandbox was removed by someone else")
+
 // Resumer is a Sandbox whose sandboxes outlive the runner that started
 // them. When a runner stops or dies mid-run, the runner that takes over the
 // execution (its own next life at once, another one when the lease expired)

@@ -115,6 +115,7 @@ type versionDoc struct {
 	PendingCount int              `bson:"pending_count"`
 	LeaseOwner   string           `bson:"lease_owner"`
 	LeaseUntil   time.Time        `bson:"lease_until"`
+	Resumes      int              `bson:"resumes,omitempty"`
 	UpdatedAt    time.Time        `bson:"updated_at"`
 	Terminal     bool             `bson:"terminal"`
 	// Published says the pending envelopes were published (ClearPending);
@@ -176,7 +177,7 @@ func newVersion(h eventstore.Head, rev int64, writer string) (versionDoc, error)
 	return versionDoc{
 		ID: versionKey(h.State.ID, rev), ExecutionID: h.State.ID, Rev: rev, Seq: h.State.Sequence,
 		State: h.State, Hash: h.Hash, Pending: pending, PendingCount: len(pending),
-		LeaseOwner: h.LeaseOwner, LeaseUntil: h.LeaseUntil, UpdatedAt: h.UpdatedAt,
+		LeaseOwner: h.LeaseOwner, LeaseUntil: h.LeaseUntil, Resumes: h.Resumes, UpdatedAt: h.UpdatedAt,
 		Terminal: h.State.Status.Terminal(), Writer: writer,
 	}, nil
 }
@@ -197,7 +198,7 @@ func (v versionDoc) head(l leaseDoc) eventstore.Head {
 		until = l.Until
 	}
 	return eventstore.Head{State: v.State, Hash: v.Hash, Pending: pending,
-		LeaseOwner: v.LeaseOwner, LeaseUntil: until, UpdatedAt: v.UpdatedAt}
+		LeaseOwner: v.LeaseOwner, LeaseUntil: until, Resumes: v.Resumes, UpdatedAt: v.UpdatedAt}
 }
 
 // Insert creates the head of a new execution (its version 1);

@@ -288,17 +288,11 @@ func (p *platform) sandbox(ctx context.Context) (runner.Sandbox, error) {
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes sandbox: %w", err)
 		}
-		// Pods of executions that ended, or moved on to a later attempt,
-		// are garbage; the others are resumed by the runner that takes
-		// their execution over (this one at once if they were its own).
-		n, err := pods.GC(ctx, func(id string, attempt int) bool {
-			h, err := p.ledger.Get(ctx, id)
-			return err == nil && (h.State.Status.Terminal() || h.State.Attempt > attempt)
-		})
-		if err != nil {
-			return nil, fmt.Errorf("kubernetes sandbox: collect old pods: %w", err)
-		}
-		p.log.Info("kubernetes sandbox ready", "namespace", pods.Namespace(), "old_pods_deleted", n)
+		// Pods a stopped runner left are resumed by the runner that takes
+		// their execution over (this one at once if they were its own);
+		// the runner's sweep collects those of executions that ended or
+		// moved on (runner.Collector), at its first pass and every minute.
+		p.log.Info("kubernetes sandbox ready", "namespace", pods.Namespace())
 		sb = pods
 	default:
 		runc, err := oci.New(oci.Config{RuncPath: p.cfg.RuncPath, Python: p.cfg.Python,

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -59,9 +60,15 @@ func start(t *testing.T, r *runner.Runner) func() {
 
 func (w runnerWorld) queue(t *testing.T, script string) runner.Job {
 	t.Helper()
+	return w.queueWith(t, script, domain.DefaultLimits)
+}
+
+func (w runnerWorld) queueWith(t *testing.T, script string, limits domain.Limits) runner.Job {
+	t.Helper()
 	j := job(t, script)
+	j.Limits = limits
 	_, _, err := w.ledger.Create(context.Background(), j.ExecutionID, domain.ExecutionQueued{Language: "python",
-		Version: "3.11", Script: script, Limits: domain.DefaultLimits, Owner: "anonymous"}, eventstore.Meta{Actor: "anonymous"})
+		Version: "3.11", Script: script, Limits: limits, Owner: "anonymous"}, eventstore.Meta{Actor: "anonymous"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,4 +216,72 @@ func TestRunnerPolicyRejection(t *testing.T) {
 	}
 	t.Log(e.Errors)
 	w.noPodLeft(t, j)
+}
+
+// TestRunnerStopsTooOften: every runner that follows the execution's pod
+// stops. Resumes count with attempts: after the third stop the execution
+// fails with system_error rather than stay running for ever.
+func TestRunnerStopsTooOften(t *testing.T) {
+	w := newRunnerWorld(t)
+	limits := domain.DefaultLimits
+	limits.TimeoutMs = 30000
+	j := w.queueWith(t, "import time\ntime.sleep(25)\n", limits)
+	for i := 0; i < 3; i++ {
+		stop := start(t, w.runner(t, "runner-a", 15*time.Second))
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+			h := w.head(t, j.ExecutionID)
+			if h.State.Status == domain.StatusRunning && h.Resumes == i {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("life %d: status %s, resumes %d", i+1, h.State.Status, h.Resumes)
+			}
+		}
+		w.waitRunning(t, j)
+		stop()
+	}
+	start(t, w.runner(t, "runner-a", 15*time.Second))
+	h := w.waitTerminal(t, j.ExecutionID)
+	if h.State.Status != domain.StatusFailed || h.State.FailureReason != domain.VerdictSystemError ||
+		!strings.Contains(h.State.Errors, "the runner stopped 3 times") || h.State.Attempt != 1 {
+		t.Fatalf("status %s (%s) attempt %d: %q", h.State.Status, h.State.FailureReason, h.State.Attempt, h.State.Errors)
+	}
+	// The pod nobody follows any more goes at the next collection (the
+	// runner's first sweep after its start, then every minute).
+	start(t, w.runner(t, "runner-c", 15*time.Second))
+	w.waitNoPod(t, j)
+}
+
+// TestRunnerCollectsLeftPods: a user's cancel lands while the execution's
+// runner is stopped (its pod left running); the next runner's first sweep
+// deletes the pod of the ended execution.
+func TestRunnerCollectsLeftPods(t *testing.T) {
+	w := newRunnerWorld(t)
+	j := w.queue(t, "import time\ntime.sleep(30)\n")
+	stop := start(t, w.runner(t, "runner-a", 15*time.Second))
+	w.waitRunning(t, j)
+	stop()
+	if _, _, err := w.ledger.Update(context.Background(), j.ExecutionID, eventstore.Meta{Actor: "someone"},
+		func(h *eventstore.Head) ([]domain.Event, error) {
+			ev, err := h.State.Cancel("someone")
+			return []domain.Event{ev}, err
+		}); err != nil {
+		t.Fatal(err)
+	}
+	start(t, w.runner(t, "runner-b", 15*time.Second))
+	w.waitNoPod(t, j)
+}
+
+// waitNoPod waits until j's pod is gone.
+func (w runnerWorld) waitNoPod(t *testing.T, j runner.Job) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, err := w.client.CoreV1().Pods(w.ns).Get(context.Background(), podName(j.ExecutionID, j.Attempt), metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pod of %s is still there (err %v)", j.ExecutionID, err)
+		}
+	}
 }

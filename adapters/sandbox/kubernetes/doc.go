@@ -133,6 +133,9 @@
 // the lease expired) calls Resume, which adopts the pod of the same attempt
 // without ever creating one, and reports its whole output from the pod's
 // log; the ledger gets no second ExecutionStarted and the script runs once.
-// GC deletes the pods of executions that ended and of attempts that were
-// superseded.
+// A pod deleted by someone else while it ran ends the run with an error
+// wrapping runner.ErrSandboxGone (the runner waits a moment for whoever did
+// it to record the outcome). Pods implements runner.Collector: GC, which
+// the runner's sweep calls, deletes the pods of executions that ended and
+// of attempts that were superseded.
 package kubernetes

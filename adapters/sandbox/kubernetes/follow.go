@@ -302,7 +302,7 @@ func (f *follower) conclude() (outcome, error) {
 		return outcome{undelivered: true}, nil
 	}
 	if f.w.gone && (end == nil || end.OOMKills < 0) {
-		return outcome{}, errors.New("the pod was deleted by someone else while it ran")
+		return outcome{}, fmt.Errorf("%w: the pod was deleted while it ran", runner.ErrSandboxGone)
 	}
 	pod := f.w.cur
 	var term *corev1.ContainerStateTerminated

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -15,6 +14,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
+
+	"github.com/integr8scode/integr8scode/runner"
 )
 
 // Pods runs each job in a pod of its own. It implements runner.Sandbox.
@@ -81,3 +82,9 @@ func (p *Pods) deletePod(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// The runner's optional sandbox interfaces that Pods implements.
+var (
+	_ runner.Resumer   = (*Pods)(nil)
+	_ runner.Collector = (*Pods)(nil)
+)

@@ -24,11 +24,12 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-// startProcess runs `integr8scode up` as a separate process.
-func startProcess(t *testing.T, bin, dir, addr string) (*exec.Cmd, *syncBuffer) {
+// startProcess runs `integr8scode up` as a separate process, with extra
+// flags after the usual ones.
+func startProcess(t *testing.T, bin, dir, addr string, extra ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	cmd := exec.Command(bin, "up", "--listen", addr, "--data-dir", dir, "--slots", "3")
+	cmd := exec.Command(bin, append([]string{"up", "--listen", addr, "--data-dir", dir, "--slots", "3"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	// Own process group, so kill -9 of the group takes runc children too,
 	// as a crashed host would.

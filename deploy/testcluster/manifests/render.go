@@ -24,10 +24,11 @@ const (
 	TestCluster = "deploy/kubernetes/overlays/testcluster"
 )
 
-// The namespaces the base fixes.
+// The namespaces the base fixes. The test cluster makes the sandbox one at
+// up, as the base does (cluster.SandboxNamespace).
 const (
 	PlatformNamespace = "integr8scode"
-	SandboxNamespace  = "integr8scode-sandbox"
+	SandboxNamespace  = cluster.SandboxNamespace
 )
 
 // RepoRoot is the repository root above dir (see cluster.RepoRoot).

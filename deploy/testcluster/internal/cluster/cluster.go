@@ -41,14 +41,19 @@ const (
 	CgroupRoot     = "/integr8scode-testcluster"
 	PodPidsLimit   = 128 // the kubelet's podPidsLimit
 
-	EtcdClientPort   = 23790
-	EtcdPeerPort     = 23800
-	APIServerPort    = 16443
-	KubeletPort      = 10250
-	KubeletHealthz   = 10248
-	PauseImage       = "localhost/integr8scode/pause:1"
-	PythonImage      = "localhost/integr8scode/python:3.11"
-	SmokeNamespace   = "testcluster-smoke"
+	EtcdClientPort = 23790
+	EtcdPeerPort   = 23800
+	APIServerPort  = 16443
+	KubeletPort    = 10250
+	KubeletHealthz = 10248
+	PauseImage     = "localhost/integr8scode/pause:1"
+	PythonImage    = "localhost/integr8scode/python:3.11"
+	SmokeNamespace = "testcluster-smoke"
+	// SandboxNamespace is the runner's default --namespace; up makes it as
+	// deploy/kubernetes/base does (Pod Security restricted, deny-all
+	// NetworkPolicy), so that `integr8scode up --runner kubernetes
+	// --kubeconfig .cluster/kubeconfig` can run scripts at once.
+	SandboxNamespace = "integr8scode-sandbox"
 	k8sImageNS       = "k8s.io"
 	rootModulePrefix = "module github.com/integr8scode/integr8scode"
 )

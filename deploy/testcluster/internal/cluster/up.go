@@ -80,6 +80,9 @@ func (c *Cluster) Up(ctx context.Context, smoke bool) error {
 	if err := c.kubeconfig(c.Kubeconfig(), "admin", p, ids["admin"]); err != nil {
 		return err
 	}
+	if err := c.sandboxNamespace(ctx, api); err != nil {
+		return fmt.Errorf("namespace %s: %w", SandboxNamespace, err)
+	}
 	c.printf("cluster up in %s; kubeconfig: %s", time.Since(start).Round(100*time.Millisecond), c.Kubeconfig())
 	if !smoke {
 		return nil
@@ -388,4 +391,29 @@ func (c *Cluster) healthy(ctx context.Context) error {
 // namespace the kubelet uses.
 func (c *Cluster) ctr(ctx context.Context, args ...string) ([]byte, error) {
 	return exec.CommandContext(ctx, c.containerdBin("ctr"), append([]string{"--address=" + c.containerdSock(), "--namespace=" + k8sImageNS}, args...)...).CombinedOutput()
+}
+
+// sandboxNamespace makes SandboxNamespace, labelled and with the deny-all
+// policy of deploy/kubernetes/base (which this cluster's bridge CNI does not
+// enforce; see README.md, "Limits"), and its default ServiceAccount, which
+// pods need and the controller-manager would only make a moment later.
+func (c *Cluster) sandboxNamespace(ctx context.Context, api *kubeAPI) error {
+	labels := map[string]string{
+		"pod-security.kubernetes.io/enforce": "restricted",
+		"pod-security.kubernetes.io/audit":   "restricted",
+		"pod-security.kubernetes.io/warn":    "restricted",
+	}
+	ns := map[string]any{"apiVersion": "v1", "kind": "Namespace",
+		"metadata": map[string]any{"name": SandboxNamespace, "labels": labels}}
+	if err := api.create(ctx, "/api/v1/namespaces", ns); err != nil {
+		return err
+	}
+	sa := map[string]any{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": map[string]any{"name": "default"}}
+	if err := api.create(ctx, "/api/v1/namespaces/"+SandboxNamespace+"/serviceaccounts", sa); err != nil {
+		return err
+	}
+	deny := map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+		"metadata": map[string]any{"name": "deny-all"},
+		"spec":     map[string]any{"podSelector": map[string]any{}, "policyTypes": []string{"Ingress", "Egress"}}}
+	return api.create(ctx, "/apis/networking.k8s.io/v1/namespaces/"+SandboxNamespace+"/networkpolicies", deny)
 }

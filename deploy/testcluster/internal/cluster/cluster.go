@@ -65,7 +65,7 @@ type Cluster struct {
 	// Builds holds the builds and image archives, shared by every checkout
 	// on the machine (a fresh clone starts in seconds, not minutes):
 	// $INTEGR8SCODE_TESTCLUSTER_BUILDS, or integr8scode-testcluster in the
-	// user's cache directory. Its entries are named after what they are
+	// user's cache directory (.cluster/builds without one). Its entries are named after what they are
 	// made of (versions, package lists), and appear complete or not at all.
 	Builds string
 	Log    *slog.Logger
@@ -81,11 +81,10 @@ func New(dir string, log *slog.Logger, out io.Writer) (*Cluster, error) {
 	}
 	builds := os.Getenv("INTEGR8SCODE_TESTCLUSTER_BUILDS")
 	if builds == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			return nil, fmt.Errorf("where to keep the builds: %w (set INTEGR8SCODE_TESTCLUSTER_BUILDS)", err)
+		builds = filepath.Join(repo, ".cluster", "builds") // no user cache directory (no $HOME): this checkout's own
+		if cache, err := os.UserCacheDir(); err == nil {
+			builds = filepath.Join(cache, "integr8scode-testcluster")
 		}
-		builds = filepath.Join(cache, "integr8scode-testcluster")
 	}
 	return &Cluster{Repo: repo, Dir: filepath.Join(repo, ".cluster"), Builds: builds, Log: log, Out: out}, nil
 }

@@ -147,6 +147,24 @@ func randomSuffix(t *testing.T) string {
 	return hex.EncodeToString(b[:])
 }
 
+// renderRenamed renders the kustomization k (relative to the repository
+// root) with its two namespaces renamed to prefix<random> and
+// prefix<random>-sandbox, names unique to the run.
+func renderRenamed(t *testing.T, k, prefix string) (objs []*unstructured.Unstructured, platformNS, sandboxNS string) {
+	t.Helper()
+	root, err := RepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err = Render(filepath.Join(root, k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	suffix := randomSuffix(t)
+	platformNS, sandboxNS = prefix+suffix, prefix+suffix+"-sandbox"
+	return renamed(t, objs, map[string]string{PlatformNamespace: platformNS, SandboxNamespace: sandboxNS}), platformNS, sandboxNS
+}
+
 // renamed returns deep copies of objs with the two namespaces renamed
 // wherever the manifests name them: Namespace objects, metadata.namespace,
 // RoleBinding subjects, and ConfigMap values (the runner's
@@ -197,17 +215,7 @@ func TestDryRunOnTestCluster(t *testing.T) {
 	c := connect(t)
 	for _, k := range kustomizations {
 		t.Run(filepath.Base(k), func(t *testing.T) {
-			root, err := RepoRoot(".")
-			if err != nil {
-				t.Fatal(err)
-			}
-			objs, err := Render(filepath.Join(root, k))
-			if err != nil {
-				t.Fatal(err)
-			}
-			suffix := randomSuffix(t)
-			platformNS, sandboxNS := "i8c-mt-"+suffix, "i8c-mt-"+suffix+"-sandbox"
-			objs = renamed(t, objs, map[string]string{PlatformNamespace: platformNS, SandboxNamespace: sandboxNS})
+			objs, platformNS, sandboxNS := renderRenamed(t, k, "i8c-mt-")
 			dryRunKustomization(t, c, k == Base, objs, platformNS, sandboxNS)
 		})
 	}

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -71,13 +70,7 @@ func TestPlatformInCluster(t *testing.T) {
 	}
 	startStores(t, binary)
 
-	objs, err := Render(filepath.Join(root, TestCluster))
-	if err != nil {
-		t.Fatal(err)
-	}
-	suffix := randomSuffix(t)
-	platformNS, sandboxNS := "i8c-e2e-"+suffix, "i8c-e2e-"+suffix+"-sandbox"
-	objs = renamed(t, objs, map[string]string{PlatformNamespace: platformNS, SandboxNamespace: sandboxNS})
+	objs, platformNS, sandboxNS := renderRenamed(t, TestCluster, "i8c-e2e-")
 	t.Cleanup(func() { deleteNamespaces(t, c, platformNS, sandboxNS) })
 	for _, o := range objs {
 		if err := c.apply(ctx, o, false); err != nil {

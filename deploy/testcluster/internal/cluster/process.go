@@ -155,6 +155,26 @@ func (c *Cluster) strays() []int {
 	return pids
 }
 
+// otherCluster returns the .cluster directory of another checkout whose
+// cluster runs from the shared builds, or "" if none does.
+func (c *Cluster) otherCluster() string {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || !strings.HasPrefix(exeOf(pid), c.Bin()+"/") {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		for _, arg := range strings.Split(string(cmdline), "\x00") {
+			_, path, _ := strings.Cut(arg, "=") // --config=<dir>/.cluster/state/...
+			if i := strings.Index(path, "/.cluster/"); i > 0 && !strings.HasPrefix(path, c.Dir+"/") {
+				return path[:i+len("/.cluster")]
+			}
+		}
+	}
+	return ""
+}
+
 // cgroupPids lists every process in the pod cgroups (the containers).
 func cgroupPids() []int {
 	var pids []int

@@ -132,6 +132,10 @@ func (c *Cluster) checkPorts() error {
 	for _, port := range []int{EtcdClientPort, EtcdPeerPort, APIServerPort, KubeletPort, KubeletHealthz} {
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
+			if other := c.otherCluster(); other != "" {
+				return fmt.Errorf("port 127.0.0.1:%d is taken by the test cluster of another checkout (%s): one runs per machine; "+
+					"stop it there with `go tool task cluster:down`", port, filepath.Dir(other))
+			}
 			return fmt.Errorf("port 127.0.0.1:%d is taken (another cluster or program?): %w", port, err)
 		}
 		l.Close()

@@ -61,24 +61,7 @@ func planOfFindOne(t *testing.T, db string, coll *mongo.Collection, id string) (
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	rows, err := conn.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.SQL, q.Args...)
-	if err != nil {
-		t.Fatalf("explain %q: %v", q.SQL, err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return q.SQL, strings.Join(plan, "; ")
+	return q.SQL, explain(t, conn, q.SQL, q.Args)
 }
 
 // TestIDLookupUsesIndexOnlyAfterFix proves the FerretDB defect and its fix on

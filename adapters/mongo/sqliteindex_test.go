@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,10 +13,10 @@ import (
 	"github.com/integr8scode/integr8scode/projections"
 )
 
-// explain returns SQLite's plan of q on the embedded DB's connection.
-func explain(t *testing.T, x *sqliteIndex, q string, args []any) string {
+// explain returns SQLite's plan of q on conn.
+func explain(t *testing.T, conn *sql.DB, q string, args []any) string {
 	t.Helper()
-	rows, err := x.conn.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
+	rows, err := conn.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
 	if err != nil {
 		t.Fatalf("explain %s: %v", q, err)
 	}
@@ -28,6 +29,9 @@ func explain(t *testing.T, x *sqliteIndex, q string, args []any) string {
 			t.Fatal(err)
 		}
 		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return strings.Join(plan, "; ")
 }
@@ -55,11 +59,11 @@ func TestSQLiteIndexPlans(t *testing.T) {
 	cur := &projections.Cursor{CreatedAt: at(0), ID: "x10"}
 	cases := map[string]string{}
 	q, args := d.fast.unsettledQuery(unsettledRef{}, 500)
-	cases["unsettled"] = explain(t, d.fast, q, args)
+	cases["unsettled"] = explain(t, d.fast.conn, q, args)
 	q, args = d.fast.unsettledQuery(unsettledRef{updatedAt: formatTime(at(0)), key: "x10/000000000001"}, 500)
-	cases["unsettled cursor"] = explain(t, d.fast, q, args)
+	cases["unsettled cursor"] = explain(t, d.fast.conn, q, args)
 	q, args = d.fast.eventsQuery("x10", 1)
-	cases["events"] = explain(t, d.fast, q, args)
+	cases["events"] = explain(t, d.fast.conn, q, args)
 	for name, lq := range map[string]projections.ListQuery{
 		"list":               {Limit: 20},
 		"list cursor":        {Limit: 20, After: cur},
@@ -68,7 +72,7 @@ func TestSQLiteIndexPlans(t *testing.T) {
 		"list owner cursor":  {Limit: 20, Owner: "bob", After: cur},
 	} {
 		q, args := d.fast.listQuery(lq)
-		cases[name] = explain(t, d.fast, q, args)
+		cases[name] = explain(t, d.fast.conn, q, args)
 	}
 	for name, plan := range cases {
 		t.Logf("%s: %s", name, plan)

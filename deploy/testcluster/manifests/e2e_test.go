@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
 
 	"github.com/integr8scode/integr8scode/deploy/testcluster/internal/cluster"
 )
@@ -283,12 +284,10 @@ func describePods(ctx context.Context, t *testing.T, c *testCluster, ns string) 
 		for _, cs := range p.Status.ContainerStatuses {
 			t.Logf("  container %s: ready %v restarts %d state %+v", cs.Name, cs.Ready, cs.RestartCount, cs.State)
 		}
-		logs, err := c.kube.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: ptrInt64(30)}).DoRaw(ctx)
+		logs, err := c.kube.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: ptr.To[int64](30)}).DoRaw(ctx)
 		t.Logf("  log (err %v):\n%s", err, logs)
 	}
 }
-
-func ptrInt64(v int64) *int64 { return &v }
 
 // execution is the part of the API's execution view the test reads.
 type execution struct {

@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -18,13 +19,16 @@ type upcaster func(json.RawMessage) (json.RawMessage, error)
 // first schema is still the only one.
 var upcasters = map[string]map[int]upcaster{}
 
-// Encode marshals a domain event's payload.
+// Encode marshals a domain event's payload, without HTML escaping so that
+// a script's "<" and "&" stay readable in exports.
 func Encode(ev domain.Event) (json.RawMessage, error) {
-	b, err := json.Marshal(ev)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ev); err != nil {
 		return nil, fmt.Errorf("encode %s: %w", ev.EventType(), err)
 	}
-	return b, nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // Decode turns an envelope's payload into its domain event, upcasting old
@@ -72,4 +76,11 @@ func Decode(e Envelope) (domain.Event, error) {
 		return nil, fmt.Errorf("decode %s %s: %w", e.Type, e.EventID, err)
 	}
 	return ev, nil
+}
+
+// Decodable reports whether this code can read an envelope's payload: a
+// known type at a schema version it has (or can upcast from).
+func Decodable(e Envelope) error {
+	_, err := Decode(e)
+	return err
 }

@@ -1,6 +1,6 @@
-// Package eventstore is the ledger: the event envelope, its hash chain, the
-// codec between stable type names and domain events, and appending and
-// subscribing through Watermill.
+// Package eventstore is the ledger: the event envelope, its canonical form,
+// hash chain and signatures, the codec between stable type names and domain
+// events, and appending and subscribing.
 package eventstore
 
 import (
@@ -8,12 +8,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"sort"
 	"time"
+
+	"github.com/gowebpki/jcs"
 )
 
-// Envelope is one ledger record, exactly as it travels on Kafka (JSON).
+// Envelope is one ledger record. Its JSON form (Record) is exactly the value
+// that travels on Kafka; hash and signature cover that form, canonicalized.
 type Envelope struct {
 	EventID       string          `json:"event_id"`
 	Type          string          `json:"type"`
@@ -25,97 +28,98 @@ type Envelope struct {
 	CausationID   string          `json:"causation_id"`
 	Actor         string          `json:"actor"`
 	PrevHash      string          `json:"prev_hash"`
-	Hash          string          `json:"hash"`
+	KeyID         string          `json:"key_id"`
 	Data          json.RawMessage `json:"data"`
+	Hash          string          `json:"hash,omitempty"`
+	Signature     string          `json:"signature,omitempty"`
 }
 
-// MarshalJSON writes occurred_at as RFC 3339 UTC with nanoseconds.
+// wireEnvelope is Envelope's JSON form, members in the order of the
+// catalog, occurred_at as RFC 3339 UTC with nanoseconds.
+type wireEnvelope struct {
+	EventID       string          `json:"event_id"`
+	Type          string          `json:"type"`
+	SchemaVersion int             `json:"schema_version"`
+	ExecutionID   string          `json:"execution_id"`
+	Sequence      int64           `json:"sequence"`
+	OccurredAt    string          `json:"occurred_at"`
+	CorrelationID string          `json:"correlation_id"`
+	CausationID   string          `json:"causation_id"`
+	Actor         string          `json:"actor"`
+	PrevHash      string          `json:"prev_hash"`
+	KeyID         string          `json:"key_id"`
+	Data          json.RawMessage `json:"data"`
+	Hash          string          `json:"hash,omitempty"`
+	Signature     string          `json:"signature,omitempty"`
+}
+
+// MarshalJSON writes the envelope's record form without HTML escaping.
 func (e Envelope) MarshalJSON() ([]byte, error) {
-	type plain Envelope
-	return json.Marshal(struct {
-		plain
-		OccurredAt string `json:"occurred_at"`
-	}{plain(e), e.OccurredAt.UTC().Format(time.RFC3339Nano)})
-}
-
-// canonical is the byte string the hash covers: every envelope field but
-// hash, keys sorted, data canonicalized the same way, no insignificant
-// whitespace. It survives any storage round trip that keeps JSON values.
-func (e Envelope) canonical() ([]byte, error) {
-	var data any
-	if len(e.Data) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(e.Data))
-		dec.UseNumber()
-		if err := dec.Decode(&data); err != nil {
-			return nil, fmt.Errorf("canonical data of %s: %w", e.EventID, err)
-		}
-	}
-	m := map[string]any{
-		"event_id":       e.EventID,
-		"type":           e.Type,
-		"schema_version": e.SchemaVersion,
-		"execution_id":   e.ExecutionID,
-		"sequence":       e.Sequence,
-		"occurred_at":    e.OccurredAt.UTC().Format(time.RFC3339Nano),
-		"correlation_id": e.CorrelationID,
-		"causation_id":   e.CausationID,
-		"actor":          e.Actor,
-		"prev_hash":      e.PrevHash,
-		"data":           data,
-	}
+	w := wireEnvelope{EventID: e.EventID, Type: e.Type, SchemaVersion: e.SchemaVersion, ExecutionID: e.ExecutionID,
+		Sequence: e.Sequence, OccurredAt: e.OccurredAt.UTC().Format(time.RFC3339Nano), CorrelationID: e.CorrelationID,
+		CausationID: e.CausationID, Actor: e.Actor, PrevHash: e.PrevHash, KeyID: e.KeyID, Data: e.Data,
+		Hash: e.Hash, Signature: e.Signature}
 	var buf bytes.Buffer
-	if err := writeCanonical(&buf, m); err != nil {
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-func writeCanonical(buf *bytes.Buffer, v any) error {
-	switch x := v.(type) {
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		buf.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			kb, _ := json.Marshal(k)
-			buf.Write(kb)
-			buf.WriteByte(':')
-			if err := writeCanonical(buf, x[k]); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte('}')
-	case []any:
-		buf.WriteByte('[')
-		for i, el := range x {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := writeCanonical(buf, el); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte(']')
-	default:
-		enc := json.NewEncoder(buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(x); err != nil {
-			return err
-		}
-		buf.Truncate(buf.Len() - 1) // Encode appends a newline
+// Record is the envelope as written to the ledger: JSON without HTML
+// escaping (so that a script's "<" stays readable in exports).
+func (e Envelope) Record() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(e); err != nil {
+		return nil, fmt.Errorf("record %s: %w", e.EventID, err)
 	}
-	return nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// ComputeHash returns the hex SHA-256 of the canonical envelope.
-func (e Envelope) ComputeHash() (string, error) {
-	c, err := e.canonical()
+// ParseRecord reads a ledger record. It checks the shape only; Verify
+// checks hash, link and signature.
+func ParseRecord(record []byte) (Envelope, error) {
+	var env Envelope
+	if err := json.Unmarshal(record, &env); err != nil {
+		return Envelope{}, fmt.Errorf("ledger record: %w", err)
+	}
+	if env.ExecutionID == "" || env.Sequence < 1 || env.Type == "" || env.EventID == "" {
+		return Envelope{}, errors.New("ledger record: incomplete envelope")
+	}
+	return env, nil
+}
+
+// Canonical is the byte string an event's hash covers: the recorded JSON
+// object without its "hash" and "signature" members, in the JSON
+// Canonicalization Scheme (RFC 8785): members sorted by their UTF-16 code
+// units, no insignificant whitespace, strings with only the mandatory
+// escapes, numbers in ECMAScript form. Any language with a JCS library
+// reproduces it; docs/events.md has test vectors.
+func Canonical(record []byte) ([]byte, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(record, &obj); err != nil {
+		return nil, fmt.Errorf("canonical form: %w", err)
+	}
+	delete(obj, "hash")
+	delete(obj, "signature")
+	stripped, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("canonical form: %w", err)
+	}
+	c, err := jcs.Transform(stripped)
+	if err != nil {
+		return nil, fmt.Errorf("canonical form: %w", err)
+	}
+	return c, nil
+}
+
+// HashRecord returns the lowercase hex SHA-256 of a record's canonical form.
+func HashRecord(record []byte) (string, error) {
+	c, err := Canonical(record)
 	if err != nil {
 		return "", err
 	}
@@ -123,39 +127,25 @@ func (e Envelope) ComputeHash() (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// Seal sets prev_hash and hash, linking e after the event whose hash is prev.
-func (e *Envelope) Seal(prev string) error {
-	e.PrevHash = prev
-	h, err := e.ComputeHash()
+// ComputeHash returns the hash of the envelope as it would be recorded.
+func (e Envelope) ComputeHash() (string, error) {
+	rec, err := e.Record()
 	if err != nil {
-		return err
+		return "", err
 	}
-	e.Hash = h
-	return nil
+	return HashRecord(rec)
 }
 
-// VerifyChain checks that events are one execution's history from sequence 1
-// with no gap, each hash correct and linked to the one before.
-func VerifyChain(events []Envelope) error {
-	prev := ""
-	for i, e := range events {
-		if e.Sequence != int64(i+1) {
-			return fmt.Errorf("event %d of %s has sequence %d", i+1, e.ExecutionID, e.Sequence)
-		}
-		if i > 0 && e.ExecutionID != events[0].ExecutionID {
-			return fmt.Errorf("sequence %d belongs to %s, not %s", e.Sequence, e.ExecutionID, events[0].ExecutionID)
-		}
-		if e.PrevHash != prev {
-			return fmt.Errorf("%s seq %d: prev_hash does not match the hash of seq %d", e.ExecutionID, e.Sequence, e.Sequence-1)
-		}
-		h, err := e.ComputeHash()
-		if err != nil {
-			return err
-		}
-		if h != e.Hash {
-			return fmt.Errorf("%s seq %d: hash does not match its content", e.ExecutionID, e.Sequence)
-		}
-		prev = e.Hash
+// Seal links e after the event whose hash is prev, hashes it and signs the
+// hash with signer. It returns the record to write.
+func (e *Envelope) Seal(prev string, signer Signer) ([]byte, error) {
+	e.PrevHash, e.KeyID, e.Hash, e.Signature = prev, signer.KeyID(), "", ""
+	h, err := e.ComputeHash()
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	digest, _ := hex.DecodeString(h)
+	e.Hash = h
+	e.Signature = encodeSignature(signer.Sign(digest))
+	return e.Record()
 }

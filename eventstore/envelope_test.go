@@ -1,6 +1,8 @@
 package eventstore
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -8,6 +10,22 @@ import (
 
 	"github.com/integr8scode/integr8scode/domain"
 )
+
+// testSigner is the published test-vector key (docs/events.md): its seed is
+// the SHA-256 of a fixed phrase, so anyone can recompute it. Never a
+// production key.
+func testSigner() *Ed25519Signer {
+	seed := sha256.Sum256([]byte("integr8scode ledger test vectors"))
+	return NewEd25519Signer(ed25519.NewKeyFromSeed(seed[:]))
+}
+
+func testKeys(t testing.TB) *KeySet {
+	ks, err := NewKeySet(testSigner().Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks
+}
 
 func chain(t *testing.T, evs ...domain.Event) []Envelope {
 	t.Helper()
@@ -21,7 +39,7 @@ func chain(t *testing.T, evs ...domain.Event) []Envelope {
 		e := Envelope{EventID: "e" + string(rune('0'+i)), Type: ev.EventType(), SchemaVersion: 1,
 			ExecutionID: "x", Sequence: int64(i + 1), OccurredAt: time.Date(2026, 11, 25, 1, 2, 3, 123456789, time.UTC),
 			Actor: "anonymous", Data: data}
-		if err := e.Seal(prev); err != nil {
+		if _, err := e.Seal(prev, testSigner()); err != nil {
 			t.Fatal(err)
 		}
 		prev = e.Hash
@@ -31,13 +49,14 @@ func chain(t *testing.T, evs ...domain.Event) []Envelope {
 }
 
 func TestHashChain(t *testing.T) {
+	keys := testKeys(t)
 	evs := chain(t,
 		domain.ExecutionQueued{Language: "python", Version: "3.11", Script: "print('<é>')", Limits: domain.DefaultLimits, Owner: "a"},
 		domain.ExecutionStarted{Runner: "r", Sandbox: "runc", Attempt: 1, Limits: domain.DefaultLimits},
 		domain.ExecutionCompleted{Result: domain.Result{Verdict: domain.VerdictCompleted, ExitCode: domain.IntPtr(0)}})
 
 	t.Run("OK", func(t *testing.T) {
-		if err := VerifyChain(evs); err != nil {
+		if err := VerifyChain(keys, evs); err != nil {
 			t.Fatal(err)
 		}
 		if evs[0].PrevHash != "" || evs[1].PrevHash != evs[0].Hash || len(evs[2].Hash) != 64 {
@@ -53,7 +72,7 @@ func TestHashChain(t *testing.T) {
 		var m map[string]any
 		_ = json.Unmarshal(back[0].Data, &m)
 		back[0].Data, _ = json.MarshalIndent(m, "", "  ") // different bytes, same value
-		if err := VerifyChain(back); err != nil {
+		if err := VerifyChain(keys, back); err != nil {
 			t.Fatal(err)
 		}
 		if !strings.Contains(string(b), `"occurred_at":"2026-11-25T01:02:03.123456789Z"`) {
@@ -63,22 +82,53 @@ func TestHashChain(t *testing.T) {
 	t.Run("ErrTamperedData", func(t *testing.T) {
 		bad := append([]Envelope(nil), evs...)
 		bad[0].Data = json.RawMessage(strings.Replace(string(bad[0].Data), "print", "PRINT", 1))
-		if err := VerifyChain(bad); err == nil {
-			t.Fatal("tampered data verified")
+		if err := VerifyChain(keys, bad); err == nil || !strings.Contains(err.Error(), ProblemBadHash) {
+			t.Fatalf("tampered data: %v", err)
+		}
+	})
+	t.Run("ErrRehashedWithoutTheKey", func(t *testing.T) {
+		// Whoever can write the log can recompute a hash, but not sign it.
+		bad := append([]Envelope(nil), evs...)
+		bad[0].Data = json.RawMessage(strings.Replace(string(bad[0].Data), "print", "PRINT", 1))
+		bad[0].Hash = ""
+		h, _ := bad[0].ComputeHash()
+		bad[0].Hash = h
+		if err := VerifyChain(keys, bad[:1]); err == nil || !strings.Contains(err.Error(), ProblemBadSignature) {
+			t.Fatalf("re-hashed event: %v", err)
+		}
+	})
+	t.Run("ErrSignedByAnotherKey", func(t *testing.T) {
+		_, other, _ := ed25519.GenerateKey(nil)
+		bad := append([]Envelope(nil), evs...)
+		if _, err := bad[0].Seal("", NewEd25519Signer(other)); err != nil {
+			t.Fatal(err)
+		}
+		if err := VerifyChain(keys, bad[:1]); err == nil || !strings.Contains(err.Error(), "unknown key") {
+			t.Fatalf("foreign key: %v", err)
 		}
 	})
 	t.Run("ErrMissingEvent", func(t *testing.T) {
-		if err := VerifyChain([]Envelope{evs[0], evs[2]}); err == nil {
+		if err := VerifyChain(keys, []Envelope{evs[0], evs[2]}); err == nil {
 			t.Fatal("gap verified")
 		}
 	})
 	t.Run("ErrRelinked", func(t *testing.T) {
 		bad := append([]Envelope(nil), evs...)
-		bad[1].PrevHash = strings.Repeat("0", 64)
-		if err := VerifyChain(bad); err == nil {
-			t.Fatal("broken link verified")
+		if _, err := bad[1].Seal(strings.Repeat("0", 64), testSigner()); err != nil {
+			t.Fatal(err)
+		}
+		if err := VerifyChain(keys, bad); err == nil || !strings.Contains(err.Error(), ProblemBadLink) {
+			t.Fatalf("broken link: %v", err)
 		}
 	})
+}
+
+func TestKeySetRefusesAKeyUnderAnotherID(t *testing.T) {
+	pub := testSigner().Public()
+	pub.KeyID = "ed25519:0000000000000000"
+	if _, err := NewKeySet(pub); err == nil {
+		t.Fatal("a key under a made-up id was accepted")
+	}
 }
 
 func TestDecode(t *testing.T) {

@@ -12,6 +12,8 @@ const (
 	TypeExecutionStarted   = "ExecutionStarted"
 	TypeExecutionCompleted = "ExecutionCompleted"
 	TypeExecutionFailed    = "ExecutionFailed"
+	TypeExecutionAbandoned = "ExecutionAbandoned"
+	TypeExecutionResumed   = "ExecutionResumed"
 )
 
 // ExecutionQueued is the first event of every execution: a script was accepted.
@@ -47,7 +49,36 @@ type ExecutionFailed struct {
 	Result  *Result `json:"result,omitempty"`
 }
 
+// ExecutionAbandoned records that the runner of a running attempt stopped
+// looking after it: its lease expired, it restarted, or it shut down and
+// let go of the sandbox. The execution stays running without a runner
+// until another one resumes the attempt's sandbox (ExecutionResumed) or
+// starts the script again (ExecutionStarted with the next attempt).
+type ExecutionAbandoned struct {
+	Runner  string `json:"runner"`
+	Attempt int    `json:"attempt"`
+	// Reason is why: lease_expired, runner_restarted or runner_stopped.
+	Reason string `json:"reason"`
+}
+
+// Reasons an attempt is abandoned.
+const (
+	AbandonLeaseExpired  = "lease_expired"
+	AbandonRunnerRestart = "runner_restarted"
+	AbandonRunnerStopped = "runner_stopped"
+)
+
+// ExecutionResumed records that a runner took over an abandoned attempt
+// and follows its sandbox, which outlived the runner that started it: the
+// script keeps running, once.
+type ExecutionResumed struct {
+	Runner  string `json:"runner"`
+	Attempt int    `json:"attempt"`
+}
+
 func (ExecutionQueued) EventType() string    { return TypeExecutionQueued }
+func (ExecutionAbandoned) EventType() string { return TypeExecutionAbandoned }
+func (ExecutionResumed) EventType() string   { return TypeExecutionResumed }
 func (ExecutionStarted) EventType() string   { return TypeExecutionStarted }
 func (ExecutionCompleted) EventType() string { return TypeExecutionCompleted }
 func (ExecutionFailed) EventType() string    { return TypeExecutionFailed }

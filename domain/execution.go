@@ -55,8 +55,12 @@ type Execution struct {
 	OutputTruncated bool           `json:"output_truncated" bson:"output_truncated"`
 	ResourceUsage   *ResourceUsage `json:"resource_usage" bson:"resource_usage"`
 
-	Attempt    int        `json:"attempt" bson:"attempt"`
-	Runner     string     `json:"runner,omitempty" bson:"runner,omitempty"`
+	Attempt int `json:"attempt" bson:"attempt"`
+	// Runner looks after the running attempt; empty while it is abandoned
+	// (its runner stopped) until another runner resumes or restarts it.
+	Runner string `json:"runner,omitempty" bson:"runner,omitempty"`
+	// Resumes counts runners that took over a running attempt's sandbox.
+	Resumes    int        `json:"resumes,omitempty" bson:"resumes,omitempty"`
 	Sequence   int64      `json:"version_seq" bson:"version_seq"`
 	CreatedAt  time.Time  `json:"created_at" bson:"created_at"`
 	UpdatedAt  time.Time  `json:"updated_at" bson:"updated_at"`
@@ -94,14 +98,60 @@ func Queue(s Spec) (ExecutionQueued, error) {
 		Stdin: s.Stdin, Limits: s.Limits, Owner: s.Owner}, nil
 }
 
-// Start decides that a runner takes the execution. A running execution may be
-// started again (a new attempt) only by a caller that knows its runner is gone.
+// Start decides that a runner takes the execution and runs the script: a
+// queued execution's first attempt, or the next attempt of an abandoned
+// one (its runner stopped and its sandbox is gone).
 func (e *Execution) Start(runner, sandbox string) (ExecutionStarted, error) {
-	switch e.Status {
-	case StatusQueued, StatusRunning:
+	if e.Status == StatusQueued || e.Abandoned() {
 		return ExecutionStarted{Runner: runner, Sandbox: sandbox, Attempt: e.Attempt + 1, Limits: e.Limits}, nil
 	}
-	return ExecutionStarted{}, Errorf(ECONFLICT, "execution %s is %s", e.ID, e.Status)
+	return ExecutionStarted{}, Errorf(ECONFLICT, "execution %s is %s", e.ID, e.describe())
+}
+
+// Abandoned reports whether the execution runs without a runner.
+func (e *Execution) Abandoned() bool { return e.Status == StatusRunning && e.Runner == "" }
+
+// Turns counts how often a runner took the execution on: each attempt
+// and each resume.
+func (e *Execution) Turns() int { return e.Attempt + e.Resumes }
+
+// Abandon decides that runner no longer looks after its attempt. When the
+// execution has had maxTurns runners already, it fails with a system
+// error instead of waiting for another: a script that brings down every
+// runner that follows it must not keep the execution running forever.
+func (e *Execution) Abandon(runner, reason string, maxTurns int) ([]Event, error) {
+	if e.Status != StatusRunning || e.Runner == "" || e.Runner != runner {
+		return nil, Errorf(ECONFLICT, "execution %s is %s", e.ID, e.describe())
+	}
+	evs := []Event{ExecutionAbandoned{Runner: runner, Attempt: e.Attempt, Reason: reason}}
+	if e.Turns() >= maxTurns {
+		evs = append(evs, ExecutionFailed{Reason: VerdictSystemError,
+			Message: fmt.Sprintf("the runner stopped %d times while running this execution", e.Turns())})
+	}
+	return evs, nil
+}
+
+// Resume decides that runner takes over the abandoned attempt and follows
+// its sandbox.
+func (e *Execution) Resume(runner string) (ExecutionResumed, error) {
+	if !e.Abandoned() {
+		return ExecutionResumed{}, Errorf(ECONFLICT, "execution %s is %s", e.ID, e.describe())
+	}
+	return ExecutionResumed{Runner: runner, Attempt: e.Attempt}, nil
+}
+
+// Report turns runner's result of attempt into the terminal event. A
+// result of the script itself (genuine) counts even if another runner
+// took the attempt over meanwhile: the only takeover that keeps the
+// attempt is a resume of the same sandbox, so it is that one run's
+// outcome. A failure of the sandbox counts only from the attempt's own
+// runner, which may be following a healthy one.
+func (e *Execution) Report(runner string, attempt int, r Result, genuine bool) (Event, error) {
+	if e.Status != StatusRunning || e.Attempt != attempt || (e.Runner != runner && !genuine) {
+		return nil, Errorf(ECONFLICT, "execution %s is %s; the result of attempt %d by %s is void",
+			e.ID, e.describe(), attempt, runner)
+	}
+	return e.Finish(r)
 }
 
 // Finish turns a sandbox result into the terminal event of a running execution.
@@ -117,6 +167,16 @@ func (e *Execution) Finish(r Result) (Event, error) {
 		return ExecutionCompleted{Result: r}, nil
 	}
 	return ExecutionFailed{Reason: r.Verdict, Message: r.Message, Result: &r}, nil
+}
+
+func (e *Execution) describe() string {
+	switch {
+	case e.Abandoned():
+		return fmt.Sprintf("running attempt %d without a runner", e.Attempt)
+	case e.Status == StatusRunning:
+		return fmt.Sprintf("running attempt %d on %s", e.Attempt, e.Runner)
+	}
+	return string(e.Status)
 }
 
 // Fail ends a non-terminal execution for a reason that is not a sandbox result
@@ -157,6 +217,11 @@ func (e *Execution) Apply(id string, seq int64, at time.Time, ev Event) error {
 		e.Limits = v.Limits
 		t := at
 		e.StartedAt = &t
+	case ExecutionAbandoned:
+		e.Runner = ""
+	case ExecutionResumed:
+		e.Runner = v.Runner
+		e.Resumes++
 	case ExecutionCompleted:
 		e.finish(StatusCompleted, "", &v.Result, "", at)
 	case ExecutionFailed:

@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -91,13 +92,80 @@ func TestStateMachine(t *testing.T) {
 			t.Fatalf("a late terminal event changed state: %+v", e)
 		}
 	})
-	t.Run("OK restart is a new attempt", func(t *testing.T) {
+	t.Run("ErrStartWhileItsRunnerLooksAfterIt", func(t *testing.T) {
 		e := queued(t)
 		st, _ := e.Start("r1", "runc")
 		mustApply(t, &e, st)
+		if _, err := e.Start("r2", "runc"); domain.ErrorCode(err) != domain.ECONFLICT {
+			t.Fatalf("a second runner started a running execution: %v", err)
+		}
+		if _, err := e.Abandon("r2", domain.AbandonLeaseExpired, 3); domain.ErrorCode(err) != domain.ECONFLICT {
+			t.Fatalf("a runner abandoned another's attempt: %v", err)
+		}
+	})
+	t.Run("OK abandoned, then started again as a new attempt", func(t *testing.T) {
+		e := queued(t)
+		st, _ := e.Start("r1", "runc")
+		mustApply(t, &e, st)
+		evs, err := e.Abandon("r1", domain.AbandonLeaseExpired, 3)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("abandon: %v %+v", err, evs)
+		}
+		mustApply(t, &e, evs[0])
+		if !e.Abandoned() || e.Status != domain.StatusRunning {
+			t.Fatalf("after abandon: %+v", e)
+		}
 		st2, err := e.Start("r2", "runc")
 		if err != nil || st2.Attempt != 2 {
 			t.Fatalf("restart: %v attempt %d", err, st2.Attempt)
+		}
+	})
+	t.Run("OK abandoned, then resumed by another runner", func(t *testing.T) {
+		e := queued(t)
+		st, _ := e.Start("r1", "kubernetes")
+		mustApply(t, &e, st)
+		evs, _ := e.Abandon("r1", domain.AbandonRunnerStopped, 3)
+		mustApply(t, &e, evs[0])
+		rs, err := e.Resume("r2")
+		if err != nil || rs.Attempt != 1 {
+			t.Fatalf("resume: %v %+v", err, rs)
+		}
+		mustApply(t, &e, rs)
+		if e.Runner != "r2" || e.Attempt != 1 || e.Resumes != 1 || e.Turns() != 2 {
+			t.Fatalf("after resume: %+v", e)
+		}
+		// r1's late sandbox failure is void; a genuine result of the script counts.
+		if _, err := e.Report("r1", 1, domain.Result{Verdict: domain.VerdictSystemError}, false); domain.ErrorCode(err) != domain.ECONFLICT {
+			t.Fatalf("the old runner's sandbox failure counted: %v", err)
+		}
+		if ev, err := e.Report("r1", 1, domain.Result{Verdict: domain.VerdictCompleted, ExitCode: domain.IntPtr(0)}, true); err != nil || !domain.IsTerminal(ev) {
+			t.Fatalf("the script's own result was refused: %v", err)
+		}
+		if _, err := e.Report("r2", 2, domain.Result{Verdict: domain.VerdictCompleted}, true); domain.ErrorCode(err) != domain.ECONFLICT {
+			t.Fatalf("a result of another attempt counted: %v", err)
+		}
+	})
+	t.Run("OK out of turns fails with a system error", func(t *testing.T) {
+		e := queued(t)
+		for i := 1; i <= 3; i++ {
+			st, err := e.Start(fmt.Sprint("r", i), "runc")
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustApply(t, &e, st)
+			evs, err := e.Abandon(fmt.Sprint("r", i), domain.AbandonLeaseExpired, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range evs {
+				mustApply(t, &e, ev)
+			}
+			if i < 3 && len(evs) != 1 || i == 3 && len(evs) != 2 {
+				t.Fatalf("turn %d: %+v", i, evs)
+			}
+		}
+		if e.Status != domain.StatusFailed || e.FailureReason != domain.VerdictSystemError {
+			t.Fatalf("after three stopped runners: %+v", e)
 		}
 	})
 	t.Run("ErrSequence gap refused", func(t *testing.T) {

@@ -69,6 +69,14 @@ func Decode(e Envelope) (domain.Event, error) {
 		var p domain.ExecutionFailed
 		err = json.Unmarshal(data, &p)
 		ev = p
+	case domain.TypeExecutionAbandoned:
+		var p domain.ExecutionAbandoned
+		err = json.Unmarshal(data, &p)
+		ev = p
+	case domain.TypeExecutionResumed:
+		var p domain.ExecutionResumed
+		err = json.Unmarshal(data, &p)
+		ev = p
 	default:
 		return nil, fmt.Errorf("decode %s: unknown event type %q", e.EventID, e.Type)
 	}

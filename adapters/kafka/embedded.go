@@ -9,11 +9,12 @@ import (
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/integr8scode/integr8scode/eventstore"
 )
 
-// LedgerTopic is the ledger's topic. It must equal eventstore.Topic; it is
-// repeated here so that this adapter does not depend on the event store.
-const LedgerTopic = "executions"
+// LedgerTopic is the ledger's topic.
+const LedgerTopic = eventstore.Topic
 
 // DefaultPartitions is the ledger topic's partition count when a new data
 // directory is created and no count is asked for. It bounds how many members
@@ -137,27 +138,37 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	return e, nil
 }
 
-// ensureLedgerTopic creates the ledger topic in a new directory and checks
-// the partition count of an existing one. kfake seeds topics only into an
-// empty directory and keeps the stored count on reopen, whatever is asked.
+// ensureLedgerTopic creates the ledger's topics in a new directory (and
+// any that a directory of an older version lacks) and checks the partition
+// count of existing ones. kfake seeds topics only into an empty directory
+// and keeps the stored count on reopen, whatever is asked.
 func (e *Embedded) ensureLedgerTopic(want int32) (int32, error) {
-	parts := e.cluster.PartitionInfos(LedgerTopic)
-	if parts == nil {
-		if want == 0 {
-			want = DefaultPartitions
+	if parts := e.cluster.PartitionInfos(LedgerTopic); parts != nil {
+		have := int32(len(parts))
+		if want != 0 && want != have {
+			return 0, fmt.Errorf("%w: topic %s has %d partitions on disk, %d were asked for; "+
+				"the count never changes because keys would move to other partitions",
+				ErrTopicMismatch, LedgerTopic, have, want)
 		}
-		if err := e.cluster.CreateTopic(LedgerTopic, want, ledgerTopicConfig()); err != nil {
-			return 0, fmt.Errorf("create topic %s: %w", LedgerTopic, err)
+		want = have
+	}
+	if want == 0 {
+		want = DefaultPartitions
+	}
+	for _, spec := range TopicSpecs() {
+		parts := e.cluster.PartitionInfos(spec.Name)
+		if parts == nil {
+			if err := e.cluster.CreateTopic(spec.Name, want, spec.Config); err != nil {
+				return 0, fmt.Errorf("create topic %s: %w", spec.Name, err)
+			}
+			continue
 		}
-		return want, nil
+		if spec.SamePartitions && int32(len(parts)) != want {
+			return 0, fmt.Errorf("%w: topic %s has %d partitions, the ledger %d",
+				ErrTopicMismatch, spec.Name, len(parts), want)
+		}
 	}
-	have := int32(len(parts))
-	if want != 0 && want != have {
-		return 0, fmt.Errorf("%w: topic %s has %d partitions on disk, %d were asked for; "+
-			"the count never changes because keys would move to other partitions",
-			ErrTopicMismatch, LedgerTopic, have, want)
-	}
-	return have, nil
+	return want, nil
 }
 
 // Brokers returns the broker addresses ("127.0.0.1:port") for clients.

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/IBM/sarama"
+
+	"github.com/integr8scode/integr8scode/eventstore"
 )
 
 // EnsureTopic creates topic with the given partition count and replication
@@ -20,6 +22,25 @@ import (
 // event. Calling EnsureTopic again, or from several processes at once, is
 // harmless.
 func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions int32, replication int16) error {
+	return ensure(ctx, brokers, TopicSpec{Name: topic, Config: ledgerTopicConfig(), Forever: true}, partitions, replication)
+}
+
+// EnsureLedgerTopics creates or checks every topic of the ledger
+// (TopicSpecs): the ledger itself, the commands and the writer's
+// changelog with the same partition count (the writer of partition p of
+// one writes partition p of the others), and the replies and parked
+// events.
+func EnsureLedgerTopics(ctx context.Context, brokers []string, partitions int32, replication int16) error {
+	for _, spec := range TopicSpecs() {
+		if err := ensure(ctx, brokers, spec, partitions, replication); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ensure(ctx context.Context, brokers []string, spec TopicSpec, partitions int32, replication int16) error {
+	topic := spec.Name
 	if topic == "" || partitions < 1 || replication == 0 || replication < -1 {
 		return fmt.Errorf("ensure topic %q: need a name, partitions >= 1 and replication >= 1 or -1 (got %d, %d)",
 			topic, partitions, replication)
@@ -30,7 +51,7 @@ func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions
 	// sarama's admin takes no context: run it aside and stop waiting when
 	// ctx ends. The goroutine finishes within sarama's own timeouts.
 	done := make(chan error, 1)
-	go func() { done <- ensureTopic(brokers, topic, partitions, replication) }()
+	go func() { done <- ensureTopic(brokers, spec, partitions, replication) }()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -42,7 +63,8 @@ func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions
 	}
 }
 
-func ensureTopic(brokers []string, topic string, partitions int32, replication int16) (err error) {
+func ensureTopic(brokers []string, spec TopicSpec, partitions int32, replication int16) (err error) {
+	topic := spec.Name
 	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig("integr8scode-admin"))
 	if err != nil {
 		return err
@@ -50,7 +72,7 @@ func ensureTopic(brokers []string, topic string, partitions int32, replication i
 	defer func() { err = errors.Join(err, admin.Close()) }()
 
 	entries := map[string]*string{}
-	for k, v := range ledgerTopicConfig() {
+	for k, v := range spec.Config {
 		entries[k] = &v
 	}
 	err = admin.CreateTopic(topic, &sarama.TopicDetail{
@@ -64,12 +86,13 @@ func ensureTopic(brokers []string, topic string, partitions int32, replication i
 	if !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 		return fmt.Errorf("create: %w", err)
 	}
-	return checkTopic(admin, topic, partitions)
+	return checkTopic(admin, spec, partitions)
 }
 
 // checkTopic compares an existing topic with what the ledger needs and
 // reports every difference at once.
-func checkTopic(admin sarama.ClusterAdmin, topic string, partitions int32) error {
+func checkTopic(admin sarama.ClusterAdmin, spec TopicSpec, partitions int32) error {
+	topic := spec.Name
 	metas, err := admin.DescribeTopics([]string{topic})
 	if err != nil {
 		return fmt.Errorf("describe: %w", err)
@@ -78,7 +101,7 @@ func checkTopic(admin sarama.ClusterAdmin, topic string, partitions int32) error
 		return fmt.Errorf("describe: unexpected answer for %s", topic)
 	}
 	var problems []string
-	if have := int32(len(metas[0].Partitions)); have != partitions {
+	if have := int32(len(metas[0].Partitions)); spec.SamePartitions && have != partitions {
 		problems = append(problems, fmt.Sprintf("it has %d partitions, %d were asked for "+
 			"(the count is never changed: keys would move to other partitions)", have, partitions))
 	}
@@ -91,14 +114,16 @@ func checkTopic(admin sarama.ClusterAdmin, topic string, partitions int32) error
 	// a setting out cannot be judged on it.
 	for _, e := range entries {
 		switch {
-		case e.Name == "retention.ms" && e.Value != "-1":
+		case spec.Forever && e.Name == "retention.ms" && e.Value != "-1":
 			problems = append(problems, "retention.ms is "+e.Value+", the ledger needs -1 (forever)")
-		case e.Name == "retention.bytes" && e.Value != "-1":
+		case spec.Forever && e.Name == "retention.bytes" && e.Value != "-1":
 			problems = append(problems, "retention.bytes is "+e.Value+", the ledger needs -1 (unlimited)")
 		case e.Name == "max.message.bytes" && atoi(e.Value) < MaxMessageBytes:
 			problems = append(problems, fmt.Sprintf("max.message.bytes is %s, the ledger needs at least %d", e.Value, MaxMessageBytes))
-		case e.Name == "cleanup.policy" && strings.Contains(e.Value, "compact"):
+		case !spec.Compact && e.Name == "cleanup.policy" && strings.Contains(e.Value, "compact"):
 			problems = append(problems, "cleanup.policy is "+e.Value+", compaction would drop events")
+		case spec.Compact && e.Name == "cleanup.policy" && !strings.Contains(e.Value, "compact"):
+			problems = append(problems, "cleanup.policy is "+e.Value+", the writer's changelog needs compact")
 		}
 	}
 	if len(problems) > 0 {
@@ -113,6 +138,35 @@ func checkTopic(admin sarama.ClusterAdmin, topic string, partitions int32) error
 // data is at most 4 MiB: eventstore.MaxDataBytes), so a record that Kafka
 // would refuse is never appended in the first place.
 const MaxMessageBytes = 8 << 20
+
+// TopicSpec is one topic of the ledger and what it must look like.
+type TopicSpec struct {
+	Name   string
+	Config map[string]string
+	// SamePartitions: the topic must have exactly the ledger's partition count.
+	SamePartitions bool
+	// Forever: nothing may ever be deleted from it. Compact: it is a
+	// changelog, only the latest value per key matters.
+	Forever, Compact bool
+}
+
+// TopicSpecs lists the ledger's topics: eventstore.Topic and its companions.
+func TopicSpecs() []TopicSpec {
+	maxBytes := strconv.Itoa(MaxMessageBytes)
+	return []TopicSpec{
+		{Name: LedgerTopic, Config: ledgerTopicConfig(), SamePartitions: true, Forever: true},
+		// Commands are requests, not history: a week covers any outage
+		// of the writer, which commits its position transactionally.
+		{Name: eventstore.CommandTopic, Config: map[string]string{"retention.ms": "604800000", "max.message.bytes": maxBytes},
+			SamePartitions: true},
+		{Name: eventstore.StateTopic, Config: map[string]string{"cleanup.policy": "compact", "retention.ms": "-1", "max.message.bytes": maxBytes},
+			SamePartitions: true, Compact: true},
+		// Replies matter only while their asker waits.
+		{Name: eventstore.ReplyTopic, Config: map[string]string{"retention.ms": "86400000", "max.message.bytes": maxBytes},
+			SamePartitions: true},
+		{Name: eventstore.ParkedTopic, Config: ledgerTopicConfig(), SamePartitions: true, Forever: true},
+	}
+}
 
 // ledgerTopicConfig is the configuration the ledger topic is created with:
 // kept forever, and large enough for an event carrying a script's capped

@@ -1,0 +1,229 @@
+package kafka
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/eventstore"
+)
+
+var (
+	testSigner = eventstore.NewEd25519Signer(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)))
+	testKeys   = func() *eventstore.KeySet {
+		ks, err := eventstore.NewKeySet(testSigner.Public())
+		if err != nil {
+			panic(err)
+		}
+		return ks
+	}()
+)
+
+// startWriter runs a ledger writer against brokers until the test ends.
+func startWriter(t testing.TB, brokers []string, lease time.Duration) *Writer {
+	t.Helper()
+	w, err := NewWriter(WriterConfig{Brokers: brokers, Logger: testLogger(),
+		Decider: &eventstore.Decider{Signer: testSigner, DefaultLease: lease}, ExpireEvery: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return w
+}
+
+func newAsker(t testing.TB, brokers []string, name string) *Asker {
+	t.Helper()
+	a, err := NewAsker(brokers, name, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+func ask(t testing.TB, a *Asker, cmd eventstore.Command) eventstore.Reply {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	r, err := a.Ask(ctx, cmd)
+	if err != nil {
+		t.Fatalf("%s %s: %v", cmd.Kind, cmd.ExecutionID, err)
+	}
+	return r
+}
+
+func submitCmd(id string) eventstore.Command {
+	return eventstore.Command{Kind: eventstore.CommandSubmit, ExecutionID: id, Actor: "anonymous",
+		Submit: &domain.ExecutionQueued{Language: "python", Version: "3.11", Script: "print(1)", Limits: domain.DefaultLimits, Owner: "anonymous"}}
+}
+
+// auditLog reads the whole ledger as a read_committed auditor does.
+func auditLog(t testing.TB, brokers []string) (eventstore.AuditReport, map[string][]eventstore.Envelope) {
+	t.Helper()
+	r, err := NewLogReader(brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	audit := eventstore.NewAudit(testKeys)
+	byID := map[string][]eventstore.Envelope{}
+	err = r.ReadAll(context.Background(), eventstore.Topic, func(rec Record) error {
+		audit.Add(rec.Partition, rec.Offset, rec.Value)
+		env, err := eventstore.ParseRecord(rec.Value)
+		if err == nil {
+			byID[env.ExecutionID] = append(byID[env.ExecutionID], env)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return audit.Report(), byID
+}
+
+func TestWriterAppendsEachCommandsEventsOnce(t *testing.T) {
+	e := startBroker(t, t.TempDir())
+	startWriter(t, e.Brokers(), 15*time.Second)
+	api := newAsker(t, e.Brokers(), "api")
+
+	id := uuid.NewString()
+	r := ask(t, api, submitCmd(id))
+	if r.Err() != nil || len(r.Records) != 1 || r.Head.Sequence != 1 || r.Head.Status != domain.StatusQueued {
+		t.Fatalf("submit: %+v", r)
+	}
+	t.Run("OK the same submit again appends nothing", func(t *testing.T) {
+		r := ask(t, api, submitCmd(id))
+		if r.Err() != nil || len(r.Records) != 0 || r.Head.Sequence != 1 {
+			t.Fatalf("repeated submit: %+v", r)
+		}
+	})
+	t.Run("ErrConflict a different request under the same id", func(t *testing.T) {
+		cmd := submitCmd(id)
+		cmd.Submit.Script = "print(2)"
+		if r := ask(t, api, cmd); domain.ErrorCode(r.Err()) != domain.ECONFLICT {
+			t.Fatalf("different submit: %+v", r)
+		}
+	})
+	t.Run("ErrNotFound a command for no execution", func(t *testing.T) {
+		r := ask(t, api, eventstore.Command{Kind: eventstore.CommandCancel, ExecutionID: uuid.NewString(), Actor: "anonymous"})
+		if domain.ErrorCode(r.Err()) != domain.ENOTFOUND {
+			t.Fatalf("cancel of nothing: %+v", r)
+		}
+	})
+	report, byID := auditLog(t, e.Brokers())
+	if report.Events != 1 || len(report.Problems) != 0 || len(byID[id]) != 1 {
+		t.Fatalf("log: %+v", report)
+	}
+}
+
+// Runners racing for the same executions while users cancel them: each
+// execution gets one gapless, signed chain, one start and one end, and no
+// read_committed reader sees anything twice.
+func TestWriterRacingWritersMakeOneChain(t *testing.T) {
+	e := startBroker(t, t.TempDir())
+	startWriter(t, e.Brokers(), 15*time.Second)
+	api := newAsker(t, e.Brokers(), "api")
+	runners := []*Asker{newAsker(t, e.Brokers(), "runner-a"), newAsker(t, e.Brokers(), "runner-b"), newAsker(t, e.Brokers(), "runner-c")}
+
+	const executions = 20
+	ids := make([]string, executions)
+	for i := range ids {
+		ids[i] = uuid.NewString()
+		ask(t, api, submitCmd(ids[i]))
+	}
+	var started, ended atomic.Int32
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		for i, rn := range runners {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				name := fmt.Sprint("runner-", i)
+				r := ask(t, rn, eventstore.Command{Kind: eventstore.CommandClaim, ExecutionID: id, Actor: "runner",
+					Runner: &eventstore.RunnerArgs{Runner: name, Sandbox: "runc", Mode: eventstore.ClaimStart}})
+				if r.Err() != nil {
+					return
+				}
+				started.Add(1)
+				rep := ask(t, rn, eventstore.Command{Kind: eventstore.CommandReport, ExecutionID: id, Actor: "runner",
+					Report: &eventstore.ReportArgs{Runner: name, Attempt: r.Head.Attempt, Genuine: true,
+						Result: domain.Result{Verdict: domain.VerdictCompleted, ExitCode: domain.IntPtr(0), Stdout: "1\n"}}})
+				if rep.Err() == nil {
+					ended.Add(1)
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := ask(t, api, eventstore.Command{Kind: eventstore.CommandCancel, ExecutionID: id, Actor: "anonymous"}); r.Err() == nil {
+				ended.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if started.Load() > executions || ended.Load() != executions {
+		t.Fatalf("%d claims won, %d ends accepted (want <= %d and %d)", started.Load(), ended.Load(), executions, executions)
+	}
+	report, byID := auditLog(t, e.Brokers())
+	if len(report.Problems) != 0 {
+		t.Fatalf("problems: %+v", report.Problems)
+	}
+	for _, id := range ids {
+		evs := byID[id]
+		if err := eventstore.VerifyChain(testKeys, evs); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		last := evs[len(evs)-1].Type
+		if last != domain.TypeExecutionCompleted && last != domain.TypeExecutionFailed {
+			t.Fatalf("%s does not end: %+v", id, evs)
+		}
+	}
+}
+
+func TestWriterAbandonsAnAttemptWhoseLeaseExpired(t *testing.T) {
+	e := startBroker(t, t.TempDir())
+	startWriter(t, e.Brokers(), 300*time.Millisecond)
+	a := newAsker(t, e.Brokers(), "runner")
+	id := uuid.NewString()
+	ask(t, a, submitCmd(id))
+	claim := func(runner, mode string) eventstore.Reply {
+		return ask(t, a, eventstore.Command{Kind: eventstore.CommandClaim, ExecutionID: id, Actor: "runner",
+			Runner: &eventstore.RunnerArgs{Runner: runner, Sandbox: "kubernetes", Mode: mode}})
+	}
+	if r := claim("x", eventstore.ClaimStart); r.Err() != nil {
+		t.Fatal(r.Err())
+	}
+	deadline := time.Now().Add(waitFor)
+	for {
+		_, byID := auditLog(t, e.Brokers())
+		if evs := byID[id]; len(evs) == 3 && evs[2].Type == domain.TypeExecutionAbandoned {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ExecutionAbandoned: %+v", byID[id])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if r := claim("y", eventstore.ClaimResume); r.Err() != nil || r.Head.Runner != "y" || r.Head.Attempt != 1 {
+		t.Fatalf("resume: %+v", r)
+	}
+	_, byID := auditLog(t, e.Brokers())
+	var kinds []string
+	for _, ev := range byID[id] {
+		kinds = append(kinds, ev.Type)
+	}
+	if fmt.Sprint(kinds) != "[ExecutionQueued ExecutionStarted ExecutionAbandoned ExecutionResumed]" {
+		t.Fatalf("history: %v", kinds)
+	}
+}

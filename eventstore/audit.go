@@ -3,16 +3,16 @@ package eventstore
 import "fmt"
 
 // Audit checks a ledger read in log order (each partition from offset 0),
-// as an auditor does: every record's hash, link and signature, and every
+// as an auditor does: every record's hash, signature and link, and every
 // execution's sequence for gaps, duplicates and forks. It keeps the hashes
 // of every execution it saw, a few dozen bytes per event.
+// docs/events/verify_ledger.py implements the same rules without Go.
 type Audit struct {
-	keys       *KeySet
-	chains     map[string][]string // execution → hash of each sequence (index = sequence-1)
-	events     int
-	problems   []Problem
-	counts     map[string]int
-	executions int
+	keys     *KeySet
+	chains   map[string][]string // execution → hash of each sequence (index = sequence-1; "" = not seen)
+	events   int
+	problems []Problem
+	counts   map[string]int
 }
 
 // NewAudit starts an audit that verifies signatures with keys.
@@ -20,53 +20,62 @@ func NewAudit(keys *KeySet) *Audit {
 	return &Audit{keys: keys, chains: map[string][]string{}, counts: map[string]int{}}
 }
 
-// Add checks the record at partition:offset and returns its problems.
+// Add checks the record at partition:offset and returns its problems. A
+// record that fails its own proofs (hash, signature) or its link never
+// extends its execution's chain: the genuine event for that sequence may
+// still follow.
 func (a *Audit) Add(partition int32, offset int64, record []byte) []Problem {
 	a.events++
 	env, err := ParseRecord(record)
 	if err != nil {
 		return a.report(Problem{Kind: ProblemMalformed, Detail: err.Error()}, partition, offset)
 	}
-	chain, seen := a.chains[env.ExecutionID]
+	id, seq := env.ExecutionID, env.Sequence
+	chain, seen := a.chains[id]
 	if !seen {
-		a.executions++
+		a.chains[id] = nil
 	}
-	n := int64(len(chain))
-	switch {
-	case env.Sequence <= n:
-		if chain[env.Sequence-1] == env.Hash {
-			return a.report(Problem{Kind: ProblemDuplicate, ExecutionID: env.ExecutionID, Sequence: env.Sequence,
-				Detail: "the same event again"}, partition, offset)
-		}
-		return a.report(Problem{Kind: ProblemFork, ExecutionID: env.ExecutionID, Sequence: env.Sequence,
-			Detail: "a different event for a sequence already recorded"}, partition, offset)
-	case env.Sequence > n+1:
-		// Report the gap, then check the record on its own: its link cannot
-		// be checked, the missing events are what is wrong.
-		out := a.report(Problem{Kind: ProblemGap, ExecutionID: env.ExecutionID, Sequence: env.Sequence,
-			Detail: fmt.Sprintf("sequences %d to %d are missing", n+1, env.Sequence-1)}, partition, offset)
-		_, _, p := CheckRecord(a.keys, record, env.PrevHash)
-		if p != nil {
-			out = append(out, a.report(*p, partition, offset)...)
-		}
-		for int64(len(chain)) < env.Sequence-1 {
-			chain = append(chain, "")
-		}
-		a.chains[env.ExecutionID] = append(chain, env.Hash)
-		return out
-	}
-	prev := ""
-	if n > 0 {
-		prev = chain[n-1]
-	}
-	_, _, p := CheckRecord(a.keys, record, prev)
-	if p != nil {
-		// A record that fails its checks does not extend the chain: the
-		// genuine event for this sequence may still follow.
+	// Its own proofs first: an unsigned or altered record proves nothing
+	// about the chain, not even that it duplicates an event.
+	_, _, p := CheckRecord(a.keys, record, env.PrevHash)
+	if p != nil && p.Kind != ProblemUnknownSchema {
 		return a.report(*p, partition, offset)
 	}
-	a.chains[env.ExecutionID] = append(chain, env.Hash)
-	return nil
+	schema := p
+	n := int64(len(chain))
+	if seq <= n && chain[seq-1] != "" {
+		if chain[seq-1] == env.Hash {
+			return a.report(Problem{Kind: ProblemDuplicate, ExecutionID: id, Sequence: seq,
+				Detail: "the same event again"}, partition, offset)
+		}
+		return a.report(Problem{Kind: ProblemFork, ExecutionID: id, Sequence: seq,
+			Detail: "a different, validly signed event for a sequence already recorded"}, partition, offset)
+	}
+	var out []Problem
+	if seq > n+1 {
+		out = append(out, a.report(Problem{Kind: ProblemGap, ExecutionID: id, Sequence: seq,
+			Detail: fmt.Sprintf("sequences %d to %d are missing", n+1, seq-1)}, partition, offset)...)
+	}
+	// The link can be checked only when the previous event is known.
+	if seq == 1 || (seq-2 < n && chain[seq-2] != "") {
+		prev := ""
+		if seq > 1 {
+			prev = chain[seq-2]
+		}
+		if env.PrevHash != prev {
+			return append(out, a.report(Problem{Kind: ProblemBadLink, ExecutionID: id, Sequence: seq,
+				Detail: fmt.Sprintf("prev_hash does not match the hash of sequence %d", seq-1)}, partition, offset)...)
+		}
+	}
+	if schema != nil {
+		out = append(out, a.report(*schema, partition, offset)...)
+	}
+	for int64(len(chain)) < seq {
+		chain = append(chain, "")
+	}
+	chain[seq-1] = env.Hash
+	a.chains[id] = chain
+	return out
 }
 
 func (a *Audit) report(p Problem, partition int32, offset int64) []Problem {
@@ -76,7 +85,7 @@ func (a *Audit) report(p Problem, partition int32, offset int64) []Problem {
 	return []Problem{p}
 }
 
-// AuditReport is an audit's summary, the JSON of `ledger verify --json`.
+// AuditReport is an audit's summary.
 type AuditReport struct {
 	Events     int            `json:"events"`
 	Executions int            `json:"executions"`
@@ -87,7 +96,7 @@ type AuditReport struct {
 // Report summarises the audit so far: one count per problem kind (zero
 // included), the events and executions read, and every problem.
 func (a *Audit) Report() AuditReport {
-	r := AuditReport{Events: a.events, Executions: a.executions, Counts: map[string]int{}, Problems: a.problems}
+	r := AuditReport{Events: a.events, Executions: len(a.chains), Counts: map[string]int{}, Problems: a.problems}
 	for _, k := range ProblemKinds {
 		r.Counts[k] = a.counts[k]
 	}

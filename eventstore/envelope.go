@@ -83,6 +83,21 @@ func (e Envelope) Record() ([]byte, error) {
 // ParseRecord reads a ledger record. It checks the shape only; Verify
 // checks hash, link and signature.
 func ParseRecord(record []byte) (Envelope, error) {
+	// Go matches member names without regard to case and lets a repeated
+	// name win silently; the record's members must be exactly the
+	// catalog's, once each.
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(record, &members); err != nil {
+		return Envelope{}, fmt.Errorf("ledger record: %w", err)
+	}
+	for _, name := range requiredMembers {
+		if _, ok := members[name]; !ok {
+			return Envelope{}, fmt.Errorf("ledger record: no %q member", name)
+		}
+	}
+	if _, err := jcs.Transform(record); err != nil {
+		return Envelope{}, fmt.Errorf("ledger record: %w", err)
+	}
 	var env Envelope
 	if err := json.Unmarshal(record, &env); err != nil {
 		return Envelope{}, fmt.Errorf("ledger record: %w", err)
@@ -93,12 +108,17 @@ func ParseRecord(record []byte) (Envelope, error) {
 	return env, nil
 }
 
+// requiredMembers are the members every record has (hash and signature
+// included: an unsealed envelope is not a record).
+var requiredMembers = []string{"event_id", "type", "schema_version", "execution_id", "sequence", "occurred_at",
+	"correlation_id", "causation_id", "actor", "prev_hash", "key_id", "data", "hash", "signature"}
+
 // Canonical is the byte string an event's hash covers: the recorded JSON
 // object without its "hash" and "signature" members, in the JSON
 // Canonicalization Scheme (RFC 8785): members sorted by their UTF-16 code
 // units, no insignificant whitespace, strings with only the mandatory
 // escapes, numbers in ECMAScript form. Any language with a JCS library
-// reproduces it; docs/events.md has test vectors.
+// reproduces it; docs/events/vectors.json has test vectors.
 func Canonical(record []byte) ([]byte, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(record, &obj); err != nil {

@@ -12,42 +12,93 @@ import (
 	"github.com/integr8scode/integr8scode/eventstore"
 )
 
+// Parker takes an event the projector cannot use out of the way: it is
+// written to the dead-letter topic with the problem, and the partition
+// flows on.
+type Parker interface {
+	Park(ctx context.Context, d Delivery, p eventstore.Problem) error
+}
+
 // Projector builds the event archive and the executions view from ledger
-// events. It is idempotent and tolerates duplicates and out-of-order
-// deliveries: every event is archived first, then the view applies archived
-// events strictly in sequence order from its own checkpoint (version_seq).
-// An event that arrives before its predecessor waits in the archive and is
-// applied when the gap closes; the view never moves past a gap.
+// events, which it reads in log order. It applies an event only if its
+// hash, signature and link to the previous event verify, and only in
+// sequence order from the view's own checkpoint (version_seq): an event
+// that arrives before its predecessor waits in the archive, and the view
+// never moves past a gap. An event it cannot use (unreadable, unknown
+// schema, bad hash, signature or link, a second different event for a
+// sequence already archived) is parked, never retried forever.
 type Projector struct {
 	store   Store
+	keys    *eventstore.KeySet
+	parker  Parker
 	hub     *Hub
 	log     *slog.Logger
 	metrics *projectorMetrics
 }
 
-// NewProjector returns a projector writing to store. hub may be nil.
-func NewProjector(store Store, hub *Hub, log *slog.Logger, reg prometheus.Registerer) *Projector {
-	return &Projector{store: store, hub: hub, log: log, metrics: newProjectorMetrics(reg)}
+// NewProjector returns a projector writing to store that accepts only
+// events signed by a key of keys and parks the others with parker. hub
+// may be nil.
+func NewProjector(store Store, keys *eventstore.KeySet, parker Parker, hub *Hub, log *slog.Logger, reg prometheus.Registerer) *Projector {
+	return &Projector{store: store, keys: keys, parker: parker, hub: hub, log: log, metrics: newProjectorMetrics(reg)}
 }
 
-// Handle archives one event and brings its execution's view up to date.
-func (p *Projector) Handle(ctx context.Context, env eventstore.Envelope) error {
-	if h, err := env.ComputeHash(); err != nil || h != env.Hash {
-		// A record whose hash does not match its content was corrupted or
-		// forged; keep it out of the views and say so loudly.
-		p.metrics.rejected.Inc()
-		p.log.Error("ledger event rejected: hash does not match content",
-			"execution_id", env.ExecutionID, "sequence", env.Sequence, "event_id", env.EventID)
-		return nil
-	}
-	added, err := p.store.AddEvent(ctx, env)
+// Handle verifies one record, archives it and brings its execution's view
+// up to date. It returns an error only when the store failed (a retry can
+// fix that); anything wrong with the record itself is parked.
+func (p *Projector) Handle(ctx context.Context, d Delivery) error {
+	env, err := eventstore.ParseRecord(d.Record)
 	if err != nil {
+		return p.park(ctx, d, eventstore.Problem{Kind: eventstore.ProblemMalformed, Detail: err.Error()})
+	}
+	// The record's own proofs (the link is checked below, against the archive).
+	if _, _, problem := eventstore.CheckRecord(p.keys, d.Record, env.PrevHash); problem != nil {
+		return p.park(ctx, d, *problem)
+	}
+	if have, ok, err := p.store.Event(ctx, env.ExecutionID, env.Sequence); err != nil {
+		return fmt.Errorf("archive lookup %s/%d: %w", env.ExecutionID, env.Sequence, err)
+	} else if ok {
+		if have.Envelope.Hash == env.Hash {
+			p.metrics.duplicates.Inc()
+			return p.CatchUp(ctx, env.ExecutionID)
+		}
+		return p.park(ctx, d, eventstore.Problem{Kind: eventstore.ProblemFork, ExecutionID: env.ExecutionID,
+			Sequence: env.Sequence, Detail: fmt.Sprintf("a different event for sequence %d is archived (%d:%d)",
+				env.Sequence, have.Partition, have.Offset)})
+	}
+	if env.Sequence == 1 && env.PrevHash != "" {
+		return p.park(ctx, d, badLink(env))
+	}
+	if env.Sequence > 1 {
+		prev, ok, err := p.store.Event(ctx, env.ExecutionID, env.Sequence-1)
+		if err != nil {
+			return fmt.Errorf("archive lookup %s/%d: %w", env.ExecutionID, env.Sequence-1, err)
+		}
+		if ok && prev.Envelope.Hash != env.PrevHash {
+			return p.park(ctx, d, badLink(env))
+		}
+	}
+	if _, err := p.store.AddEvent(ctx, ArchivedEvent{Envelope: env, Record: d.Record, Partition: d.Partition, Offset: d.Offset}); err != nil {
 		return fmt.Errorf("archive %s/%d: %w", env.ExecutionID, env.Sequence, err)
 	}
-	if !added {
-		p.metrics.duplicates.Inc()
-	}
 	return p.CatchUp(ctx, env.ExecutionID)
+}
+
+func badLink(env eventstore.Envelope) eventstore.Problem {
+	return eventstore.Problem{Kind: eventstore.ProblemBadLink, ExecutionID: env.ExecutionID, Sequence: env.Sequence,
+		Detail: fmt.Sprintf("prev_hash does not match the hash of sequence %d", env.Sequence-1)}
+}
+
+// park sends a record to the dead-letter topic, counts and logs it.
+func (p *Projector) park(ctx context.Context, d Delivery, problem eventstore.Problem) error {
+	problem.Partition, problem.Offset = d.Partition, d.Offset
+	if err := p.parker.Park(ctx, d, problem); err != nil {
+		return fmt.Errorf("park %d:%d: %w", d.Partition, d.Offset, err)
+	}
+	p.metrics.parked.WithLabelValues(problem.Kind).Inc()
+	p.log.Error("ledger event parked", "kind", problem.Kind, "partition", d.Partition, "offset", d.Offset,
+		"execution_id", problem.ExecutionID, "sequence", problem.Sequence, "detail", problem.Detail)
+	return nil
 }
 
 // CatchUp applies every archived event that follows the view's checkpoint
@@ -64,13 +115,14 @@ func (p *Projector) CatchUp(ctx context.Context, id string) error {
 			return fmt.Errorf("load events of %s: %w", id, err)
 		}
 		applied := 0
-		for _, env := range events {
+		for _, a := range events {
+			env := a.Envelope
 			if env.Sequence != view.Sequence+1 {
 				break
 			}
 			ev, err := eventstore.Decode(env)
 			if err != nil {
-				return err
+				return err // archived events were decodable when archived
 			}
 			if err := view.Apply(id, env.Sequence, env.OccurredAt, ev); err != nil {
 				return err
@@ -99,8 +151,19 @@ func (p *Projector) CatchUp(ctx context.Context, id string) error {
 	return fmt.Errorf("view %s kept moving under concurrent writers", id)
 }
 
+// Position is where the projector reads on in a partition.
+func (p *Projector) Position(ctx context.Context, partition int32) (int64, error) {
+	return p.store.Position(ctx, partition)
+}
+
+// SavePosition records that every record of partition before next was handled.
+func (p *Projector) SavePosition(ctx context.Context, partition int32, next int64) error {
+	return p.store.SavePosition(ctx, partition, next)
+}
+
 type projectorMetrics struct {
-	applied, duplicates, gaps, rejected prometheus.Counter
+	applied, duplicates, gaps prometheus.Counter
+	parked                    *prometheus.CounterVec
 }
 
 func newProjectorMetrics(reg prometheus.Registerer) *projectorMetrics {
@@ -111,10 +174,19 @@ func newProjectorMetrics(reg prometheus.Registerer) *projectorMetrics {
 		}
 		return x
 	}
-	return &projectorMetrics{
+	m := &projectorMetrics{
 		applied:    c("events_applied_total", "Ledger events applied to the executions view."),
 		duplicates: c("events_duplicate_total", "Ledger events delivered again and ignored."),
 		gaps:       c("gaps_total", "Times an execution's view waited for a missing earlier event."),
-		rejected:   c("events_rejected_total", "Ledger events whose hash did not match their content."),
+		parked: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "integr8scode", Subsystem: "projector",
+			Name: "events_parked_total", Help: "Ledger events the projector could not use, parked on the dead-letter topic, by problem kind."},
+			[]string{"kind"}),
 	}
+	for _, k := range eventstore.ProblemKinds {
+		m.parked.WithLabelValues(k) // every kind visible from the start, at 0
+	}
+	if reg != nil {
+		reg.MustRegister(m.parked)
+	}
+	return m
 }

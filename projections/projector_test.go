@@ -2,6 +2,8 @@ package projections_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"github.com/integr8scode/integr8scode/adapters/keyring"
 	"math/rand"
 	"sync"
 	"testing"
@@ -16,6 +18,16 @@ import (
 
 // openStore starts the embedded MongoDB-wire store and opens a fresh database
 // through the official driver, over TCP.
+// testRing signs the events of these tests and verifies them.
+var testRing = func() keyring.Ring {
+	signer := eventstore.NewEd25519Signer(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)))
+	keys, err := eventstore.NewKeySet(signer.Public())
+	if err != nil {
+		panic(err)
+	}
+	return keyring.Ring{Signer: signer, Keys: keys}
+}()
+
 func openStore(t *testing.T) projections.Store {
 	t.Helper()
 	return mongo.NewProjections(testenv.Store(t, "projections_test"))
@@ -35,7 +47,7 @@ func history(t *testing.T, id string, evs ...domain.Event) []eventstore.Envelope
 		e := eventstore.Envelope{EventID: id + "-" + ev.EventType(), Type: ev.EventType(), SchemaVersion: 1,
 			ExecutionID: id, Sequence: int64(i + 1), OccurredAt: at.Add(time.Duration(i) * time.Millisecond),
 			Actor: "test", Data: data}
-		if err := e.Seal(prev); err != nil {
+		if _, err := e.Seal(prev, testRing.Signer); err != nil {
 			t.Fatal(err)
 		}
 		prev = e.Hash
@@ -55,7 +67,7 @@ func completedHistory(t *testing.T, id string) []eventstore.Envelope {
 func TestProjector(t *testing.T) {
 	store := openStore(t)
 	hub := projections.NewHub()
-	p := projections.NewProjector(store, hub, testenv.Quiet(), nil)
+	p := projections.NewProjector(store, testRing.Keys, hub, testenv.Quiet(), nil)
 	ctx := context.Background()
 
 	check := func(t *testing.T, id string) {
@@ -71,7 +83,7 @@ func TestProjector(t *testing.T) {
 		if err != nil || len(evs) != 3 {
 			t.Fatalf("archive: %d %v", len(evs), err)
 		}
-		if err := eventstore.VerifyChain(evs); err != nil {
+		if err := eventstore.VerifyChain(testRing.Keys, evs); err != nil {
 			t.Fatalf("archive chain: %v", err)
 		}
 	}

@@ -31,15 +31,36 @@ type Cursor struct {
 	ID        string
 }
 
-// Store keeps the event archive and the executions view. The view's
-// version_seq is the projection's checkpoint for that execution and is
-// written in the same document, so view and progress always move together.
+// Delivery is one record of the ledger as a consumer reads it.
+type Delivery struct {
+	Partition int32
+	Offset    int64
+	Record    []byte
+}
+
+// ArchivedEvent is an event kept in the archive: the record exactly as the
+// ledger holds it, where it is in the log, and its envelope.
+type ArchivedEvent struct {
+	Envelope  eventstore.Envelope
+	Record    []byte
+	Partition int32
+	Offset    int64
+}
+
+// Store keeps the event archive, the executions view and the projector's
+// position in the log. The view's version_seq is the projection's
+// checkpoint for that execution and is written in the same document, so
+// view and progress always move together; the position per partition says
+// where to read on, and is kept with the projection, not in Kafka, so an
+// empty store rebuilds from offset 0 by itself.
 type Store interface {
 	// AddEvent archives an event; it reports false if that execution's
-	// sequence was already archived (a duplicate delivery).
-	AddEvent(ctx context.Context, env eventstore.Envelope) (bool, error)
+	// sequence was already archived.
+	AddEvent(ctx context.Context, ev ArchivedEvent) (bool, error)
+	// Event returns the archived event of id at seq, if any.
+	Event(ctx context.Context, id string, seq int64) (ArchivedEvent, bool, error)
 	// Events returns an execution's archived events with sequence > after, in order.
-	Events(ctx context.Context, id string, after int64) ([]eventstore.Envelope, error)
+	Events(ctx context.Context, id string, after int64) ([]ArchivedEvent, error)
 	// View returns the executions view of id (domain error ENOTFOUND if absent).
 	View(ctx context.Context, id string) (domain.Execution, error)
 	// SaveView writes v if the stored version_seq is still expectedSeq (0: no
@@ -47,4 +68,8 @@ type Store interface {
 	SaveView(ctx context.Context, v domain.Execution, expectedSeq int64) error
 	// List returns executions newest first and whether more follow.
 	List(ctx context.Context, q ListQuery) ([]domain.Execution, bool, error)
+	// Position returns the next offset to read of a partition (0 if none).
+	Position(ctx context.Context, partition int32) (int64, error)
+	// SavePosition records the next offset to read of a partition.
+	SavePosition(ctx context.Context, partition int32, next int64) error
 }

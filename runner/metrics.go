@@ -4,13 +4,12 @@ import "github.com/prometheus/client_golang/prometheus"
 
 // Metrics are the runner's Prometheus series.
 type Metrics struct {
-	started     prometheus.Counter
-	resumed     prometheus.Counter
-	finished    *prometheus.CounterVec
-	duration    prometheus.Histogram
-	republished prometheus.Counter
-	queued      prometheus.Gauge
-	busy        prometheus.Gauge
+	started  prometheus.Counter
+	resumed  prometheus.Counter
+	finished *prometheus.CounterVec
+	duration prometheus.Histogram
+	queued   prometheus.Gauge
+	busy     prometheus.Gauge
 }
 
 // NewMetrics creates the runner's series and registers them with reg (nil: unregistered).
@@ -25,15 +24,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "integr8scode", Subsystem: "runner",
 			Name: "run_duration_seconds", Help: "Time from claim to sandbox exit.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
-		republished: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "integr8scode", Subsystem: "runner",
-			Name: "envelopes_republished_total", Help: "Heads whose unpublished envelopes were sent again."}),
 		queued: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "runner",
 			Name: "queued_executions", Help: "Executions waiting for a sandbox, as of the last sweep."}),
 		busy: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "runner",
 			Name: "busy_slots", Help: "Sandboxes running now."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.started, m.resumed, m.finished, m.duration, m.republished, m.queued, m.busy)
+		reg.MustRegister(m.started, m.resumed, m.finished, m.duration, m.queued, m.busy)
 	}
 	return m
 }

@@ -8,11 +8,12 @@ import (
 	"github.com/integr8scode/integr8scode/eventstore"
 )
 
-// Run reconciles until ctx ends, then lets go of every sandbox without
-// recording anything (cause ErrDetached: a sandbox that outlives the runner
-// is resumed by its next life, any other is ended and its execution re-run)
-// and waits for them. Reconciling looks at the real state of the ledger's heads, not at
-// which events were seen, the way a Kubernetes controller does.
+// Run reconciles until ctx ends, then lets go of every sandbox (cause
+// ErrDetached: a sandbox that outlives the runner is resumed by whoever
+// takes its attempt over, any other is ended and its execution re-run),
+// tells the ledger writer so, and waits for them. Reconciling looks at the
+// real state of the executions, not at which events were seen, the way a
+// Kubernetes controller does.
 func (r *Runner) Run(ctx context.Context) error {
 	t := time.NewTicker(r.cfg.ReconcileEvery)
 	defer t.Stop()
@@ -34,52 +35,33 @@ func (r *Runner) Run(ctx context.Context) error {
 // the sweep does not race it for every submission.
 const queuedGrace = 2 * time.Second
 
-// pendingGrace is how long an appended envelope may wait for its writer to
-// publish it before the sweep republishes it.
-const pendingGrace = 3 * time.Second
-
-// Reconcile makes one pass over unsettled heads, oldest first.
+// Reconcile makes one pass: it lets go of attempts a previous life of this
+// runner left running, takes over abandoned attempts, and claims queued
+// executions, oldest first, while it has free slots.
 func (r *Runner) Reconcile(ctx context.Context) error {
-	heads, err := r.cfg.Leases.Unsettled(ctx, 500)
+	now := time.Now()
+	running, err := r.cfg.Backlog.Running(ctx, 500)
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	queued := 0
 	runningAt := map[string]int{}
-	for _, h := range heads {
-		if len(h.Pending) > 0 && now.Sub(h.UpdatedAt) > pendingGrace {
-			if err := r.cfg.Ledger.Republish(ctx, h); err != nil {
-				r.cfg.Logger.Warn("republish failed", "execution_id", h.State.ID, "err", err)
-			} else {
-				r.cfg.Metrics.republished.Inc()
+	for _, e := range running {
+		runningAt[e.ID] = e.Attempt
+		switch {
+		case e.Runner == r.cfg.ID && r.lookup(e.ID) == nil:
+			// Ours, but not run here: this runner restarted (its identity
+			// is kept in its data directory). Release it at once rather
+			// than wait for the lease to lapse; it is taken over below on
+			// a later pass, by this runner or another.
+			r.cfg.Logger.Info("releasing an attempt of this runner's previous life", "execution_id", e.ID, "attempt", e.Attempt)
+			r.releaseAttempt(e.ID, e.Attempt, domain.AbandonRunnerRestart, eventstore.Command{CorrelationID: e.ID})
+		case e.Abandoned() && r.lookup(e.ID) == nil:
+			mode := eventstore.ClaimRestart
+			if r.resumable(e) {
+				mode = eventstore.ClaimResume
 			}
-		}
-		meta := eventstore.Meta{Actor: "runner", CorrelationID: h.State.ID}
-		switch h.State.Status {
-		case domain.StatusQueued:
-			queued++
-			if now.Sub(h.State.CreatedAt) > queuedGrace {
-				if err := r.claim(ctx, h.State.ID, meta, false); err != nil {
-					return err
-				}
-			}
-		case domain.StatusRunning:
-			runningAt[h.State.ID] = h.State.Attempt
-			if r.isRunning(h.State.ID) || !r.orphaned(h, now) {
-				break
-			}
-			if r.resumable(h) {
-				r.cfg.Logger.Info("resuming an execution whose runner stopped",
-					"execution_id", h.State.ID, "previous_runner", h.LeaseOwner, "attempt", h.State.Attempt)
-				if err := r.resume(ctx, h.State.ID, meta); err != nil {
-					return err
-				}
-				break
-			}
-			r.cfg.Logger.Info("re-running an execution whose runner stopped",
-				"execution_id", h.State.ID, "previous_runner", h.LeaseOwner, "attempt", h.State.Attempt)
-			if err := r.claim(ctx, h.State.ID, meta, true); err != nil {
+			r.cfg.Logger.Info("taking over an abandoned execution", "execution_id", e.ID, "attempt", e.Attempt, "mode", mode)
+			if err := r.claim(ctx, jobOf(e), mode, eventstore.Command{CorrelationID: e.ID}); err != nil {
 				return err
 			}
 		}
@@ -91,10 +73,31 @@ func (r *Runner) Reconcile(ctx context.Context) error {
 		}
 	}
 	r.mu.Unlock()
-	r.cfg.Metrics.queued.Set(float64(queued))
+
+	queued, err := r.cfg.Backlog.Queued(ctx, 500)
+	if err != nil {
+		return err
+	}
+	r.cfg.Metrics.queued.Set(float64(len(queued)))
+	for _, e := range queued {
+		if len(r.slots) == cap(r.slots) {
+			break
+		}
+		if now.Sub(e.CreatedAt) < queuedGrace {
+			continue
+		}
+		if err := r.claim(ctx, jobOf(e), eventstore.ClaimStart, eventstore.Command{CorrelationID: e.ID}); err != nil {
+			return err
+		}
+	}
 	r.cfg.Metrics.busy.Set(float64(r.Busy()))
 	r.collect(ctx, now)
 	return nil
+}
+
+func jobOf(e domain.Execution) Job {
+	return Job{ExecutionID: e.ID, Attempt: e.Attempt, Language: e.Language, Version: e.Version,
+		Script: e.Script, Stdin: e.Stdin, Limits: e.Limits}
 }
 
 // gcEvery is how often the sweep looks for sandboxes nobody follows.
@@ -102,8 +105,8 @@ const gcEvery = time.Minute
 
 // collect removes, at the first sweep and then every gcEvery, the sandboxes
 // that outlived their use (Collector): those of executions that ended (a
-// user's cancel that raced a runner's shutdown, an operator's deletion of a
-// head's runner) or moved on to a later attempt.
+// user's cancel that raced a runner's shutdown) or moved on to a later
+// attempt.
 func (r *Runner) collect(ctx context.Context, now time.Time) {
 	c, ok := r.cfg.Sandbox.(Collector)
 	if !ok || now.Sub(r.lastGC) < gcEvery {
@@ -111,8 +114,8 @@ func (r *Runner) collect(ctx context.Context, now time.Time) {
 	}
 	r.lastGC = now
 	n, err := c.GC(ctx, func(id string, attempt int) bool {
-		h, err := r.cfg.Ledger.Get(ctx, id)
-		return err == nil && (h.State.Status.Terminal() || h.State.Attempt > attempt)
+		e, err := r.cfg.Backlog.Execution(ctx, id)
+		return err == nil && (e.Status.Terminal() || e.Attempt > attempt)
 	})
 	if err != nil && ctx.Err() == nil {
 		r.cfg.Logger.Warn("collecting old sandboxes failed", "err", err)
@@ -132,8 +135,12 @@ func (r *Runner) wake() {
 func (r *Runner) shutdown() {
 	r.mu.Lock()
 	r.closing = true
-	for _, cancel := range r.running {
-		cancel(ErrDetached)
+	for _, rn := range r.runs {
+		rn.mu.Lock()
+		if rn.cancel != nil {
+			rn.cancel(ErrDetached)
+		}
+		rn.mu.Unlock()
 	}
 	r.mu.Unlock()
 	r.wg.Wait()

@@ -13,15 +13,15 @@ import (
 	"github.com/integr8scode/integr8scode/eventstore"
 )
 
-// run executes one claimed execution, or resumes the sandbox of one whose
-// runner is gone (resume), and records its outcome. It owns one slot and
+// execute runs one claimed execution, or resumes the sandbox of one whose
+// runner is gone (resume), and reports its outcome. It owns one slot and
 // releases it when done.
-func (r *Runner) run(traceCtx context.Context, head eventstore.Head, meta eventstore.Meta, resume bool) {
+func (r *Runner) execute(traceCtx context.Context, rn *run, job Job, meta eventstore.Command, resume bool) {
 	defer r.wg.Done()
 	defer func() { <-r.slots; r.wake() }()
-	defer r.unmark(head.State.ID)
+	defer r.unmark(job.ExecutionID)
 
-	id, attempt := head.State.ID, head.State.Attempt
+	id, attempt := job.ExecutionID, job.Attempt
 	traceCtx, span := otel.Tracer("github.com/integr8scode/integr8scode/runner").Start(traceCtx, "sandbox.run",
 		trace.WithAttributes(attribute.String("execution.id", id), attribute.Int("execution.attempt", attempt),
 			attribute.String("sandbox", r.cfg.Sandbox.Name()), attribute.Bool("execution.resumed", resume)))
@@ -29,24 +29,21 @@ func (r *Runner) run(traceCtx context.Context, head eventstore.Head, meta events
 	ctx, cancel := context.WithCancelCause(traceCtx)
 	defer cancel(nil)
 	r.mu.Lock()
-	r.running[id] = cancel
-	if r.closing {
-		// Shutdown began between the claim and here, and could only cancel
-		// the placeholder: let go at once.
+	closing := r.closing
+	r.mu.Unlock()
+	rn.started(cancel)
+	if closing {
+		// Shutdown began between the claim and here: let go at once.
 		cancel(ErrDetached)
 	}
-	r.mu.Unlock()
 
 	log := r.cfg.Logger.With("execution_id", id, "attempt", attempt)
-	lost := make(chan string, 1)
 	renewDone := make(chan struct{})
 	go func() {
 		defer close(renewDone)
-		r.keepLease(ctx, head, cancel, lost)
+		r.keepLease(ctx, rn, id, attempt)
 	}()
 
-	job := Job{ExecutionID: id, Attempt: attempt, Language: head.State.Language, Version: head.State.Version,
-		Script: head.State.Script, Stdin: head.State.Stdin, Limits: head.State.Limits}
 	begin := time.Now()
 	var res domain.Result
 	var err error
@@ -58,10 +55,9 @@ func (r *Runner) run(traceCtx context.Context, head eventstore.Head, meta events
 			cancel(nil)
 			<-renewDone
 			// Nothing to follow. Its runner may have ended the sandbox just
-			// now and be recording the outcome (it lost its lease, but a
-			// real result still counts, see record): give that a moment.
-			// Then the next sweep runs the script as a new attempt (the
-			// lease is ours, so at once).
+			// now and be reporting the outcome (a real result still counts,
+			// see domain.Execution.Report): give that a moment. Then the
+			// attempt is released and the next sweep runs the script again.
 			if r.settled(id, attempt) {
 				return
 			}
@@ -69,6 +65,7 @@ func (r *Runner) run(traceCtx context.Context, head eventstore.Head, meta events
 			r.mu.Lock()
 			r.vanished[id] = attempt
 			r.mu.Unlock()
+			r.releaseAttempt(id, attempt, domain.AbandonRunnerStopped, meta)
 			return
 		}
 	} else {
@@ -77,28 +74,25 @@ func (r *Runner) run(traceCtx context.Context, head eventstore.Head, meta events
 	}
 	cancel(nil)
 	<-renewDone
-	select {
-	case why := <-lost:
+	if why := rn.lostWhy(); why != "" {
 		// Someone else ended it (a user's cancel: the ledger holds the
 		// terminal event, the sandbox is gone) or took it over (another
 		// runner follows the same sandbox): our result is void.
 		r.cfg.Metrics.finished.WithLabelValues(string(domain.VerdictCancelled)).Inc()
 		log.Info("execution " + why + " while running")
 		return
-	default:
 	}
 	if r.stopping() && (err != nil || res.Verdict == domain.VerdictCancelled) {
-		// The runner is shutting down and let go of the sandbox: record
-		// nothing. The execution stays running under our lease; our next
-		// life (same ID) or another runner once the lease expires resumes
-		// or re-runs it. (A run that ended on its own just before is
-		// recorded below: its sandbox is gone, so a successor would run
-		// the script again.)
+		// The runner is shutting down and let go of the sandbox: say so,
+		// so that another runner (or our next life) resumes or re-runs it
+		// at once instead of waiting for the lease to lapse. (A run that
+		// ended on its own just before is reported below: its sandbox is
+		// gone, so a successor would run the script again.)
 		log.Info("runner stopping: execution left for the next runner")
+		r.releaseAttempt(id, attempt, domain.AbandonRunnerStopped, meta)
 		return
 	}
 	if errors.Is(err, ErrSandboxGone) && r.settled(id, attempt) {
-		// Someone else ended the sandbox and recorded its outcome.
 		log.Info("the sandbox was ended and its outcome recorded by another runner")
 		return
 	}
@@ -113,7 +107,7 @@ func (r *Runner) run(traceCtx context.Context, head eventstore.Head, meta events
 	r.cfg.Metrics.finished.WithLabelValues(string(res.Verdict)).Inc()
 	r.cfg.Metrics.duration.Observe(time.Since(begin).Seconds())
 	span.SetAttributes(attribute.String("execution.verdict", string(res.Verdict)))
-	r.record(traceCtx, id, attempt, res, err == nil, meta, log)
+	r.report(traceCtx, id, attempt, res, err == nil, meta, log)
 }
 
 // recordGrace is how long a runner that finds the sandbox of its attempt
@@ -126,9 +120,9 @@ func (r *Runner) settled(id string, attempt int) bool {
 	deadline := time.Now().Add(recordGrace)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		h, err := r.cfg.Ledger.Get(ctx, id)
+		e, err := r.cfg.Backlog.Execution(ctx, id)
 		cancel()
-		if err == nil && (h.State.Status != domain.StatusRunning || h.State.Attempt != attempt) {
+		if err == nil && (e.Status != domain.StatusRunning || e.Attempt != attempt) {
 			return true
 		}
 		if time.Now().After(deadline) {
@@ -138,31 +132,26 @@ func (r *Runner) settled(id string, attempt int) bool {
 	}
 }
 
-// record appends the terminal event, if the execution is still at this
-// attempt. A result of the script (genuine) counts even if another runner
-// took the lease over meanwhile: the only takeover that keeps the attempt
-// is a resume of the same sandbox, so it is that one run's outcome, and the
-// sandbox is gone now. A failure of the sandbox counts only under our own
-// lease: the runner that took over may still be following a healthy one.
-func (r *Runner) record(traceCtx context.Context, id string, attempt int, res domain.Result, genuine bool, meta eventstore.Meta, log interface {
+// report asks the ledger writer to record the outcome of attempt. The
+// writer decides whether it still counts (domain.Execution.Report): the
+// first terminal event wins, a late result is never appended.
+func (r *Runner) report(traceCtx context.Context, id string, attempt int, res domain.Result, genuine bool, meta eventstore.Command, log interface {
 	Error(string, ...any)
 }) {
-	decide := func(h *eventstore.Head) ([]domain.Event, error) {
-		if h.State.Status != domain.StatusRunning || h.State.Attempt != attempt || (h.LeaseOwner != r.cfg.ID && !genuine) {
-			return nil, nil // ended or taken over meanwhile: our result is void
-		}
-		return fitted(h.State, res)
-	}
+	cmd := eventstore.Command{Kind: eventstore.CommandReport, ExecutionID: id, Actor: "runner",
+		CorrelationID: meta.CorrelationID, CausationID: meta.CausationID,
+		Report: &eventstore.ReportArgs{Runner: r.cfg.ID, Attempt: attempt, Result: res, Genuine: genuine}}
 	// The result is worth retrying for, even while stopping: the script
 	// already ran and its sandbox is gone; a successor would run it again.
+	// Asking again is safe: a second report of an ended execution is void.
 	backoff := 100 * time.Millisecond
 	for i := 0; ; i++ {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(traceCtx), 10*time.Second)
-		_, _, err := r.cfg.Ledger.Update(ctx, id, meta, decide)
-		cancel()
+		reply, err := r.ask(context.WithoutCancel(traceCtx), cmd)
 		if err == nil || i == 8 {
 			if err != nil {
 				log.Error("recording the result failed; the execution will be re-run", "err", err)
+			} else if rerr := reply.Err(); rerr != nil && domain.ErrorCode(rerr) != domain.ECONFLICT {
+				log.Error("the ledger refused the result", "err", rerr)
 			}
 			return
 		}
@@ -171,11 +160,27 @@ func (r *Runner) record(traceCtx context.Context, id string, attempt int, res do
 	}
 }
 
-// keepLease renews the claim while the sandbox runs. When the head moved it
-// stops the sandbox and says why on lost: a cancel appended a terminal
-// event (the sandbox is ended), or another runner took this attempt over
-// (the sandbox is let go of, ErrDetached, for that runner to follow).
-func (r *Runner) keepLease(ctx context.Context, head eventstore.Head, stop context.CancelCauseFunc, lost chan<- string) {
+// releaseAttempt tells the ledger writer that this runner no longer looks
+// after attempt, so that another runner takes it over without waiting for
+// the lease to lapse.
+func (r *Runner) releaseAttempt(id string, attempt int, reason string, meta eventstore.Command) {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.AskTimeout)
+	defer cancel()
+	reply, err := r.cfg.Ledger.Ask(ctx, eventstore.Command{Kind: eventstore.CommandRelease, ExecutionID: id, Actor: "runner",
+		CorrelationID: meta.CorrelationID, CausationID: meta.CausationID,
+		Release: &eventstore.ReleaseArgs{Runner: r.cfg.ID, Attempt: attempt, Reason: reason}})
+	if err == nil {
+		err = reply.Err()
+	}
+	if err != nil && domain.ErrorCode(err) != domain.ECONFLICT {
+		r.cfg.Logger.Warn("releasing an attempt failed; its lease will lapse", "execution_id", id, "err", err)
+	}
+}
+
+// keepLease renews the claim while the sandbox runs. A refused renewal
+// means the execution moved on without us (ended, or taken over after our
+// lease lapsed); the event that moved it usually reached HandleEvent first.
+func (r *Runner) keepLease(ctx context.Context, rn *run, id string, attempt int) {
 	t := time.NewTicker(r.cfg.RenewEvery)
 	defer t.Stop()
 	for {
@@ -184,46 +189,21 @@ func (r *Runner) keepLease(ctx context.Context, head eventstore.Head, stop conte
 			return
 		case <-t.C:
 		}
-		err := r.cfg.Leases.Renew(ctx, head.State.ID, head.State.Sequence, r.cfg.ID, time.Now().Add(r.cfg.LeaseTTL))
-		if errors.Is(err, eventstore.ErrStale) {
-			now, gerr := r.cfg.Ledger.Get(ctx, head.State.ID)
-			switch {
-			case gerr != nil:
-				// Not knowing why, never end a sandbox another runner may
-				// follow now; a cancelled one ends at its timeout.
-				lost <- "lost (" + gerr.Error() + ")"
-				stop(ErrDetached)
-			case now.State.Status == domain.StatusRunning && now.State.Attempt == head.State.Attempt &&
-				now.LeaseOwner != r.cfg.ID:
-				lost <- "taken over by runner " + now.LeaseOwner
-				stop(ErrDetached)
-			default:
-				lost <- "cancelled"
-				stop(nil)
+		reply, err := r.ask(ctx, eventstore.Command{Kind: eventstore.CommandRenew, ExecutionID: id, Actor: "runner",
+			Runner: &eventstore.RunnerArgs{Runner: r.cfg.ID, Attempt: attempt, LeaseMs: r.cfg.LeaseTTL.Milliseconds()}})
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				r.cfg.Logger.Warn("lease renewal failed", "execution_id", id, "err", err)
+			}
+		case reply.Err() != nil:
+			if h := reply.Head; h != nil && h.Status.Terminal() {
+				rn.lose("ended ("+string(h.Status)+")", nil)
+			} else {
+				// Not knowing who follows the sandbox now, never end it.
+				rn.lose("no longer ours: "+reply.Message, ErrDetached)
 			}
 			return
 		}
-		if err != nil && ctx.Err() == nil {
-			r.cfg.Logger.Warn("lease renewal failed", "execution_id", head.State.ID, "err", err)
-		}
-	}
-}
-
-// fitted is the terminal event for res, its output shrunk until the event
-// fits in the ledger.
-func fitted(e domain.Execution, res domain.Result) ([]domain.Event, error) {
-	for {
-		ev, err := e.Finish(res)
-		if err != nil {
-			return nil, err
-		}
-		data, err := eventstore.Encode(ev)
-		if err != nil {
-			return nil, err
-		}
-		if len(data) <= eventstore.MaxDataBytes || len(res.Stdout)+len(res.Stderr) == 0 {
-			return []domain.Event{ev}, nil
-		}
-		res = res.Shrunk()
 	}
 }

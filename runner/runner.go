@@ -14,42 +14,47 @@ import (
 	"github.com/integr8scode/integr8scode/eventstore"
 )
 
-// Ledger is what the runner needs of the event store.
+// Ledger is what the runner needs of the event store: it asks the ledger
+// writer to record claims, renewals, releases and results, and the
+// writer decides (a claim another runner won is refused).
 type Ledger interface {
-	Get(ctx context.Context, id string) (eventstore.Head, error)
-	Update(ctx context.Context, id string, meta eventstore.Meta, decide eventstore.Decide) (eventstore.Head, []eventstore.Envelope, error)
-	Republish(ctx context.Context, h eventstore.Head) error
+	Ask(ctx context.Context, cmd eventstore.Command) (eventstore.Reply, error)
 }
 
-// Leases is what the runner needs to keep its claim on running executions
-// and to find work that nobody is doing.
-type Leases interface {
-	Renew(ctx context.Context, id string, seq int64, owner string, until time.Time) error
-	Unsettled(ctx context.Context, limit int) ([]eventstore.Head, error)
+// Backlog is where the runner looks for work nobody took: the executions
+// view. It is derived from the log and may lag behind it; that costs at
+// most a refused claim, since the ledger writer arbitrates every one.
+type Backlog interface {
+	// Queued lists queued executions, oldest first, at most limit.
+	Queued(ctx context.Context, limit int) ([]domain.Execution, error)
+	// Running lists running executions, at most limit.
+	Running(ctx context.Context, limit int) ([]domain.Execution, error)
+	// Execution returns one execution.
+	Execution(ctx context.Context, id string) (domain.Execution, error)
 }
 
-// Config configures a Runner. ID, Ledger, Leases and Sandbox are required.
+// Config configures a Runner. ID, Ledger, Backlog and Sandbox are required.
 type Config struct {
-	// ID names this runner in leases and events. It must be stable across
+	// ID names this runner in claims and events. It must be stable across
 	// restarts of the same runner (it is kept in its data directory), so that
 	// a restarted runner recognises its own interrupted work at once.
 	ID      string
 	Ledger  Ledger
-	Leases  Leases
+	Backlog Backlog
 	Sandbox Sandbox
 	// Slots bounds concurrent sandboxes. Work beyond it stays queued in the
 	// ledger, not in memory.
 	Slots int
 	// LeaseTTL is how long a claim lives without renewal; RenewEvery how
-	// often a running execution renews it (and notices a cancel).
+	// often a running execution renews it.
 	LeaseTTL   time.Duration
 	RenewEvery time.Duration
 	// ReconcileEvery is the period of the level-based sweep.
 	ReconcileEvery time.Duration
-	// MaxAttempts bounds re-runs of an execution whose runner died.
-	MaxAttempts int
-	Logger      *slog.Logger
-	Metrics     *Metrics
+	// AskTimeout bounds each wait for the ledger writer's answer.
+	AskTimeout time.Duration
+	Logger     *slog.Logger
+	Metrics    *Metrics
 }
 
 func (c *Config) setDefaults() {
@@ -60,13 +65,13 @@ func (c *Config) setDefaults() {
 		c.LeaseTTL = 15 * time.Second
 	}
 	if c.RenewEvery == 0 {
-		c.RenewEvery = 300 * time.Millisecond
+		c.RenewEvery = c.LeaseTTL / 5
 	}
 	if c.ReconcileEvery == 0 {
 		c.ReconcileEvery = time.Second
 	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = 3
+	if c.AskTimeout == 0 {
+		c.AskTimeout = 10 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -85,8 +90,8 @@ func (c Config) Validate() error {
 	if c.Ledger == nil {
 		errs = append(errs, errors.New("runner: Ledger is required"))
 	}
-	if c.Leases == nil {
-		errs = append(errs, errors.New("runner: Leases is required"))
+	if c.Backlog == nil {
+		errs = append(errs, errors.New("runner: Backlog is required"))
 	}
 	if c.Sandbox == nil {
 		errs = append(errs, errors.New("runner: Sandbox is required"))
@@ -94,24 +99,68 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Runner claims queued executions, runs them in the sandbox and records the
-// outcome. It reacts to ExecutionQueued for low latency, and reconciles the
-// ledger's heads for everything the events alone cannot guarantee: work left
-// queued while all slots were busy, executions whose runner died, and
-// envelopes recorded but never published.
+// Runner claims queued executions, runs them in the sandbox and reports
+// the outcome to the ledger writer. It reacts to the ledger's events for
+// low latency (every runner reads every partition, so an idle runner takes
+// work whichever partition it is on), and sweeps the executions view for
+// everything events alone cannot guarantee: work left queued while all
+// slots were busy, and attempts abandoned by a runner that stopped.
 type Runner struct {
 	cfg   Config
 	slots chan struct{}
 	kick  chan struct{}
 
-	mu      sync.Mutex
-	running map[string]context.CancelCauseFunc // execution id → cancel of its sandbox
+	mu   sync.Mutex
+	runs map[string]*run // execution id → its run here (from the claim on)
 	// vanished holds executions (→ attempt) whose sandbox a Resume did not
 	// find: the next sweep runs them as a new attempt instead of resuming.
 	vanished map[string]int
 	closing  bool
-	wg       sync.WaitGroup // one per marked execution, from markClaiming on
+	wg       sync.WaitGroup // one per marked execution, from mark on
 	lastGC   time.Time
+}
+
+// run is one execution this runner claimed or resumes.
+type run struct {
+	mu      sync.Mutex
+	attempt int
+	cancel  context.CancelCauseFunc // nil until the sandbox starts
+	// lost says why the run's result no longer counts (ended by someone
+	// else, taken over); the first reason wins. cause is how to stop the
+	// sandbox: nil ends it, ErrDetached lets go of it.
+	lost  string
+	cause error
+}
+
+// lose marks the run void and stops its sandbox (now, or as soon as it starts).
+func (r *run) lose(why string, cause error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.lost != "" {
+		return
+	}
+	r.lost, r.cause = why, cause
+	if r.cancel != nil {
+		r.cancel(cause)
+	}
+}
+
+// started records the sandbox's cancel, and stops it at once if the run
+// was lost before it started.
+func (r *run) started(cancel context.CancelCauseFunc) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cancel = cancel
+	if r.lost != "" {
+		cancel(r.cause)
+	}
+}
+
+// lostWhy says why the run was lost ("" if it was not).
+func (r *run) lostWhy() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lost
 }
 
 // New builds a runner.
@@ -121,19 +170,7 @@ func New(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	return &Runner{cfg: cfg, slots: make(chan struct{}, cfg.Slots), kick: make(chan struct{}, 1),
-		running: map[string]context.CancelCauseFunc{}, vanished: map[string]int{}}, nil
-}
-
-// HandleEvent is the ledger subscription's handler. It never blocks on a
-// sandbox: it claims the execution (or leaves it queued when the pool is
-// full) and returns, so the consumer can ack and rebalances are not stalled.
-func (r *Runner) HandleEvent(ctx context.Context, env eventstore.Envelope) error {
-	if env.Type != domain.TypeExecutionQueued {
-		return nil
-	}
-	return r.claim(ctx, env.ExecutionID, eventstore.Meta{
-		CorrelationID: env.CorrelationID, CausationID: env.EventID, Actor: "runner",
-	}, false)
+		runs: map[string]*run{}, vanished: map[string]int{}}, nil
 }
 
 // Busy returns how many sandboxes run now.
@@ -142,135 +179,123 @@ func (r *Runner) Busy() int { return len(r.slots) }
 // Slots returns the size of the sandbox pool.
 func (r *Runner) Slots() int { return cap(r.slots) }
 
-// claim takes a slot and appends ExecutionStarted if the execution still
-// needs a runner. rerun allows claiming a running execution whose runner is
-// known to be gone.
-func (r *Runner) claim(ctx context.Context, id string, meta eventstore.Meta, rerun bool) error {
-	select {
-	case r.slots <- struct{}{}:
-	default:
-		return nil // pool full: the execution stays queued; reconcile picks it up
-	}
-	if !r.markClaiming(id) {
-		<-r.slots
-		return nil
-	}
-	now := time.Now()
-	head, envs, err := r.cfg.Ledger.Update(ctx, id, meta, func(h *eventstore.Head) ([]domain.Event, error) {
-		switch {
-		case h.State.Status == domain.StatusQueued:
-		case h.State.Status == domain.StatusRunning && rerun && r.orphaned(*h, now):
-		default:
-			return nil, nil
-		}
-		if ev, out := r.outOfTurns(h); out {
-			return []domain.Event{ev}, nil
-		}
-		ev, err := h.State.Start(r.cfg.ID, r.cfg.Sandbox.Name())
+// HandleEvent reacts to one ledger event. It never blocks on a sandbox: a
+// queued execution is claimed (or left queued when the pool is full) and
+// run in the background; an event that ends or takes over one of this
+// runner's runs stops its sandbox.
+func (r *Runner) HandleEvent(ctx context.Context, env eventstore.Envelope) error {
+	switch env.Type {
+	case domain.TypeExecutionQueued:
+		ev, err := eventstore.Decode(env)
 		if err != nil {
-			return nil, err
+			return nil // the projector parks what nobody can read
 		}
-		h.LeaseOwner, h.LeaseUntil = r.cfg.ID, now.Add(r.cfg.LeaseTTL)
-		return []domain.Event{ev}, nil
-	})
-	started := err == nil && len(envs) == 1 && envs[0].Type == domain.TypeExecutionStarted
-	if !started {
-		r.release(id)
-		if err != nil && domain.ErrorCode(err) != domain.ECONFLICT {
-			return fmt.Errorf("claim %s: %w", id, err)
+		q := ev.(domain.ExecutionQueued)
+		job := Job{ExecutionID: env.ExecutionID, Language: q.Language, Version: q.Version,
+			Script: q.Script, Stdin: q.Stdin, Limits: q.Limits}
+		meta := eventstore.Command{CorrelationID: env.CorrelationID, CausationID: env.EventID}
+		return r.claim(ctx, job, eventstore.ClaimStart, meta)
+	case domain.TypeExecutionCompleted, domain.TypeExecutionFailed:
+		if rn := r.lookup(env.ExecutionID); rn != nil {
+			rn.lose("ended by "+env.Actor, nil)
 		}
-		return nil
+	case domain.TypeExecutionAbandoned, domain.TypeExecutionResumed, domain.TypeExecutionStarted:
+		ev, err := eventstore.Decode(env)
+		if err != nil {
+			return nil
+		}
+		rn := r.lookup(env.ExecutionID)
+		if rn == nil {
+			return nil
+		}
+		rn.mu.Lock()
+		attempt := rn.attempt
+		rn.mu.Unlock()
+		switch v := ev.(type) {
+		case domain.ExecutionAbandoned:
+			if v.Runner == r.cfg.ID && v.Attempt == attempt {
+				// Our lease lapsed (renewals failed for too long): let go
+				// of the sandbox for whoever takes the attempt over.
+				rn.lose("abandoned ("+v.Reason+")", ErrDetached)
+			}
+		case domain.ExecutionResumed:
+			if v.Runner != r.cfg.ID && v.Attempt == attempt {
+				rn.lose("taken over by runner "+v.Runner, ErrDetached)
+			}
+		case domain.ExecutionStarted:
+			if v.Runner != r.cfg.ID && v.Attempt > attempt {
+				rn.lose("restarted by runner "+v.Runner, nil)
+			}
+		}
 	}
-	meta.CausationID = envs[0].EventID
-	// The run outlives the message; it keeps only the trace it belongs to.
-	go r.run(trace.ContextWithSpanContext(context.Background(), trace.SpanContextFromContext(ctx)), head, meta, false)
 	return nil
 }
 
-// resume takes over the lease of a running execution whose runner is gone
-// and follows its sandbox, which outlived that runner (Resumer), to its end.
-// It appends no event: the attempt goes on; only who watches it changes.
-func (r *Runner) resume(ctx context.Context, id string, meta eventstore.Meta) error {
+// claim takes a slot and asks the ledger writer for the execution; when
+// granted it runs (or, mode ClaimResume, follows) the sandbox in the
+// background.
+func (r *Runner) claim(ctx context.Context, job Job, mode string, meta eventstore.Command) error {
 	select {
 	case r.slots <- struct{}{}:
 	default:
-		return nil // pool full: a later sweep resumes it
+		return nil // pool full: the execution stays queued; the sweep picks it up
 	}
-	if !r.markClaiming(id) {
+	rn, ok := r.mark(job.ExecutionID)
+	if !ok {
 		<-r.slots
 		return nil
 	}
-	now := time.Now()
-	taken := false
-	head, _, err := r.cfg.Ledger.Update(ctx, id, meta, func(h *eventstore.Head) ([]domain.Event, error) {
-		taken = false
-		if h.State.Status != domain.StatusRunning || !r.orphaned(*h, now) {
-			return nil, nil
-		}
-		if ev, out := r.outOfTurns(h); out {
-			return []domain.Event{ev}, nil
-		}
-		taken = true
-		h.LeaseOwner, h.LeaseUntil = r.cfg.ID, now.Add(r.cfg.LeaseTTL)
-		h.Resumes++
-		return nil, nil
-	})
-	if err != nil || !taken {
-		r.release(id)
-		if err != nil && domain.ErrorCode(err) != domain.ECONFLICT {
-			return fmt.Errorf("resume %s: %w", id, err)
+	reply, err := r.ask(ctx, eventstore.Command{Kind: eventstore.CommandClaim, ExecutionID: job.ExecutionID,
+		Actor: "runner", CorrelationID: meta.CorrelationID, CausationID: meta.CausationID,
+		Runner: &eventstore.RunnerArgs{Runner: r.cfg.ID, Sandbox: r.cfg.Sandbox.Name(), Mode: mode,
+			LeaseMs: r.cfg.LeaseTTL.Milliseconds()}})
+	if err == nil {
+		err = reply.Err()
+	}
+	if err != nil || reply.Head == nil || reply.Head.Runner != r.cfg.ID || reply.Head.Status != domain.StatusRunning {
+		r.release(job.ExecutionID)
+		if err != nil && domain.ErrorCode(err) != domain.ECONFLICT && domain.ErrorCode(err) != domain.ENOTFOUND {
+			return fmt.Errorf("claim %s: %w", job.ExecutionID, err)
 		}
 		return nil
 	}
-	go r.run(context.Background(), head, meta, true)
+	job.Attempt = reply.Head.Attempt
+	rn.mu.Lock()
+	rn.attempt = job.Attempt
+	rn.mu.Unlock()
+	causation := meta.CausationID
+	if envs, err := reply.Envelopes(); err == nil && len(envs) > 0 {
+		causation = envs[len(envs)-1].EventID
+	}
+	meta = eventstore.Command{CorrelationID: meta.CorrelationID, CausationID: causation}
+	// The run outlives the event that triggered it; it keeps only the trace.
+	go r.execute(trace.ContextWithSpanContext(context.Background(), trace.SpanContextFromContext(ctx)),
+		rn, job, meta, mode == eventstore.ClaimResume)
 	return nil
 }
 
-// outOfTurns fails an execution whose runners stopped too often while it
-// ran: each re-run (a new attempt) and each resume (a runner following the
-// sandbox a stopped runner left) counts. Without the bound, a script that
-// crashes every runner that follows it would keep the execution running
-// forever.
-func (r *Runner) outOfTurns(h *eventstore.Head) (domain.Event, bool) {
-	turns := h.State.Attempt + h.Resumes
-	if h.State.Status != domain.StatusRunning || turns < r.cfg.MaxAttempts {
-		return nil, false
-	}
-	ev, err := h.State.Fail(domain.VerdictSystemError,
-		fmt.Sprintf("the runner stopped %d times while running this execution", turns))
-	if err != nil {
-		return nil, false
-	}
-	return ev, true
+func (r *Runner) ask(ctx context.Context, cmd eventstore.Command) (eventstore.Reply, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.AskTimeout)
+	defer cancel()
+	return r.cfg.Ledger.Ask(ctx, cmd)
 }
 
-// resumable tells whether the sandbox of a running execution may still be
-// there to resume.
-func (r *Runner) resumable(h eventstore.Head) bool {
-	if _, ok := r.cfg.Sandbox.(Resumer); !ok {
-		return false
-	}
+// mark reserves id for this runner's claim. It counts in wg from here,
+// under the same lock as closing, so that shutdown waits for every run
+// that got past it; release or the run's end undoes it.
+func (r *Runner) mark(id string) (*run, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	a, ok := r.vanished[h.State.ID]
-	return !ok || a != h.State.Attempt
-}
-
-// markClaiming reserves id for this runner's claim or resume. It counts in
-// wg from here, under the same lock as closing, so that shutdown waits for
-// every run that got past it; release or the run's end undoes it.
-func (r *Runner) markClaiming(id string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.running[id]; ok || r.closing {
-		return false
+	if _, ok := r.runs[id]; ok || r.closing {
+		return nil, false
 	}
-	r.running[id] = func(error) {}
+	rn := &run{}
+	r.runs[id] = rn
 	r.wg.Add(1)
-	return true
+	return rn, true
 }
 
-// release undoes markClaiming and the slot for a claim that did not start.
+// release undoes mark and the slot for a claim that did not start.
 func (r *Runner) release(id string) {
 	r.unmark(id)
 	<-r.slots
@@ -279,22 +304,24 @@ func (r *Runner) release(id string) {
 
 func (r *Runner) unmark(id string) {
 	r.mu.Lock()
-	delete(r.running, id)
+	delete(r.runs, id)
 	r.mu.Unlock()
 }
 
-func (r *Runner) isRunning(id string) bool {
+func (r *Runner) lookup(id string) *run {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, ok := r.running[id]
-	return ok
+	return r.runs[id]
 }
 
-// orphaned reports whether a running execution's runner is gone: its lease
-// expired, or it is this runner's own claim from before a restart.
-func (r *Runner) orphaned(h eventstore.Head, now time.Time) bool {
-	if h.LeaseOwner == r.cfg.ID {
-		return true // not in r.running (checked by the caller): a previous life of ours
+// resumable tells whether the sandbox of a running execution may still be
+// there to resume.
+func (r *Runner) resumable(e domain.Execution) bool {
+	if _, ok := r.cfg.Sandbox.(Resumer); !ok {
+		return false
 	}
-	return h.LeaseUntil.Before(now)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a, ok := r.vanished[e.ID]
+	return !ok || a != e.Attempt
 }

@@ -61,8 +61,9 @@ func (s *server) handleSubmit() http.HandlerFunc {
 	}
 }
 
-// submit validates a request and appends ExecutionQueued. created is false
-// when an Idempotency-Key named an execution that already exists.
+// submit validates a request and asks the ledger writer to queue it.
+// created is false when an Idempotency-Key named an execution that
+// already exists for the same request.
 func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, bool, error) {
 	lang, version, err := s.Catalog.Resolve(req.Language, req.Version)
 	if err != nil {
@@ -90,64 +91,79 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 		}
 		id = uuid.NewSHA1(idempotencyNamespace, []byte(who+"\x00"+key)).String()
 	}
-	meta := eventstore.Meta{CorrelationID: middleware.GetReqID(r.Context()), Actor: who}
-	head, _, err := s.Ledger.Create(r.Context(), id, ev, meta)
+	reply, err := s.ask(r.Context(), eventstore.Command{Kind: eventstore.CommandSubmit, ExecutionID: id, Actor: who,
+		CorrelationID: middleware.GetReqID(r.Context()), Submit: &ev})
 	if err != nil {
+		return domain.Execution{}, false, err
+	}
+	if err := reply.Err(); err != nil {
 		if key != "" && domain.ErrorCode(err) == domain.ECONFLICT {
-			if sameRequest(head.State, ev) {
-				return s.current(r.Context(), head.State), false, nil
-			}
 			return domain.Execution{}, false, domain.Errorf(domain.ECONFLICT,
 				"Idempotency-Key %q was already used for a different request", key)
 		}
-		if head.State.ID == "" {
-			return domain.Execution{}, false, err
+		return domain.Execution{}, false, err
+	}
+	if len(reply.Records) == 0 {
+		// The same request again: the execution exists already.
+		e, err := s.lookup(r.Context(), id)
+		return e, false, err
+	}
+	e, err := s.fold(domain.Execution{}, reply)
+	if err != nil {
+		return domain.Execution{}, false, err
+	}
+	return e, true, nil
+}
+
+// ask sends a command to the ledger writer and waits, bounded, for its decision.
+func (s *server) ask(ctx context.Context, cmd eventstore.Command) (eventstore.Reply, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.AskTimeout)
+	defer cancel()
+	return s.Ledger.Ask(ctx, cmd)
+}
+
+// fold applies the events of a reply to e and remembers the result, so
+// that this client's next read sees its own write.
+func (s *server) fold(e domain.Execution, reply eventstore.Reply) (domain.Execution, error) {
+	envs, err := reply.Envelopes()
+	if err != nil {
+		return e, err
+	}
+	for _, env := range envs {
+		if env.Sequence != e.Sequence+1 {
+			continue // the view is ahead already, or behind: keep what we know
 		}
-		// Recorded in the ledger head but not yet published: the runner's
-		// sweep republishes it, so the request is accepted all the same.
-		s.Logger.Warn("execution recorded, publish deferred to the sweep", "execution_id", id, "err", err)
+		ev, err := eventstore.Decode(env)
+		if err != nil {
+			return e, err
+		}
+		if err := e.Apply(env.ExecutionID, env.Sequence, env.OccurredAt, ev); err != nil {
+			return e, err
+		}
 	}
-	return head.State, true, nil
-}
-
-func sameRequest(e domain.Execution, q domain.ExecutionQueued) bool {
-	return e.Script == q.Script && e.Stdin == q.Stdin && e.Language == q.Language &&
-		e.Version == q.Version && e.Owner == q.Owner
-}
-
-// current returns the freshest known state of an execution: the view, or
-// the ledger head when the projection has not caught up yet.
-func (s *server) current(ctx context.Context, fallback domain.Execution) domain.Execution {
-	v, err := s.Views.View(ctx, fallback.ID)
-	if err != nil || v.Sequence < fallback.Sequence {
-		return fallback
+	if e.ID != "" {
+		s.recent.put(e)
 	}
-	return v
+	return e, nil
 }
 
-// lookup reads an execution for a request: the view first, then the ledger
-// head so a client reads its own write before the projection catches up.
+// lookup reads an execution for a request: the view, or what this process
+// itself just wrote when the projection has not caught up yet.
 func (s *server) lookup(ctx context.Context, id string) (domain.Execution, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return domain.Execution{}, domain.Errorf(domain.ENOTFOUND, "execution %s not found", id)
 	}
-	v, verr := s.Views.View(ctx, id)
-	if verr == nil && v.Status.Terminal() {
-		return v, nil
+	v, err := s.Views.View(ctx, id)
+	if err != nil && domain.ErrorCode(err) != domain.ENOTFOUND {
+		return domain.Execution{}, err
 	}
-	h, herr := s.Ledger.Get(ctx, id)
-	switch {
-	case herr == nil && (verr != nil || h.State.Sequence > v.Sequence):
-		return h.State, nil
-	case verr == nil:
-		return v, nil
-	case domain.ErrorCode(verr) == domain.ENOTFOUND && domain.ErrorCode(herr) == domain.ENOTFOUND:
+	if mine, ok := s.recent.get(id); ok && (err != nil || mine.Sequence > v.Sequence) {
+		return mine, nil
+	}
+	if err != nil {
 		return domain.Execution{}, domain.Errorf(domain.ENOTFOUND, "execution %s not found", id)
-	case domain.ErrorCode(verr) != domain.ENOTFOUND:
-		return domain.Execution{}, verr
-	default:
-		return domain.Execution{}, herr
 	}
+	return v, nil
 }
 
 // waitTerminal waits until the execution's view is terminal, within a bound
@@ -195,25 +211,47 @@ func (s *server) handleGet() http.HandlerFunc {
 func (s *server) handleCancel() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := chi.URLParam(r, "id")
-		if _, err := s.lookup(r.Context(), id); err != nil {
-			writeError(w, r, s.Logger, err)
-			return
-		}
-		who := owner(r)
-		meta := eventstore.Meta{CorrelationID: middleware.GetReqID(r.Context()), Actor: who}
-		head, _, err := s.Ledger.Update(r.Context(), id, meta, func(h *eventstore.Head) ([]domain.Event, error) {
-			ev, err := h.State.Cancel(who)
-			if err != nil {
-				return nil, err
-			}
-			return []domain.Event{ev}, nil
-		})
+		e, err := s.lookup(r.Context(), id)
 		if err != nil {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		writeJSON(w, http.StatusAccepted, head.State)
+		who := owner(r)
+		reply, err := s.ask(r.Context(), eventstore.Command{Kind: eventstore.CommandCancel, ExecutionID: id, Actor: who,
+			CorrelationID: middleware.GetReqID(r.Context())})
+		if err == nil {
+			err = reply.Err()
+		}
+		if err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		if e, err = s.fold(s.caughtUp(r.Context(), e, reply), reply); err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, e)
 	}
+}
+
+// caughtUp returns e once the view holds every event before the ones a
+// reply appended (briefly waiting for the projection), so that the reply's
+// events can be folded on top; e itself if that takes too long.
+func (s *server) caughtUp(ctx context.Context, e domain.Execution, reply eventstore.Reply) domain.Execution {
+	envs, err := reply.Envelopes()
+	if err != nil || len(envs) == 0 {
+		return e
+	}
+	want := envs[0].Sequence - 1
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for e.Sequence < want && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+		if v, err := s.Views.View(ctx, e.ID); err == nil && v.Sequence > e.Sequence {
+			e = v
+		}
+	}
+	return e
 }
 
 type listResponse struct {

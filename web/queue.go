@@ -3,18 +3,16 @@ package web
 import (
 	"context"
 	"net/http"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/integr8scode/integr8scode/domain"
-	"github.com/integr8scode/integr8scode/eventstore"
 )
 
-// Backlog lists the executions that are not settled yet (the ledger heads
-// the runners sweep), oldest first.
+// Backlog lists what waits for a sandbox (oldest first) and what runs.
 type Backlog interface {
-	Unsettled(ctx context.Context, limit int) ([]eventstore.Head, error)
+	Queued(ctx context.Context, limit int) ([]domain.Execution, error)
+	Running(ctx context.Context, limit int) ([]domain.Execution, error)
 }
 
 // queueScan bounds one look at the backlog; beyond it positions are
@@ -44,23 +42,17 @@ func (q *queue) view(ctx context.Context) (*queueView, error) {
 	if q.last != nil && time.Since(q.last.at) < time.Second {
 		return q.last, nil
 	}
-	heads, err := q.backlog.Unsettled(ctx, queueScan)
+	queued, err := q.backlog.Queued(ctx, queueScan)
 	if err != nil {
 		return nil, err
 	}
-	v := &queueView{at: time.Now(), partial: len(heads) >= queueScan}
-	var queued []eventstore.Head
-	for _, h := range heads {
-		switch h.State.Status {
-		case domain.StatusQueued:
-			queued = append(queued, h)
-		case domain.StatusRunning:
-			v.running++
-		}
+	running, err := q.backlog.Running(ctx, queueScan)
+	if err != nil {
+		return nil, err
 	}
-	sort.SliceStable(queued, func(i, j int) bool { return queued[i].State.CreatedAt.Before(queued[j].State.CreatedAt) })
-	for _, h := range queued {
-		v.queued = append(v.queued, h.State.ID)
+	v := &queueView{at: time.Now(), running: len(running), partial: len(queued) >= queueScan || len(running) >= queueScan}
+	for _, e := range queued {
+		v.queued = append(v.queued, e.ID)
 	}
 	q.last = v
 	return v, nil

@@ -34,6 +34,7 @@ func (s *server) router() *chi.Mux {
 		r.Post("/executions/{id}/cancel", s.handleCancel())
 		r.Get("/runtimes", s.handleRuntimes())
 		r.Get("/queue", s.handleQueue())
+		r.Get("/ledger/keys", s.handleLedgerKeys())
 		r.Get("/openapi.yaml", s.handleOpenAPI())
 
 		// The original product's API, kept for its clients.

@@ -16,19 +16,21 @@ import (
 	"github.com/integr8scode/integr8scode/projections"
 )
 
-// Ledger is what the API needs of the event store.
+// Ledger is what the API needs of the event store: it asks the ledger
+// writer to append (submit, cancel) and gets its decision.
 type Ledger interface {
-	Create(ctx context.Context, id string, ev domain.ExecutionQueued, meta eventstore.Meta) (eventstore.Head, []eventstore.Envelope, error)
-	Update(ctx context.Context, id string, meta eventstore.Meta, decide eventstore.Decide) (eventstore.Head, []eventstore.Envelope, error)
-	Get(ctx context.Context, id string) (eventstore.Head, error)
+	Ask(ctx context.Context, cmd eventstore.Command) (eventstore.Reply, error)
 }
 
-// Deps are the server's collaborators. Ledger, Views and Catalog are required.
+// Deps are the server's collaborators. Ledger, Views, Keys and Catalog are required.
 type Deps struct {
 	Ledger  Ledger
 	Views   projections.Store
 	Hub     *projections.Hub // optional: in-process change notifications
 	Backlog Backlog          // optional: queue positions and depth
+	// Keys are the ledger writer's public keys: /ledger/keys serves them
+	// and /events verifies signatures with them.
+	Keys    *eventstore.KeySet
 	Catalog domain.Catalog
 	Logger  *slog.Logger
 	// Registry serves /metrics; Registerer takes the HTTP series.
@@ -41,12 +43,15 @@ type Deps struct {
 	PollEvery time.Duration
 	// MaxWait bounds ?wait=true.
 	MaxWait time.Duration
+	// AskTimeout bounds a wait for the ledger writer's decision.
+	AskTimeout time.Duration
 }
 
 type server struct {
 	Deps
 	metrics *httpMetrics
 	queue   *queue
+	recent  *recent
 }
 
 // NewServer returns the whole HTTP API as one handler.
@@ -60,10 +65,13 @@ func NewServer(d Deps) http.Handler {
 	if d.MaxWait == 0 {
 		d.MaxWait = 60 * time.Second
 	}
+	if d.AskTimeout == 0 {
+		d.AskTimeout = 10 * time.Second
+	}
 	if d.Gatherer == nil {
 		d.Gatherer = prometheus.DefaultGatherer
 	}
-	s := &server{Deps: d, metrics: newHTTPMetrics(d.Registerer)}
+	s := &server{Deps: d, metrics: newHTTPMetrics(d.Registerer), recent: newRecent(time.Minute)}
 	if d.Backlog != nil {
 		s.queue = &queue{backlog: d.Backlog}
 	}

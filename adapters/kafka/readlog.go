@@ -188,3 +188,15 @@ func (r *LogReader) ReadAll(ctx context.Context, topic string, fn func(Record) e
 	}
 	return nil
 }
+
+// Pending reports whether any committed record of topic's partition p lies
+// in [from, to): false means a reader at from has seen everything below
+// to (what is left there are transaction markers and aborted records).
+func (r *LogReader) Pending(ctx context.Context, topic string, p int32, from, to int64) (bool, error) {
+	errFound := errors.New("found")
+	err := r.Read(ctx, topic, p, from, to, func(Record) error { return errFound })
+	if errors.Is(err, errFound) {
+		return true, nil
+	}
+	return false, err
+}

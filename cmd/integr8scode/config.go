@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -42,6 +43,17 @@ type config struct {
 	MaxTimeout   time.Duration
 	MaxMemory    int64
 	MaxCPU       int64
+
+	LedgerKeys string
+}
+
+// ledgerKeys is where the ledger writer's keys are: --ledger-keys, or
+// ledger-keys in the data directory.
+func (c *config) ledgerKeys() string {
+	if c.LedgerKeys != "" {
+		return c.LedgerKeys
+	}
+	return filepath.Join(c.DataDir, "ledger-keys")
 }
 
 func (c *config) register(fs *flag.FlagSet, role string) {
@@ -58,6 +70,10 @@ func (c *config) register(fs *flag.FlagSet, role string) {
 	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", 6, "partitions of the executions topic when this process creates it")
 	fs.IntVar(&c.KafkaReplication, "kafka-replication", 1, "replication factor of the executions topic when this process creates it")
 	fs.StringVar(&c.MongoDatabase, "mongodb-database", "integr8scode", "MongoDB database name")
+	if role == "up" || role == "api" || role == "projector" {
+		fs.StringVar(&c.LedgerKeys, "ledger-keys", "", "the ledger's signing keys: a directory (default: ledger-keys in --data-dir; "+
+			"the api creates a key there if none exists), or for a projector the URL of an API's /api/v1/ledger/keys")
+	}
 	if role == "up" || role == "runner" {
 		fs.StringVar(&c.Runner, "runner", "runc", "sandbox kind: runc (a container per script on this host) or kubernetes (a pod per script)")
 		fs.StringVar(&c.Kubeconfig, "kubeconfig", "", "kubernetes runner: kubeconfig file (empty: in-cluster configuration)")

@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/integr8scode/integr8scode/adapters/kafka"
+	"github.com/integr8scode/integr8scode/adapters/keyring"
 	"github.com/integr8scode/integr8scode/adapters/mongo"
 	"github.com/integr8scode/integr8scode/adapters/sandbox/kubernetes"
 	"github.com/integr8scode/integr8scode/adapters/sandbox/oci"
@@ -43,12 +43,15 @@ type platform struct {
 	client *mongodrv.Client
 	emb    *mongo.Embedded // the embedded store, in `up` only
 	db     *mongo.DB
-	heads  *mongo.Heads
-	pub    message.Publisher
-	ledger *eventstore.Ledger
 	views  projections.Store
 	hub    *projections.Hub
 	runner *runner.Runner
+	// keys verify the ledger's signatures; signer (api, up) signs.
+	keys   *eventstore.KeySet
+	signer eventstore.Signer
+	// catchUp says whether the views have caught up with the log as it
+	// was when this process started (readiness).
+	catchUp *catchUp
 
 	apiMu sync.Mutex
 	api   http.Handler
@@ -108,8 +111,7 @@ func (p *platform) startEmbedded(ctx context.Context) error {
 	return nil
 }
 
-// connect opens MongoDB, makes sure the ledger topic exists, and builds the
-// ledger.
+// connect opens MongoDB and makes sure the ledger's topics exist.
 func (p *platform) connect(ctx context.Context) error {
 	client, err := mongo.Connect(ctx, p.cfg.MongoURI)
 	if err != nil {
@@ -126,40 +128,103 @@ func (p *platform) connect(ctx context.Context) error {
 		return fmt.Errorf("mongodb: %w", err)
 	}
 	p.onClose(p.db.Close)
-	p.heads = mongo.NewHeads(p.db)
 	p.views = mongo.NewProjections(p.db)
-	if err := kafka.EnsureTopic(ctx, p.brokers, eventstore.Topic, int32(p.cfg.KafkaPartitions), int16(p.cfg.KafkaReplication)); err != nil {
+	if err := kafka.EnsureLedgerTopics(ctx, p.brokers, int32(p.cfg.KafkaPartitions), int16(p.cfg.KafkaReplication)); err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
-	if p.pub, err = kafka.NewPublisher(p.brokers, p.wlog); err != nil {
-		return fmt.Errorf("kafka publisher: %w", err)
-	}
-	p.onClose(p.pub.Close)
-	p.ledger = eventstore.NewLedger(p.heads, p.pub)
 	return nil
 }
 
-// startProjector consumes the ledger as group "projector".
-func (p *platform) startProjector(ctx context.Context, wg *sync.WaitGroup) error {
-	sub, err := kafka.NewSubscriber(p.brokers, "projector", p.wlog)
-	if err != nil {
-		return fmt.Errorf("projector subscriber: %w", err)
+// loadKeys opens the ledger's keys: the signing key ring of the writer
+// (created on first start), or for a projector the public keys wherever
+// --ledger-keys points.
+func (p *platform) loadKeys(ctx context.Context, role string) error {
+	src := p.cfg.ledgerKeys()
+	if role == "projector" {
+		// The API may still be starting: keep asking for a while.
+		var err error
+		for i := 0; i < 60; i++ {
+			if p.keys, err = keyring.Open(ctx, src); err == nil || ctx.Err() != nil {
+				break
+			}
+			p.log.Warn("ledger keys not available yet", "from", src, "err", err)
+			time.Sleep(time.Second)
+		}
+		return err
 	}
-	p.onClose(sub.Close)
-	proj := projections.NewProjector(p.views, p.hub, p.log.With("component", "projector"), p.reg)
+	ring, err := keyring.LoadOrCreate(src)
+	if err != nil {
+		return err
+	}
+	if ring.Signer == nil {
+		return fmt.Errorf("ledger keys in %s: no active private key to sign with", src)
+	}
+	p.keys, p.signer = ring.Keys, ring.Signer
+	p.log.Info("ledger keys", "dir", src, "signing_key", ring.Signer.KeyID(), "keys", len(ring.Keys.Keys()))
+	return nil
+}
+
+// asker returns a command client of the ledger writer for this process.
+func (p *platform) asker(name string) (*kafka.Asker, error) {
+	a, err := kafka.NewAsker(p.brokers, name, p.log.With("component", "asker"))
+	if err != nil {
+		return nil, fmt.Errorf("ledger commands: %w", err)
+	}
+	p.onClose(a.Close)
+	return a, nil
+}
+
+// startWriter runs this process's share of the ledger writer: the command
+// partitions the group gives it.
+func (p *platform) startWriter(ctx context.Context, wg *sync.WaitGroup) error {
+	w, err := kafka.NewWriter(kafka.WriterConfig{Brokers: p.brokers,
+		Decider:    &eventstore.Decider{Signer: p.signer, DefaultLease: p.cfg.LeaseTTL},
+		Logger:     p.log.With("component", "ledger"),
+		Registerer: p.reg})
+	if err != nil {
+		return err
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := eventstore.Consume(ctx, sub, p.cfg.KafkaPartitions, proj.Handle, p.log); err != nil {
+		if err := w.Run(ctx); err != nil {
+			p.log.Error("ledger writer stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// startProjector builds the views from the ledger, sharing the partitions
+// with other projector processes through the group "integr8scode.projector".
+func (p *platform) startProjector(ctx context.Context, wg *sync.WaitGroup) error {
+	parker, err := kafka.NewParker(p.brokers, "projector", p.wlog)
+	if err != nil {
+		return fmt.Errorf("projector: %w", err)
+	}
+	p.onClose(parker.Close)
+	proj := projections.NewProjector(p.views, p.keys, parker, p.hub, p.log.With("component", "projector"), p.reg)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := kafka.Project(ctx, kafka.ProjectConfig{Brokers: p.brokers, Topic: eventstore.Topic,
+			Group: "integr8scode.projector", Logger: p.log.With("component", "projector")}, projection{proj})
+		if err != nil {
 			p.log.Error("projector stopped", "err", err)
 		}
 	}()
 	return nil
 }
 
-// startRunner proves the sandbox, then consumes the ledger as group "runner"
-// and reconciles. If the sandbox cannot isolate, it refuses to start: no
-// script ever runs unconfined.
+// projection feeds Kafka records to the projector.
+type projection struct{ *projections.Projector }
+
+func (pr projection) Handle(ctx context.Context, rec kafka.Record) error {
+	return pr.Projector.Handle(ctx, projections.Delivery{Partition: rec.Partition, Offset: rec.Offset, Record: rec.Value})
+}
+
+// startRunner proves the sandbox, then follows the ledger and reconciles.
+// If the sandbox cannot isolate, it refuses to start: no script ever runs
+// unconfined.
 func (p *platform) startRunner(ctx context.Context, wg *sync.WaitGroup) error {
 	id, err := runnerID(p.cfg.DataDir)
 	if err != nil {
@@ -169,23 +234,30 @@ func (p *platform) startRunner(ctx context.Context, wg *sync.WaitGroup) error {
 	if err != nil {
 		return err
 	}
-	r, err := runner.New(runner.Config{ID: id, Ledger: p.ledger, Leases: p.heads, Sandbox: sb,
+	ask, err := p.asker("runner")
+	if err != nil {
+		return err
+	}
+	r, err := runner.New(runner.Config{ID: id, Ledger: ask, Backlog: projections.Backlog{Store: p.views}, Sandbox: sb,
 		Slots: p.cfg.Slots, LeaseTTL: p.cfg.LeaseTTL, Logger: p.log.With("component", "runner"),
 		Metrics: runner.NewMetrics(p.reg)})
 	if err != nil {
 		return err
 	}
 	p.runner = r
-	sub, err := kafka.NewSubscriber(p.brokers, "runner", p.wlog)
-	if err != nil {
-		return fmt.Errorf("runner subscriber: %w", err)
-	}
-	p.onClose(sub.Close)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if err := eventstore.Consume(ctx, sub, p.cfg.KafkaPartitions, r.HandleEvent, p.log); err != nil {
-			p.log.Error("runner subscription stopped", "err", err)
+		err := kafka.Follow(ctx, p.brokers, eventstore.Topic, p.log.With("component", "runner"),
+			func(ctx context.Context, rec kafka.Record) error {
+				env, err := eventstore.ParseRecord(rec.Value)
+				if err != nil {
+					return nil // the projector parks what nobody can read
+				}
+				return r.HandleEvent(ctx, env)
+			})
+		if err != nil {
+			p.log.Error("runner stopped following the ledger", "err", err)
 		}
 	}()
 	go func() {
@@ -207,6 +279,11 @@ func (p *platform) catalog() domain.Catalog {
 func (p *platform) readyCheck(ctx context.Context) error {
 	if err := p.ready.get(); err != nil {
 		return err
+	}
+	if p.catchUp != nil {
+		if err := p.catchUp.check(ctx); err != nil {
+			return err
+		}
 	}
 	if p.client != nil {
 		if err := p.client.Ping(ctx, nil); err != nil {
@@ -233,9 +310,10 @@ func (p *platform) serve(ctx context.Context, ln net.Listener, h http.Handler) e
 	return nil
 }
 
-func (p *platform) apiHandler() http.Handler {
-	return web.NewServer(web.Deps{Ledger: p.ledger, Views: p.views, Hub: p.hub, Backlog: p.heads, Catalog: p.catalog(),
-		Logger: p.log.With("component", "api"), Gatherer: p.reg, Registerer: p.reg, Ready: p.readyCheck})
+func (p *platform) apiHandler(ask web.Ledger) http.Handler {
+	return web.NewServer(web.Deps{Ledger: ask, Views: p.views, Hub: p.hub, Backlog: projections.Backlog{Store: p.views},
+		Keys: p.keys, Catalog: p.catalog(), Logger: p.log.With("component", "api"), Gatherer: p.reg, Registerer: p.reg,
+		Ready: p.readyCheck})
 }
 
 func (p *platform) opsHandler() http.Handler {

@@ -112,8 +112,30 @@ func (p *platform) assemble(ctx context.Context, role string, wg *sync.WaitGroup
 	if err := p.connect(ctx); err != nil {
 		return err
 	}
+	if role == "stores" {
+		return nil
+	}
+	if role == "up" || role == "api" || role == "projector" {
+		if err := p.loadKeys(ctx, role); err != nil {
+			return err
+		}
+		// Ready only once the views hold the log as it is now.
+		cu, err := newCatchUp(p.brokers, p.views)
+		if err != nil {
+			return err
+		}
+		p.onClose(cu.close)
+		p.catchUp = cu
+	}
 	if role == "up" || role == "api" {
-		p.setHandler(p.apiHandler())
+		if err := p.startWriter(ctx, wg); err != nil {
+			return err
+		}
+		ask, err := p.asker("api")
+		if err != nil {
+			return err
+		}
+		p.setHandler(p.apiHandler(ask))
 	}
 	if role == "up" || role == "projector" {
 		if err := p.startProjector(ctx, wg); err != nil {

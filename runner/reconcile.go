@@ -48,7 +48,7 @@ func (r *Runner) Reconcile(ctx context.Context) error {
 	for _, e := range running {
 		runningAt[e.ID] = e.Attempt
 		switch {
-		case e.Runner == r.cfg.ID && r.lookup(e.ID) == nil:
+		case e.Runner == r.cfg.ID && r.lookup(e.ID) == nil && !r.ranLately(e.ID, now):
 			// Ours, but not run here: this runner restarted (its identity
 			// is kept in its data directory). Release it at once rather
 			// than wait for the lease to lapse; it is taken over below on

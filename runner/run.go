@@ -19,7 +19,7 @@ import (
 func (r *Runner) execute(traceCtx context.Context, rn *run, job Job, meta eventstore.Command, resume bool) {
 	defer r.wg.Done()
 	defer func() { <-r.slots; r.wake() }()
-	defer r.unmark(job.ExecutionID)
+	defer r.done(job.ExecutionID)
 
 	id, attempt := job.ExecutionID, job.Attempt
 	traceCtx, span := otel.Tracer("github.com/integr8scode/integr8scode/runner").Start(traceCtx, "sandbox.run",

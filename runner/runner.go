@@ -115,6 +115,9 @@ type Runner struct {
 	// vanished holds executions (→ attempt) whose sandbox a Resume did not
 	// find: the next sweep runs them as a new attempt instead of resuming.
 	vanished map[string]int
+	// finished holds executions (→ when) whose run here ended lately: the
+	// view may still show them running on this runner for a moment.
+	finished map[string]time.Time
 	closing  bool
 	wg       sync.WaitGroup // one per marked execution, from mark on
 	lastGC   time.Time
@@ -170,7 +173,7 @@ func New(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	return &Runner{cfg: cfg, slots: make(chan struct{}, cfg.Slots), kick: make(chan struct{}, 1),
-		runs: map[string]*run{}, vanished: map[string]int{}}, nil
+		runs: map[string]*run{}, vanished: map[string]int{}, finished: map[string]time.Time{}}, nil
 }
 
 // Busy returns how many sandboxes run now.
@@ -306,6 +309,28 @@ func (r *Runner) unmark(id string) {
 	r.mu.Lock()
 	delete(r.runs, id)
 	r.mu.Unlock()
+}
+
+// done unmarks the execution of a run that ended here.
+func (r *Runner) done(id string) {
+	r.mu.Lock()
+	delete(r.runs, id)
+	r.finished[id] = time.Now()
+	r.mu.Unlock()
+}
+
+// ranLately tells whether a run of id ended here within the last minute,
+// and forgets older ones.
+func (r *Runner) ranLately(id string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for x, at := range r.finished {
+		if now.Sub(at) > time.Minute {
+			delete(r.finished, x)
+		}
+	}
+	_, ok := r.finished[id]
+	return ok
 }
 
 func (r *Runner) lookup(id string) *run {

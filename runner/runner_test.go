@@ -8,31 +8,32 @@ import (
 	"testing"
 	"time"
 
-	"github.com/integr8scode/integr8scode/adapters/mongo"
+	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/adapters/sandbox/oci"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
 	"github.com/integr8scode/integr8scode/internal/testenv"
+	"github.com/integr8scode/integr8scode/projections"
 	"github.com/integr8scode/integr8scode/runner"
 )
 
 // world is the runner's real surroundings: the embedded broker and store,
-// the ledger over them, and a real runc sandbox.
+// the ledger writer and projector over them, and a real runc sandbox.
 type world struct {
-	ledger  *eventstore.Ledger
-	heads   *mongo.Heads
+	testenv.Ledger
+	user    *kafka.Asker
 	sandbox *oci.Runc
 }
 
 func newWorld(t *testing.T) world {
 	t.Helper()
-	l := testenv.StartLedger(t, "runner_test")
+	l := testenv.StartLedger(t, "runner_test", 15*time.Second)
 	sb, err := oci.New(oci.Config{RuncPath: "runc", StateDir: filepath.Join(t.TempDir(), "sandbox")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sb.Close() })
-	return world{ledger: l.Ledger, heads: l.Heads, sandbox: sb}
+	return world{Ledger: l, user: l.Asker(t, "user"), sandbox: sb}
 }
 
 // countingSandbox wraps the real sandbox to observe concurrency.
@@ -57,67 +58,62 @@ func (c *countingSandbox) Run(ctx context.Context, j runner.Job) (domain.Result,
 
 func (w world) newRunner(t *testing.T, id string, sb runner.Sandbox, slots int) *runner.Runner {
 	t.Helper()
-	r, err := runner.New(runner.Config{ID: id, Ledger: w.ledger, Leases: w.heads, Sandbox: sb, Slots: slots,
-		LeaseTTL: 2 * time.Second, RenewEvery: 100 * time.Millisecond, ReconcileEvery: 200 * time.Millisecond,
-		Logger: testenv.Quiet()})
+	r, err := runner.New(runner.Config{ID: id, Ledger: w.Asker(t, id), Backlog: projections.Backlog{Store: w.Views},
+		Sandbox: sb, Slots: slots, LeaseTTL: 2 * time.Second, RenewEvery: 200 * time.Millisecond,
+		ReconcileEvery: 200 * time.Millisecond, Logger: testenv.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-// startRunner runs r's reconcile loop until the test ends.
-func startRunner(t *testing.T, r *runner.Runner) context.CancelFunc {
+// startRunner runs r's reconcile loop, fed with the ledger's events as the
+// platform does, until the test ends. The returned function stops it.
+func (w world) startRunner(t *testing.T, r *runner.Runner) context.CancelFunc {
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return func() { cancel(); <-done }
-}
-
-func (w world) queue(t *testing.T, id, script string) eventstore.Envelope {
-	t.Helper()
-	_, envs, err := w.ledger.Create(context.Background(), id, domain.ExecutionQueued{Language: "python", Version: "3.11",
-		Script: script, Limits: domain.DefaultLimits, Owner: "anonymous"}, eventstore.Meta{Actor: "anonymous"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return envs[0]
-}
-
-func (w world) waitStatus(t *testing.T, id string, want func(domain.Status) bool, within time.Duration) eventstore.Head {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		h, err := w.ledger.Get(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want(h.State.Status) {
-			return h
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still %s after %s", id, h.State.Status, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func terminal(s domain.Status) bool { return s.Terminal() }
-
-// forceRunning makes a head look like a runner claimed it and vanished.
-func (w world) forceRunning(t *testing.T, id, owner string, attempts int, leaseUntil time.Time) {
-	t.Helper()
-	for i := 0; i < attempts; i++ {
-		_, _, err := w.ledger.Update(context.Background(), id, eventstore.Meta{Actor: "runner"}, func(h *eventstore.Head) ([]domain.Event, error) {
-			ev, err := h.State.Start(owner, "runc")
-			h.LeaseOwner, h.LeaseUntil = owner, leaseUntil
-			return []domain.Event{ev}, err
+	done := make(chan struct{}, 2)
+	go func() {
+		_ = kafka.Follow(ctx, w.Brokers, eventstore.Topic, testenv.Quiet(), func(ctx context.Context, rec kafka.Record) error {
+			env, err := eventstore.ParseRecord(rec.Value)
+			if err != nil {
+				return err
+			}
+			return r.HandleEvent(ctx, env)
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		done <- struct{}{}
+	}()
+	go func() { r.Run(ctx); done <- struct{}{} }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done; <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+func (w world) queue(t *testing.T, script string) eventstore.Envelope {
+	t.Helper()
+	return testenv.Submit(t, w.user, script)
+}
+
+func terminal(e domain.Execution) bool { return e.Status.Terminal() }
+
+// claimAs makes an execution look like runner claimed it (lease ms long)
+// and then went silent.
+func (w world) claimAs(t *testing.T, id, runnerID, mode string, lease time.Duration) eventstore.Reply {
+	t.Helper()
+	r := testenv.Ask(t, w.user, eventstore.Command{Kind: eventstore.CommandClaim, ExecutionID: id, Actor: "runner",
+		Runner: &eventstore.RunnerArgs{Runner: runnerID, Sandbox: "runc", Mode: mode, LeaseMs: lease.Milliseconds()}})
+	if r.Err() != nil {
+		t.Fatalf("claim as %s: %v", runnerID, r.Err())
 	}
+	return r
+}
+
+func types(evs []eventstore.Envelope) string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Type)
+	}
+	return fmt.Sprint(out)
 }
 
 func TestRunner(t *testing.T) {
@@ -129,27 +125,19 @@ func TestRunner(t *testing.T) {
 		r := w.newRunner(t, "r-pool", sb, 1)
 		var ids []string
 		for i := 0; i < 4; i++ {
-			id := fmt.Sprintf("pool-%d", i)
-			ids = append(ids, id)
-			env := w.queue(t, id, "import time\ntime.sleep(0.3)\nprint('ok')")
+			env := w.queue(t, "import time\ntime.sleep(0.3)\nprint('ok')")
+			ids = append(ids, env.ExecutionID)
 			if err := r.HandleEvent(ctx, env); err != nil { // returns at once, also when full
 				t.Fatal(err)
 			}
 		}
-		queued := 0
-		for _, id := range ids {
-			h, _ := w.ledger.Get(ctx, id)
-			if h.State.Status == domain.StatusQueued {
-				queued++
-			}
+		if r.Busy() != 1 {
+			t.Fatalf("%d sandboxes busy after the event path, want 1 (one slot)", r.Busy())
 		}
-		if queued != 3 {
-			t.Fatalf("%d of 4 still queued after the event path, want 3 (one slot)", queued)
-		}
-		startRunner(t, r)
+		w.startRunner(t, r)
 		for _, id := range ids {
-			if h := w.waitStatus(t, id, terminal, 30*time.Second); h.State.Status != domain.StatusCompleted || h.State.Output != "ok\n" {
-				t.Fatalf("%s: %+v", id, h.State)
+			if v := w.WaitView(t, id, terminal, 30*time.Second); v.Status != domain.StatusCompleted || v.Output != "ok\n" {
+				t.Fatalf("%s: %+v", id, v)
 			}
 		}
 		if sb.peak != 1 {
@@ -158,69 +146,60 @@ func TestRunner(t *testing.T) {
 	})
 
 	t.Run("OK re-runs an execution whose runner died", func(t *testing.T) {
-		w.queue(t, "orphan", "print('second life')")
-		w.forceRunning(t, "orphan", "ghost", 1, time.Now().Add(-time.Second))
-		startRunner(t, w.newRunner(t, "r-rescue", w.sandbox, 2))
-		h := w.waitStatus(t, "orphan", terminal, 30*time.Second)
-		if h.State.Status != domain.StatusCompleted || h.State.Attempt != 2 || h.State.Runner != "r-rescue" {
-			t.Fatalf("got %+v", h.State)
+		env := w.queue(t, "print('second life')")
+		w.claimAs(t, env.ExecutionID, "ghost", eventstore.ClaimStart, 300*time.Millisecond)
+		w.startRunner(t, w.newRunner(t, "r-rescue", w.sandbox, 2))
+		v := w.WaitView(t, env.ExecutionID, terminal, 30*time.Second)
+		if v.Status != domain.StatusCompleted || v.Attempt != 2 || v.Runner != "r-rescue" {
+			t.Fatalf("got %+v", v)
+		}
+		want := "[ExecutionQueued ExecutionStarted ExecutionAbandoned ExecutionStarted ExecutionCompleted]"
+		if got := types(w.History(t, env.ExecutionID)); got != want {
+			t.Fatalf("history %s, want %s", got, want)
 		}
 	})
 
 	t.Run("OK leaves a live lease of another runner alone", func(t *testing.T) {
-		w.queue(t, "alive", "print(1)")
-		w.forceRunning(t, "alive", "busy-elsewhere", 1, time.Now().Add(time.Hour))
+		env := w.queue(t, "print(1)")
+		w.claimAs(t, env.ExecutionID, "busy-elsewhere", eventstore.ClaimStart, time.Hour)
+		w.WaitView(t, env.ExecutionID, func(e domain.Execution) bool { return e.Status == domain.StatusRunning }, 10*time.Second)
 		r := w.newRunner(t, "r-polite", w.sandbox, 2)
 		for i := 0; i < 3; i++ {
 			if err := r.Reconcile(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if h, _ := w.ledger.Get(ctx, "alive"); h.State.Attempt != 1 || h.LeaseOwner != "busy-elsewhere" {
-			t.Fatalf("took over a live lease: %+v", h)
+		time.Sleep(300 * time.Millisecond)
+		if v, _ := w.Views.View(ctx, env.ExecutionID); v.Attempt != 1 || v.Runner != "busy-elsewhere" {
+			t.Fatalf("took over a live lease: %+v", v)
 		}
 	})
 
-	t.Run("OK a restarted runner resumes its own claims at once", func(t *testing.T) {
-		w.queue(t, "mine", "print('resumed')")
-		w.forceRunning(t, "mine", "r-self", 1, time.Now().Add(time.Hour))
-		r := w.newRunner(t, "r-self", w.sandbox, 2)
-		if err := r.Reconcile(ctx); err != nil {
-			t.Fatal(err)
+	t.Run("OK a restarted runner releases its own claims and runs them again at once", func(t *testing.T) {
+		env := w.queue(t, "print('again')")
+		w.claimAs(t, env.ExecutionID, "r-self", eventstore.ClaimStart, time.Hour)
+		w.WaitView(t, env.ExecutionID, func(e domain.Execution) bool { return e.Runner == "r-self" }, 10*time.Second)
+		w.startRunner(t, w.newRunner(t, "r-self", w.sandbox, 2))
+		v := w.WaitView(t, env.ExecutionID, terminal, 30*time.Second)
+		if v.Status != domain.StatusCompleted || v.Attempt != 2 {
+			t.Fatalf("got %+v", v)
 		}
-		h := w.waitStatus(t, "mine", terminal, 30*time.Second)
-		if h.State.Status != domain.StatusCompleted || h.State.Attempt != 2 {
-			t.Fatalf("got %+v", h.State)
-		}
-	})
-
-	t.Run("OK gives up after three attempts", func(t *testing.T) {
-		w.queue(t, "cursed", "print(1)")
-		w.forceRunning(t, "cursed", "ghost", 3, time.Now().Add(-time.Second))
-		r := w.newRunner(t, "r-judge", w.sandbox, 2)
-		if err := r.Reconcile(ctx); err != nil {
-			t.Fatal(err)
-		}
-		h := w.waitStatus(t, "cursed", terminal, 10*time.Second)
-		if h.State.FailureReason != domain.VerdictSystemError {
-			t.Fatalf("got %+v", h.State)
+		h := w.History(t, env.ExecutionID)
+		if ab, _ := eventstore.Decode(h[2]); ab != (domain.ExecutionAbandoned{Runner: "r-self", Attempt: 1, Reason: domain.AbandonRunnerRestart}) {
+			t.Fatalf("the log does not say the previous life's attempt was abandoned: %s %+v", types(h), ab)
 		}
 	})
 
-	t.Run("OK cancel kills the sandbox and the runner records nothing", func(t *testing.T) {
+	t.Run("OK cancel kills the sandbox and the runner reports nothing", func(t *testing.T) {
 		sb := &countingSandbox{Sandbox: w.sandbox}
 		r := w.newRunner(t, "r-cancel", sb, 1)
-		env := w.queue(t, "doomed", "import time\ntime.sleep(30)")
-		if err := r.HandleEvent(ctx, env); err != nil {
-			t.Fatal(err)
-		}
-		w.waitStatus(t, "doomed", func(s domain.Status) bool { return s == domain.StatusRunning }, 10*time.Second)
+		w.startRunner(t, r)
+		env := w.queue(t, "import time\ntime.sleep(30)")
+		w.WaitView(t, env.ExecutionID, func(e domain.Execution) bool { return e.Status == domain.StatusRunning }, 10*time.Second)
 		time.Sleep(200 * time.Millisecond)
-		if _, _, err := w.ledger.Update(ctx, "doomed", eventstore.Meta{Actor: "anonymous"}, func(h *eventstore.Head) ([]domain.Event, error) {
-			ev, err := h.State.Cancel("anonymous")
-			return []domain.Event{ev}, err
-		}); err != nil {
-			t.Fatal(err)
+		if rep := testenv.Ask(t, w.user, eventstore.Command{Kind: eventstore.CommandCancel, ExecutionID: env.ExecutionID,
+			Actor: "anonymous"}); rep.Err() != nil {
+			t.Fatal(rep.Err())
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for r.Busy() > 0 {
@@ -229,24 +208,22 @@ func TestRunner(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		h, _ := w.ledger.Get(ctx, "doomed")
-		if h.State.Sequence != 3 || h.State.FailureReason != domain.VerdictCancelled {
-			t.Fatalf("the runner appended after a cancel: %+v", h.State)
+		time.Sleep(300 * time.Millisecond)
+		if got := types(w.History(t, env.ExecutionID)); got != "[ExecutionQueued ExecutionStarted ExecutionFailed]" {
+			t.Fatalf("the runner appended after a cancel: %s", got)
 		}
 	})
 
-	t.Run("OK shutdown leaves the execution for a re-run", func(t *testing.T) {
+	t.Run("OK shutdown releases the execution for another runner", func(t *testing.T) {
 		r := w.newRunner(t, "r-stop", w.sandbox, 1)
-		stop := startRunner(t, r)
-		env := w.queue(t, "interrupted", "import time\ntime.sleep(30)")
-		if err := r.HandleEvent(ctx, env); err != nil {
-			t.Fatal(err)
-		}
-		w.waitStatus(t, "interrupted", func(s domain.Status) bool { return s == domain.StatusRunning }, 10*time.Second)
+		stop := w.startRunner(t, r)
+		env := w.queue(t, "import time\ntime.sleep(30)")
+		w.WaitView(t, env.ExecutionID, func(e domain.Execution) bool { return e.Status == domain.StatusRunning }, 10*time.Second)
 		stop()
-		h, _ := w.ledger.Get(ctx, "interrupted")
-		if h.State.Status != domain.StatusRunning || h.LeaseOwner != "r-stop" {
-			t.Fatalf("shutdown recorded an outcome: %+v", h.State)
+		h := w.History(t, env.ExecutionID)
+		last, _ := eventstore.Decode(h[len(h)-1])
+		if last != (domain.ExecutionAbandoned{Runner: "r-stop", Attempt: 1, Reason: domain.AbandonRunnerStopped}) {
+			t.Fatalf("shutdown did not release: %s", types(h))
 		}
 	})
 }

@@ -1,7 +1,7 @@
 // Package testenv starts the platform's embedded infrastructure for tests:
 // the Kafka-protocol broker and the MongoDB-wire store, reached over TCP
-// through the same adapters the platform uses. Everything stops when the
-// test ends.
+// through the same adapters the platform uses, and the ledger over them
+// (its writer and a projector). Everything stops when the test ends.
 package testenv
 
 import (
@@ -9,12 +9,17 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/google/uuid"
 
 	"github.com/integr8scode/integr8scode/adapters/kafka"
+	"github.com/integr8scode/integr8scode/adapters/keyring"
 	"github.com/integr8scode/integr8scode/adapters/mongo"
+	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
+	"github.com/integr8scode/integr8scode/projections"
 )
 
 // Quiet is a logger that discards everything.
@@ -42,27 +47,143 @@ func Store(t testing.TB, name string) *mongo.DB {
 	return db
 }
 
-// Ledger is a ledger over the embedded broker and store.
-type Ledger struct {
-	*eventstore.Ledger
-	Heads   *mongo.Heads
-	Brokers []string
+// Keys makes a fresh ledger key ring in a temporary directory.
+func Keys(t testing.TB) keyring.Ring {
+	t.Helper()
+	r, err := keyring.LoadOrCreate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
-// StartLedger starts the embedded broker and store and builds a ledger
-// over them, as the platform does.
-func StartLedger(t testing.TB, name string) Ledger {
+// Ledger is the ledger over the embedded broker and store: its writer and
+// a projector run until the test ends.
+type Ledger struct {
+	Brokers []string
+	Views   *mongo.Projections
+	Keys    *eventstore.KeySet
+}
+
+// StartLedger starts the embedded broker and store, the ledger writer
+// (leases of lease when a claim names none) and a projector, as `up` does.
+func StartLedger(t testing.TB, name string, lease time.Duration) Ledger {
 	t.Helper()
 	k, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Dir: t.TempDir(), Logger: Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { k.Close() })
-	heads := mongo.NewHeads(Store(t, name))
-	pub, err := kafka.NewPublisher(k.Brokers(), watermill.NopLogger{})
+	ring := Keys(t)
+	views := mongo.NewProjections(Store(t, name))
+	l := Ledger{Brokers: k.Brokers(), Views: views, Keys: ring.Keys}
+
+	w, err := kafka.NewWriter(kafka.WriterConfig{Brokers: l.Brokers, Logger: Quiet(), ExpireEvery: 100 * time.Millisecond,
+		Decider: &eventstore.Decider{Signer: ring.Signer, DefaultLease: lease}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pub.Close() })
-	return Ledger{Ledger: eventstore.NewLedger(heads, pub), Heads: heads, Brokers: k.Brokers()}
+	parker, err := kafka.NewParker(l.Brokers, "projector", watermill.NopLogger{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { parker.Close() })
+	proj := projections.NewProjector(views, ring.Keys, parker, nil, Quiet(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() { _ = w.Run(ctx); done <- struct{}{} }()
+	go func() {
+		_ = kafka.Project(ctx, kafka.ProjectConfig{Brokers: l.Brokers, Topic: eventstore.Topic, Group: "integr8scode.projector",
+			SaveEvery: 100 * time.Millisecond, Logger: Quiet()}, Projection{proj})
+		done <- struct{}{}
+	}()
+	t.Cleanup(func() { cancel(); <-done; <-done })
+	return l
+}
+
+// Projection feeds Kafka records to a projector.
+type Projection struct{ *projections.Projector }
+
+// Handle hands one record to the projector.
+func (p Projection) Handle(ctx context.Context, rec kafka.Record) error {
+	return p.Projector.Handle(ctx, projections.Delivery{Partition: rec.Partition, Offset: rec.Offset, Record: rec.Value})
+}
+
+// Asker returns a client of the ledger writer named name.
+func (l Ledger) Asker(t testing.TB, name string) *kafka.Asker {
+	t.Helper()
+	a, err := kafka.NewAsker(l.Brokers, name, Quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// Ask sends cmd and fails the test if the writer does not answer.
+func Ask(t testing.TB, a *kafka.Asker, cmd eventstore.Command) eventstore.Reply {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := a.Ask(ctx, cmd)
+	if err != nil {
+		t.Fatalf("%s %s: %v", cmd.Kind, cmd.ExecutionID, err)
+	}
+	return r
+}
+
+// Submit queues script as a new execution and returns its ExecutionQueued.
+func Submit(t testing.TB, a *kafka.Asker, script string) eventstore.Envelope {
+	t.Helper()
+	r := Ask(t, a, eventstore.Command{Kind: eventstore.CommandSubmit, ExecutionID: uuid.Must(uuid.NewV7()).String(),
+		Actor: "anonymous", Submit: &domain.ExecutionQueued{Language: "python", Version: "3.11", Script: script,
+			Limits: domain.DefaultLimits, Owner: "anonymous"}})
+	envs, err := r.Envelopes()
+	if err != nil || r.Err() != nil || len(envs) != 1 {
+		t.Fatalf("submit: %v %v %+v", err, r.Err(), r)
+	}
+	return envs[0]
+}
+
+// History reads an execution's events from the log, as a read_committed
+// auditor does.
+func (l Ledger) History(t testing.TB, id string) []eventstore.Envelope {
+	t.Helper()
+	r, err := kafka.NewLogReader(l.Brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out []eventstore.Envelope
+	err = r.ReadAll(context.Background(), eventstore.Topic, func(rec kafka.Record) error {
+		if string(rec.Key) != id {
+			return nil
+		}
+		env, err := eventstore.ParseRecord(rec.Value)
+		if err != nil {
+			return err
+		}
+		out = append(out, env)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// WaitView waits until the view of id satisfies ok.
+func (l Ledger) WaitView(t testing.TB, id string, ok func(domain.Execution) bool, within time.Duration) domain.Execution {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		v, err := l.Views.View(context.Background(), id)
+		if err == nil && ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("view of %s: %+v (%v) after %s", id, v, err, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -12,8 +12,7 @@ import (
 )
 
 // casMode is how SaveView makes its conditional write ("write view id if
-// its version_seq still holds v"). Heads do not use it: they never update a
-// document in place (see Heads).
+// its version_seq still holds v").
 type casMode int
 
 const (

@@ -13,19 +13,16 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 )
 
-// Collection names. The four head collections are explained at Heads.
+// Collection names.
 const (
-	CollHeads        = "heads"         // per execution: where its newest head version is (a hint)
-	CollHeadVersions = "head_versions" // every version of every head, immutable: the ledger's compare-and-swap
-	CollUnsettled    = "unsettled"     // head versions that may be unsettled, for Unsettled
-	CollLeases       = "leases"        // lease renewals, per head version
-	CollExecutions   = "executions"    // the executions view
-	CollEvents       = "events"        // the event archive
+	CollExecutions = "executions" // the executions view
+	CollEvents     = "events"     // the event archive
+	CollPositions  = "positions"  // the projector's next offset, per partition of the ledger
 )
 
 // Collections lists every collection this package uses.
 func Collections() []string {
-	return []string{CollHeads, CollHeadVersions, CollUnsettled, CollLeases, CollExecutions, CollEvents}
+	return []string{CollExecutions, CollEvents, CollPositions}
 }
 
 // Connect opens a client to uri and checks that the server answers. Values
@@ -53,8 +50,8 @@ func Connect(ctx context.Context, uri string) (*mongo.Client, error) {
 	return client, nil
 }
 
-// DB is one database with this package's collections, ready for NewHeads
-// and NewProjections. Any number of processes may open the same database;
+// DB is one database with this package's collections, ready for
+// NewProjections. Any number of processes may open the same database;
 // use one DB per process and database (on FerretDB it holds the locks that
 // serialise the view writes of this process, see cas.go).
 type DB struct {
@@ -62,15 +59,14 @@ type DB struct {
 	ferret bool
 	cas    casMode // how SaveView makes its conditional write
 	locks  *keyLocks
-	fast   *sqliteIndex // embedded server only: indexed answers to Unsettled, List and Events
+	fast   *sqliteIndex // embedded server only: indexed answers to List and Events
 }
 
 // Open prepares database dbName: it creates the collections that are
 // missing and, on MongoDB, the indexes the queries of this package need. It
 // detects FerretDB (buildInfo reports ferretdbVersion) and then writes views
-// as cas.go describes; heads take the same path on both (see Heads). On
-// the embedded server use (*Embedded).Open, which also repairs FerretDB's
-// _id index.
+// as cas.go describes. On the embedded server use (*Embedded).Open, which
+// also repairs FerretDB's _id index.
 func Open(ctx context.Context, client *mongo.Client, dbName string) (*DB, error) {
 	if dbName == "" {
 		return nil, errors.New("open mongo: database name is required")
@@ -94,7 +90,7 @@ func Open(ctx context.Context, client *mongo.Client, dbName string) (*DB, error)
 
 // Open opens dbName on the embedded server (see the package function Open),
 // adds the _id lookup index to its collections and the indexes that let
-// Unsettled, List and Events skip FerretDB's full scans (sqliteindex.go).
+// List and Events skip FerretDB's full scans (sqliteindex.go).
 // client must be connected to this server. Close the DB when done.
 func (e *Embedded) Open(ctx context.Context, client *mongo.Client, dbName string) (*DB, error) {
 	d, err := Open(ctx, client, dbName)
@@ -179,11 +175,7 @@ func createIndexes(ctx context.Context, db *mongo.Database) error {
 			idx("status_created_desc", false, bson.E{Key: "status", Value: asc}, bson.E{Key: "created_at", Value: desc}, bson.E{Key: "_id", Value: desc}),
 			idx("owner_created_desc", false, bson.E{Key: "owner", Value: asc}, bson.E{Key: "created_at", Value: desc}, bson.E{Key: "_id", Value: desc}),
 		},
-		CollUnsettled: {
-			// Unsettled walks this collection in (updated_at, _id) order.
-			idx("updated", false, bson.E{Key: "updated_at", Value: asc}, bson.E{Key: "_id", Value: asc}),
-		},
-		// heads, head_versions and leases are only ever read by _id.
+		// positions is only ever read by _id.
 	}
 	for coll, models := range specs {
 		if _, err := db.Collection(coll).Indexes().CreateMany(ctx, models); err != nil {

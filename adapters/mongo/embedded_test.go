@@ -19,7 +19,7 @@ import (
 func fillDocs(t testing.TB, coll *mongo.Collection, n int) {
 	t.Helper()
 	const batch = 1000
-	pad := strings.Repeat("x", 300) // heads and views are hundreds of bytes at least
+	pad := strings.Repeat("x", 300) // views and events are hundreds of bytes at least
 	for start := 0; start < n; start += batch {
 		docs := make([]any, 0, batch)
 		for i := start; i < min(start+batch, n); i++ {

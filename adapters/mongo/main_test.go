@@ -66,6 +66,13 @@ const (
 
 var backends = []backend{backendEmbedded, backendFerret, backendMongoDB}
 
+// forEachBackend runs f as a subtest on a fresh database of every backend.
+func forEachBackend(t *testing.T, f func(t *testing.T, d *DB)) {
+	for _, b := range backends {
+		t.Run(string(b), func(t *testing.T) { f(t, newTestDB(t, b)) })
+	}
+}
+
 // newTestDB opens a fresh database on the shared server.
 func newTestDB(t testing.TB, b backend) *DB {
 	t.Helper()

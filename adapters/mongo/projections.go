@@ -2,7 +2,6 @@ package mongo
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -17,26 +16,31 @@ import (
 )
 
 // Projections implements projections.Store over the collections "events"
-// (the archive) and "executions" (the view, one domain.Execution each).
+// (the archive), "executions" (the view, one domain.Execution each) and
+// "positions" (where the projector reads on, per partition).
 type Projections struct {
 	db         *DB
 	events     *mongo.Collection
 	executions *mongo.Collection
+	positions  *mongo.Collection
 }
 
 var _ projections.Store = (*Projections)(nil)
 
 // NewProjections returns the read-model store of db.
 func NewProjections(db *DB) *Projections {
-	return &Projections{db: db, events: db.db.Collection(CollEvents), executions: db.db.Collection(CollExecutions)}
+	return &Projections{db: db, events: db.db.Collection(CollEvents), executions: db.db.Collection(CollExecutions),
+		positions: db.db.Collection(CollPositions)}
 }
 
-// eventDoc is one archived event. The queryable fields are copies; the
-// envelope itself is kept as its JSON text. As a BSON sub-document its data
-// would be re-encoded (JSON numbers become int32, int64 or double; nested
-// keys are whatever the decoder makes of them), and whether the hash still
-// verifies would depend on that conversion. The text comes back
-// byte-for-byte, with occurred_at in nanoseconds, so it always does.
+// eventDoc is one archived event: the record exactly as the ledger holds
+// it, as text, where it is in the log, and copies of the fields the
+// queries need. The record is kept byte for byte because its hash and
+// signature cover it (as canonicalized) and exports hand it out as it was
+// written: another writer's key order, whitespace or escapes survive. As a
+// BSON sub-document it would be re-encoded (JSON numbers become int32,
+// int64 or double; key order and escapes are the encoder's), and whether
+// the hash still verifies would depend on that conversion.
 type eventDoc struct {
 	ID          string    `bson:"_id"`
 	ExecutionID string    `bson:"execution_id"`
@@ -44,27 +48,37 @@ type eventDoc struct {
 	EventID     string    `bson:"event_id"`
 	Type        string    `bson:"type"`
 	OccurredAt  time.Time `bson:"occurred_at"`
-	Envelope    string    `bson:"envelope"`
+	Record      string    `bson:"record"`
+	Partition   int32     `bson:"partition"`
+	Offset      int64     `bson:"offset"`
 }
 
-// eventKey is an archived event's _id: the execution id and the zero-padded
-// sequence, so that a second event with the same sequence collides on the
+// eventKey is an archived event's _id: "<execution id>/<sequence, 12
+// digits>", so that a second event with the same sequence collides on the
 // unique _id, and the keys of one execution sort in sequence order.
-func eventKey(executionID string, seq int64) string { return seqKey(executionID, seq) }
+func eventKey(executionID string, seq int64) string { return fmt.Sprintf("%s/%012d", executionID, seq) }
 
-// AddEvent archives env; false if that execution's sequence was already
-// archived (a duplicate delivery; the stored event is kept).
-func (p *Projections) AddEvent(ctx context.Context, env eventstore.Envelope) (bool, error) {
+// AddEvent archives ev.Record as given; false if that execution's sequence
+// was already archived (a duplicate delivery, or another event claiming
+// the sequence: the stored event is kept either way). The record must be
+// the one ev.Envelope was read from.
+func (p *Projections) AddEvent(ctx context.Context, ev projections.ArchivedEvent) (bool, error) {
+	env := ev.Envelope
 	if env.ExecutionID == "" || env.Sequence < 1 {
 		return false, fmt.Errorf("archive event %s: execution id %q, sequence %d", env.EventID, env.ExecutionID, env.Sequence)
 	}
-	raw, err := json.Marshal(env)
+	rec, err := eventstore.ParseRecord(ev.Record)
 	if err != nil {
 		return false, fmt.Errorf("archive %s/%d: %w", env.ExecutionID, env.Sequence, err)
 	}
+	if rec.ExecutionID != env.ExecutionID || rec.Sequence != env.Sequence || rec.Hash != env.Hash {
+		return false, fmt.Errorf("archive %s/%d: the record is %s/%d with hash %s, not %s",
+			env.ExecutionID, env.Sequence, rec.ExecutionID, rec.Sequence, rec.Hash, env.Hash)
+	}
 	doc := eventDoc{
 		ID: eventKey(env.ExecutionID, env.Sequence), ExecutionID: env.ExecutionID, Sequence: env.Sequence,
-		EventID: env.EventID, Type: env.Type, OccurredAt: env.OccurredAt, Envelope: string(raw),
+		EventID: env.EventID, Type: env.Type, OccurredAt: env.OccurredAt, Record: string(ev.Record),
+		Partition: ev.Partition, Offset: ev.Offset,
 	}
 	if _, err := p.events.InsertOne(ctx, doc); err != nil {
 		if mongo.IsDuplicateKeyError(err) {
@@ -75,6 +89,19 @@ func (p *Projections) AddEvent(ctx context.Context, env eventstore.Envelope) (bo
 	return true, nil
 }
 
+// Event returns the archived event of id at seq, if any: one lookup by _id.
+func (p *Projections) Event(ctx context.Context, id string, seq int64) (projections.ArchivedEvent, bool, error) {
+	d, ok, err := findByID[eventDoc](ctx, p.events, eventKey(id, seq))
+	if err != nil {
+		return projections.ArchivedEvent{}, false, fmt.Errorf("event %s/%d: %w", id, seq, err)
+	}
+	if !ok {
+		return projections.ArchivedEvent{}, false, nil
+	}
+	ev, err := d.archived()
+	return ev, err == nil, err
+}
+
 // Events returns id's archived events with sequence > after, in order.
 //
 // On a FerretDB other than the embedded server (which has its SQLite
@@ -83,7 +110,7 @@ func (p *Projections) AddEvent(ctx context.Context, env eventstore.Envelope) (bo
 // lookups instead of a scan. There it stops at a gap, returning the events
 // up to it; every caller (the projector, the event stream) uses only the
 // gap-free prefix anyway.
-func (p *Projections) Events(ctx context.Context, id string, after int64) ([]eventstore.Envelope, error) {
+func (p *Projections) Events(ctx context.Context, id string, after int64) ([]projections.ArchivedEvent, error) {
 	if p.db.fast != nil {
 		return p.eventsByIndex(ctx, id, after)
 	}
@@ -99,45 +126,40 @@ func (p *Projections) Events(ctx context.Context, id string, after int64) ([]eve
 	if err := cur.All(ctx, &docs); err != nil {
 		return nil, fmt.Errorf("events of %s: %w", id, err)
 	}
-	out := make([]eventstore.Envelope, 0, len(docs))
+	out := make([]projections.ArchivedEvent, 0, len(docs))
 	for _, d := range docs {
-		env, err := d.envelope()
+		ev, err := d.archived()
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, env)
+		out = append(out, ev)
 	}
 	return out, nil
 }
 
-func (p *Projections) eventsByKey(ctx context.Context, id string, after int64) ([]eventstore.Envelope, error) {
-	var out []eventstore.Envelope
+func (p *Projections) eventsByKey(ctx context.Context, id string, after int64) ([]projections.ArchivedEvent, error) {
+	var out []projections.ArchivedEvent
 	for seq := after + 1; ; seq++ {
-		var d eventDoc
-		err := p.events.FindOne(ctx, bson.D{{Key: "_id", Value: eventKey(id, seq)}}).Decode(&d)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("events of %s: %w", id, err)
-		}
-		env, err := d.envelope()
+		ev, ok, err := p.Event(ctx, id, seq)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, env)
+		if !ok {
+			return out, nil
+		}
+		out = append(out, ev)
 	}
 }
 
 // eventsByIndex is Events on the embedded server: the _ids from the SQLite
 // index, the events by _id. Archived events never change, so there is
 // nothing to re-check.
-func (p *Projections) eventsByIndex(ctx context.Context, id string, after int64) ([]eventstore.Envelope, error) {
+func (p *Projections) eventsByIndex(ctx context.Context, id string, after int64) ([]projections.ArchivedEvent, error) {
 	keys, err := p.db.fast.eventIDs(ctx, id, after)
 	if err != nil {
 		return nil, fmt.Errorf("events of %s: %w", id, err)
 	}
-	out := make([]eventstore.Envelope, 0, len(keys))
+	out := make([]projections.ArchivedEvent, 0, len(keys))
 	for _, key := range keys {
 		d, ok, err := findByID[eventDoc](ctx, p.events, key)
 		if err != nil {
@@ -146,24 +168,27 @@ func (p *Projections) eventsByIndex(ctx context.Context, id string, after int64)
 		if !ok {
 			continue
 		}
-		env, err := d.envelope()
+		ev, err := d.archived()
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, env)
+		out = append(out, ev)
 	}
 	return out, nil
 }
 
-func (d eventDoc) envelope() (eventstore.Envelope, error) {
-	var env eventstore.Envelope
-	if err := json.Unmarshal([]byte(d.Envelope), &env); err != nil {
-		return env, fmt.Errorf("archived event %s: %w", d.ID, err)
+// archived returns the stored event: its record as stored, the envelope
+// read from it, and its place in the log.
+func (d eventDoc) archived() (projections.ArchivedEvent, error) {
+	rec := []byte(d.Record)
+	env, err := eventstore.ParseRecord(rec)
+	if err != nil {
+		return projections.ArchivedEvent{}, fmt.Errorf("archived event %s: %w", d.ID, err)
 	}
 	if env.ExecutionID != d.ExecutionID || env.Sequence != d.Sequence {
-		return env, fmt.Errorf("archived event %s holds %s/%d", d.ID, env.ExecutionID, env.Sequence)
+		return projections.ArchivedEvent{}, fmt.Errorf("archived event %s holds %s/%d", d.ID, env.ExecutionID, env.Sequence)
 	}
-	return env, nil
+	return projections.ArchivedEvent{Envelope: env, Record: rec, Partition: d.Partition, Offset: d.Offset}, nil
 }
 
 // View returns the executions view of id, or a domain ENOTFOUND error.
@@ -328,4 +353,17 @@ func (p *Projections) listByIndex(ctx context.Context, q projections.ListQuery) 
 		out = out[:q.Limit]
 	}
 	return out, more, nil
+}
+
+// idOnly projects a document to its _id, for existence checks.
+var idOnly = options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})
+
+// findByID reads one document by _id; false if there is none.
+func findByID[T any](ctx context.Context, coll *mongo.Collection, id string, opts ...options.Lister[options.FindOneOptions]) (T, bool, error) {
+	var doc T
+	err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}, opts...).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return doc, false, nil
+	}
+	return doc, err == nil, err
 }

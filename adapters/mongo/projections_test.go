@@ -1,12 +1,15 @@
 package mongo
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,43 +19,6 @@ import (
 	"github.com/integr8scode/integr8scode/projections"
 )
 
-// chain builds a real, sealed history of one execution: queued, started,
-// completed with exit code 0, at nanosecond times.
-func chain(t *testing.T, id string) []eventstore.Envelope {
-	t.Helper()
-	evs := []domain.Event{
-		domain.ExecutionQueued{Language: "python", Version: "3.12", Script: "print('hi')", Limits: domain.DefaultLimits, Owner: "alice"},
-		domain.ExecutionStarted{Runner: "runner-1", Sandbox: "sb-1", Attempt: 1, Limits: domain.DefaultLimits},
-		domain.ExecutionCompleted{Result: domain.Result{Verdict: domain.VerdictCompleted, ExitCode: domain.IntPtr(0),
-			Stdout: "hi\n", Usage: domain.ResourceUsage{WallTimeMs: 31, CPUTimeMs: 20, PeakMemoryBytes: 9 << 20}}},
-	}
-	var out []eventstore.Envelope
-	prev := ""
-	for i, ev := range evs {
-		data, err := eventstore.Encode(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		env := eventstore.Envelope{
-			EventID: fmt.Sprintf("%s-e%d", id, i+1), Type: ev.EventType(), SchemaVersion: eventstore.CurrentSchemaVersion,
-			ExecutionID: id, Sequence: int64(i + 1), OccurredAt: at(time.Duration(i)*time.Second + time.Duration(i)),
-			CorrelationID: "req-1", Actor: "alice", Data: data,
-		}
-		if i > 0 {
-			env.CausationID = out[i-1].EventID
-		}
-		if err := env.Seal(prev); err != nil {
-			t.Fatal(err)
-		}
-		prev = env.Hash
-		out = append(out, env)
-	}
-	if err := eventstore.VerifyChain(out); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func TestProjectionsEventsRoundTrip(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
@@ -60,10 +26,10 @@ func TestProjectionsEventsRoundTrip(t *testing.T) {
 		want := chain(t, "ex-1")
 		_ = chain(t, "ex-10") // a neighbour whose keys share the prefix "ex-1"
 		for _, id := range []string{"ex-10", "ex-1"} {
-			for _, env := range chain(t, id) {
-				added, err := p.AddEvent(ctx, env)
+			for _, ev := range chain(t, id) {
+				added, err := p.AddEvent(ctx, ev)
 				if err != nil || !added {
-					t.Fatalf("add %s/%d: %v %v", id, env.Sequence, added, err)
+					t.Fatalf("add %s/%d: %v %v", id, ev.Envelope.Sequence, added, err)
 				}
 			}
 		}
@@ -71,21 +37,24 @@ func TestProjectionsEventsRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := eventstore.VerifyChain(got); err != nil {
+		if err := eventstore.VerifyChain(testKeys, envelopes(got)); err != nil {
 			t.Errorf("chain after the round trip: %v", err)
 		}
+		// Envelope, record bytes, partition and offset.
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("events:\n got %+v\nwant %+v", got, want)
 		}
-		for i := range want {
-			a, _ := json.Marshal(got[i])
-			b, _ := json.Marshal(want[i])
-			if string(a) != string(b) {
-				t.Errorf("seq %d JSON differs:\n got %s\nwant %s", i+1, a, b)
+		for _, w := range want {
+			one, ok, err := p.Event(ctx, "ex-1", w.Envelope.Sequence)
+			if err != nil || !ok || !reflect.DeepEqual(one, w) {
+				t.Errorf("event %d: ok=%v err=%v\n got %+v\nwant %+v", w.Envelope.Sequence, ok, err, one, w)
 			}
 		}
+		if _, ok, err := p.Event(ctx, "ex-1", 4); err != nil || ok {
+			t.Errorf("event after the last: ok=%v err=%v, want false, nil", ok, err)
+		}
 		tail, err := p.Events(ctx, "ex-1", 1)
-		if err != nil || len(tail) != 2 || tail[0].Sequence != 2 || tail[1].Sequence != 3 {
+		if err != nil || len(tail) != 2 || tail[0].Envelope.Sequence != 2 || tail[1].Envelope.Sequence != 3 {
 			t.Errorf("events after 1: %v %v", tail, err)
 		}
 		if none, err := p.Events(ctx, "ex-1", 3); err != nil || len(none) != 0 {
@@ -97,26 +66,110 @@ func TestProjectionsEventsRoundTrip(t *testing.T) {
 	})
 }
 
+// TestArchiveKeepsForeignRecordByteForByte archives a record written by
+// another tool — its own key order, whitespace and needless escapes — and
+// gets exactly those bytes back, with their place in the log. Re-encoding
+// the envelope would give other bytes: an export would no longer show what
+// the ledger holds.
+func TestArchiveKeepsForeignRecordByteForByte(t *testing.T) {
+	record := `{ "type": "ExecutionQueued", "sequence": 1, "event_id": "foreign-e1",
+  "schema_version": 1, "execution_id": "foreign",
+  "occurred_at": "2025-03-14T15:09:26.5Z", "correlation_id": "", "causation_id": "", "actor": "alice",
+  "prev_hash": "", "key_id": "` + testSigner.KeyID() + `",
+  "data": { "script": "print(\"\u003c\/p\u003e \u00e9 \ud83d\ude00\")", "language": "python", "version": "3.12",
+            "limits": {"timeout_ms": 5000, "memory_bytes": 134217728, "cpu_millicores": 100}, "owner": "alice" } }`
+	hash, err := eventstore.HashRecord([]byte(record))
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, _ := hex.DecodeString(hash)
+	// The ledger's signature encoding (eventstore.encodeSignature).
+	sig := base64.RawURLEncoding.EncodeToString(testSigner.Sign(digest))
+	record = strings.TrimSuffix(record, " }") + `, "hash": "` + hash + `", "signature": "` + sig + `" }`
+	env, _, problem := eventstore.CheckRecord(testKeys, []byte(record), "")
+	if problem != nil {
+		t.Fatalf("the foreign record does not verify: %v", problem)
+	}
+	if again, _ := env.Record(); bytes.Equal(again, []byte(record)) {
+		t.Fatal("the record is in this code's own form; the test proves nothing")
+	}
+	want := projections.ArchivedEvent{Envelope: env, Record: []byte(record), Partition: 11, Offset: 1<<40 + 7}
+
+	forEachBackend(t, func(t *testing.T, d *DB) {
+		ctx := context.Background()
+		p := NewProjections(d)
+		if added, err := p.AddEvent(ctx, want); err != nil || !added {
+			t.Fatalf("add: %v %v", added, err)
+		}
+		one, ok, err := p.Event(ctx, "foreign", 1)
+		if err != nil || !ok {
+			t.Fatalf("event: ok=%v err=%v", ok, err)
+		}
+		all, err := p.Events(ctx, "foreign", 0)
+		if err != nil || len(all) != 1 {
+			t.Fatalf("events: %d %v", len(all), err)
+		}
+		for name, got := range map[string]projections.ArchivedEvent{"Event": one, "Events": all[0]} {
+			if !bytes.Equal(got.Record, want.Record) {
+				t.Errorf("%s: record\n got %s\nwant %s", name, got.Record, want.Record)
+			}
+			if got.Partition != want.Partition || got.Offset != want.Offset {
+				t.Errorf("%s: at %d:%d, want %d:%d", name, got.Partition, got.Offset, want.Partition, want.Offset)
+			}
+			if !reflect.DeepEqual(got.Envelope, want.Envelope) {
+				t.Errorf("%s: envelope\n got %+v\nwant %+v", name, got.Envelope, want.Envelope)
+			}
+			if _, _, problem := eventstore.CheckRecord(testKeys, got.Record, ""); problem != nil {
+				t.Errorf("%s: the archived record no longer verifies: %v", name, problem)
+			}
+		}
+	})
+}
+
+// TestArchiveRefusesRecordOfAnotherEvent: the archive stores the record and
+// files it under the envelope's execution and sequence, so the two must be
+// the same event.
+func TestArchiveRefusesRecordOfAnotherEvent(t *testing.T) {
+	p := NewProjections(newTestDB(t, backendEmbedded))
+	ctx := context.Background()
+	evs := chain(t, "mixed")
+	for name, ev := range map[string]projections.ArchivedEvent{
+		"record of another sequence": {Envelope: evs[1].Envelope, Record: evs[0].Record},
+		"record of another chain":    {Envelope: evs[0].Envelope, Record: chain(t, "other")[0].Record},
+		"no record":                  {Envelope: evs[0].Envelope},
+	} {
+		if added, err := p.AddEvent(ctx, ev); err == nil || added {
+			t.Errorf("%s: added=%v err=%v, want an error", name, added, err)
+		}
+	}
+	if got, err := p.Events(ctx, "mixed", 0); err != nil || len(got) != 0 {
+		t.Errorf("archive after refusals: %d events, %v", len(got), err)
+	}
+}
+
 func TestProjectionsDuplicateEvent(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
 		p := NewProjections(d)
-		envs := chain(t, "dup")
-		if added, err := p.AddEvent(ctx, envs[0]); err != nil || !added {
+		evs := chain(t, "dup")
+		if added, err := p.AddEvent(ctx, evs[0]); err != nil || !added {
 			t.Fatalf("first add: %v %v", added, err)
 		}
-		if added, err := p.AddEvent(ctx, envs[0]); err != nil || added {
+		again := evs[0]
+		again.Partition, again.Offset = 4, 99 // delivered again, from elsewhere
+		if added, err := p.AddEvent(ctx, again); err != nil || added {
 			t.Fatalf("same event again: added=%v err=%v, want false, nil", added, err)
 		}
 		// A different event claiming the same sequence does not replace it.
-		forged := envs[1]
-		forged.Sequence = 1
-		if added, err := p.AddEvent(ctx, forged); err != nil || added {
+		other := evs[0].Envelope
+		other.Actor = "mallory"
+		fork := sealed(t, other, "", 100)
+		if added, err := p.AddEvent(ctx, fork); err != nil || added {
 			t.Fatalf("another event at seq 1: added=%v err=%v, want false, nil", added, err)
 		}
 		got, err := p.Events(ctx, "dup", 0)
-		if err != nil || len(got) != 1 || got[0].EventID != envs[0].EventID {
-			t.Errorf("archive after duplicates: %v %v", got, err)
+		if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], evs[0]) {
+			t.Errorf("archive after duplicates: %+v %v", got, err)
 		}
 	})
 }
@@ -128,9 +181,9 @@ func TestProjectionsEventsAfterGap(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
 		p := NewProjections(d)
-		envs := chain(t, "gap")
-		for _, env := range []eventstore.Envelope{envs[0], envs[2]} {
-			if _, err := p.AddEvent(ctx, env); err != nil {
+		evs := chain(t, "gap")
+		for _, ev := range []projections.ArchivedEvent{evs[0], evs[2]} {
+			if _, err := p.AddEvent(ctx, ev); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -142,7 +195,7 @@ func TestProjectionsEventsAfterGap(t *testing.T) {
 		if d.ferret && d.fast == nil {
 			want = 1
 		}
-		if len(got) != want || got[0].Sequence != 1 {
+		if len(got) != want || got[0].Envelope.Sequence != 1 {
 			t.Errorf("%d events, want %d", len(got), want)
 		}
 	})

@@ -10,11 +10,10 @@ import (
 )
 
 // sqliteIndex answers the recurring queries that FerretDB would answer by
-// decoding every document of a collection in Go — the order of the heads
-// that may be unsettled (the runner asks every second), which views make up
-// a list page, which events an execution has — straight from the embedded server's
-// SQLite file, through expression indexes. Measured at 20k documents:
-// a list page 2.8 s through FerretDB, 10 ms here (BenchmarkUnsettledAndList).
+// decoding every document of a collection in Go — which views make up a
+// list page, which events an execution has — straight from the embedded
+// server's SQLite file, through expression indexes. Measured at 20k
+// documents: a list page 2.8 s through FerretDB, 10 ms here (BenchmarkList).
 //
 // It returns ids only. The documents are then read through FerretDB by _id
 // (indexed since EnsureIDIndexes), so decoding stays FerretDB's, and the
@@ -28,7 +27,6 @@ import (
 // text order is time order here too. The tests check the plans.
 type sqliteIndex struct {
 	conn       *sql.DB
-	unsettled  string // table of the unsettled collection (heads that may be unsettled)
 	executions string // table of the executions collection
 	events     string // table of the events collection
 }
@@ -37,7 +35,6 @@ type sqliteIndex struct {
 // JSON true/false become 1/0).
 const (
 	sqlID        = sqliteDocColumn + "->>'$._id'"
-	sqlUpdatedAt = sqliteDocColumn + "->>'$.updated_at'"
 	sqlCreatedAt = sqliteDocColumn + "->>'$.created_at'"
 	// sqlListKey is the list order as one text value: created_at is fixed
 	// width, so comparing "created_at _id" compares created_at first and the
@@ -64,16 +61,12 @@ func (e *Embedded) openSQLiteIndex(ctx context.Context, db string) (*sqliteIndex
 		conn.Close()
 		return nil, err
 	}
-	x := &sqliteIndex{conn: conn, unsettled: tables[CollUnsettled], executions: tables[CollExecutions], events: tables[CollEvents]}
-	if x.unsettled == "" || x.executions == "" || x.events == "" {
+	x := &sqliteIndex{conn: conn, executions: tables[CollExecutions], events: tables[CollEvents]}
+	if x.executions == "" || x.events == "" {
 		conn.Close()
 		return nil, fmt.Errorf("database %s lacks one of the collections %v", db, Collections())
 	}
 	stmts := []string{
-		// The order of Unsettled. Small: only heads that may be unsettled
-		// have a document there.
-		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %q ON %q (%s, %s)",
-			x.index(x.unsettled, "updated"), x.unsettled, sqlUpdatedAt, sqlID),
 		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %q ON %q (%s)",
 			x.index(x.executions, "created"), x.executions, sqlListKey),
 		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %q ON %q (%s, %s)",
@@ -96,35 +89,6 @@ func (x *sqliteIndex) close() error { return x.conn.Close() }
 
 // index names one of this package's indexes on table.
 func (x *sqliteIndex) index(table, name string) string { return table + "_integr8scode_" + name }
-
-// unsettledQuery is the SQL of unsettledPage, apart for the plan test. The
-// row-value comparison is one range of the index; the zero position is
-// before every row (updated_at is never empty).
-func (x *sqliteIndex) unsettledQuery(after unsettledRef, limit int) (string, []any) {
-	q := fmt.Sprintf("SELECT %s, %s FROM %q INDEXED BY %q WHERE (%s, %s) > (?, ?) ORDER BY %s, %s LIMIT ?",
-		sqlID, sqlUpdatedAt, x.unsettled, x.index(x.unsettled, "updated"), sqlUpdatedAt, sqlID, sqlUpdatedAt, sqlID)
-	return q, []any{after.updatedAt, after.key, limit}
-}
-
-// unsettledPage returns the next limit documents of the unsettled
-// collection after the position after, in (updated_at, _id) order.
-func (x *sqliteIndex) unsettledPage(ctx context.Context, after unsettledRef, limit int) ([]unsettledRef, error) {
-	q, args := x.unsettledQuery(after, limit)
-	rows, err := x.conn.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []unsettledRef
-	for rows.Next() {
-		var r unsettledRef
-		if err := rows.Scan(&r.key, &r.updatedAt); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
-}
 
 // listQuery is the SQL of listIDs, apart for the plan test. It asks for
 // q.Limit+1 ids, like the MongoDB query, to tell whether more follow.

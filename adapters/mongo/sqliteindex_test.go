@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/integr8scode/integr8scode/domain"
-	"github.com/integr8scode/integr8scode/eventstore"
 	"github.com/integr8scode/integr8scode/projections"
 )
 
@@ -41,16 +40,17 @@ func explain(t *testing.T, conn *sql.DB, q string, args []any) string {
 func TestSQLiteIndexPlans(t *testing.T) {
 	d := newTestDB(t, backendEmbedded)
 	// Some rows, so that the planner has something to choose about.
-	p, h := NewProjections(d), NewHeads(d)
+	p := NewProjections(d)
 	ctx := context.Background()
 	for i := range 50 {
 		id := fmt.Sprintf("x%02d", i)
 		if err := p.SaveView(ctx, queuedExecution(id, at(time.Duration(i))), 0); err != nil {
 			t.Fatal(err)
 		}
-		hd := sampleHead(id)
-		if err := h.Insert(ctx, hd); err != nil {
-			t.Fatal(err)
+		for _, ev := range chain(t, id) {
+			if _, err := p.AddEvent(ctx, ev); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	if _, err := d.fast.conn.ExecContext(ctx, "ANALYZE"); err != nil {
@@ -58,11 +58,7 @@ func TestSQLiteIndexPlans(t *testing.T) {
 	}
 	cur := &projections.Cursor{CreatedAt: at(0), ID: "x10"}
 	cases := map[string]string{}
-	q, args := d.fast.unsettledQuery(unsettledRef{}, 500)
-	cases["unsettled"] = explain(t, d.fast.conn, q, args)
-	q, args = d.fast.unsettledQuery(unsettledRef{updatedAt: formatTime(at(0)), key: "x10/000000000001"}, 500)
-	cases["unsettled cursor"] = explain(t, d.fast.conn, q, args)
-	q, args = d.fast.eventsQuery("x10", 1)
+	q, args := d.fast.eventsQuery("x10", 1)
 	cases["events"] = explain(t, d.fast.conn, q, args)
 	for name, lq := range map[string]projections.ListQuery{
 		"list":               {Limit: 20},
@@ -77,8 +73,7 @@ func TestSQLiteIndexPlans(t *testing.T) {
 	for name, plan := range cases {
 		t.Logf("%s: %s", name, plan)
 		for _, step := range strings.Split(plan, "; ") {
-			if !strings.Contains(step, " USING INDEX "+d.fast.index(d.fast.unsettled, "")) &&
-				!strings.Contains(step, " USING INDEX "+d.fast.index(d.fast.executions, "")) &&
+			if !strings.Contains(step, " USING INDEX "+d.fast.index(d.fast.executions, "")) &&
 				!strings.Contains(step, " USING INDEX "+d.fast.index(d.fast.events, "")) {
 				t.Errorf("%s: step %q is not a walk of this package's index (plan %s)", name, step, plan)
 			}
@@ -91,37 +86,39 @@ func TestSQLiteIndexPlans(t *testing.T) {
 func TestSQLiteIndexSeesFreshWrites(t *testing.T) {
 	d := newTestDB(t, backendEmbedded)
 	ctx := context.Background()
-	h := NewHeads(d)
-	hd := sampleHead("fresh") // terminal with pending
-	if err := h.Insert(ctx, hd); err != nil {
+	p := NewProjections(d)
+	for i, ev := range chain(t, "fresh") {
+		if _, err := p.AddEvent(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := p.Events(ctx, "fresh", 0); err != nil || len(got) != i+1 {
+			t.Fatalf("events after adding %d: %d %v", i+1, len(got), err)
+		}
+	}
+	v := queuedExecution("listed", at(0)) // a view without events: SaveView checks it against none
+	if err := p.SaveView(ctx, v, 0); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := h.Unsettled(ctx, 10); err != nil || len(got) != 1 {
-		t.Fatalf("unsettled after insert: %v %v", len(got), err)
+	if got, _, err := p.List(ctx, projections.ListQuery{Limit: 10, Status: domain.StatusQueued}); err != nil || len(got) != 1 {
+		t.Fatalf("queued list after saving: %d %v", len(got), err)
 	}
-	if err := h.ClearPending(ctx, "fresh", 3); err != nil {
+	done := sampleExecution("listed")
+	if err := p.SaveView(ctx, done, 1); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := h.Unsettled(ctx, 10); err != nil || len(got) != 0 {
-		t.Fatalf("unsettled after clearing: %v %v", len(got), err)
+	if got, _, err := p.List(ctx, projections.ListQuery{Limit: 10, Status: domain.StatusQueued}); err != nil || len(got) != 0 {
+		t.Fatalf("queued list after completing: %d %v", len(got), err)
 	}
 }
 
-// BenchmarkUnsettledAndList measures the two queries at 20k heads and views
-// on the embedded server (SQLite index) and on a plain FerretDB path.
-func BenchmarkUnsettledAndList(b *testing.B) {
+// BenchmarkList measures a list page at 20k views on the embedded server
+// (SQLite index) and on a plain FerretDB path.
+func BenchmarkList(b *testing.B) {
 	const n = 20000
 	ctx := context.Background()
 	for _, be := range []backend{backendEmbedded, backendFerret} {
 		d := newTestDB(b, be)
-		h, p := NewHeads(d), NewProjections(d)
-		fillHeads(b, h, n, func(i int) eventstore.Head {
-			hd := sampleHead(fmt.Sprintf("e-%06d", i))
-			if i%1000 != 0 { // 20 unsettled heads, the rest settled
-				hd.Pending = nil
-			}
-			return hd
-		})
+		p := NewProjections(d)
 		views := make([]any, 0, 1000)
 		for i := range n {
 			v := sampleExecution(fmt.Sprintf("e-%06d", i))
@@ -134,14 +131,6 @@ func BenchmarkUnsettledAndList(b *testing.B) {
 				views = views[:0]
 			}
 		}
-		b.Run(fmt.Sprintf("%s/unsettled/%dk_heads", be, n/1000), func(b *testing.B) {
-			for b.Loop() {
-				got, err := h.Unsettled(ctx, 500)
-				if err != nil || len(got) != 20 {
-					b.Fatal(len(got), err)
-				}
-			}
-		})
 		b.Run(fmt.Sprintf("%s/list_page/%dk_views", be, n/1000), func(b *testing.B) {
 			for b.Loop() {
 				got, more, err := p.List(ctx, projections.ListQuery{Limit: 20, After: &projections.Cursor{CreatedAt: at(10 * time.Second), ID: "z"}})

@@ -14,9 +14,8 @@ import (
 // Why not BSON dates: they have millisecond precision, while the ledger's
 // times (occurred_at, and every time of the Execution folded from events)
 // have nanoseconds. A view that said created_at=…12.345Z while its first
-// event says occurred_at=…12.345678901Z would be a visible lie, and a head
-// that does not round-trip exactly is a different state. The fixed width
-// keeps lexicographic order equal to chronological order (for years
+// event says occurred_at=…12.345678901Z would be a visible lie. The fixed
+// width keeps lexicographic order equal to chronological order (for years
 // 0000–9999), so indexes, sorts and range filters on these strings work on
 // MongoDB and FerretDB alike, and the value stays readable in a shell.
 const timeLayout = "2006-01-02T15:04:05.000000000Z"

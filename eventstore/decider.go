@@ -258,6 +258,19 @@ func fitted(e *domain.Execution, a *ReportArgs) ([]domain.Event, error) {
 	}
 }
 
+// FitResult shrinks a result's output until the result, as encoded, fits
+// in an event (MaxDataBytes, less room for the rest of the payload).
+// Output full of control characters grows up to six times when encoded.
+func FitResult(res domain.Result) domain.Result {
+	for {
+		data, err := Encode(domain.ExecutionCompleted{Result: res})
+		if err != nil || len(data)+len(res.Message)+1024 <= MaxDataBytes || len(res.Stdout)+len(res.Stderr) == 0 {
+			return res
+		}
+		res = res.Shrunk()
+	}
+}
+
 func (d *Decider) lease(ms int64) time.Duration {
 	if ms <= 0 {
 		if d.DefaultLease > 0 {

@@ -138,6 +138,11 @@ func (r *Runner) settled(id string, attempt int) bool {
 func (r *Runner) report(traceCtx context.Context, id string, attempt int, res domain.Result, genuine bool, meta eventstore.Command, log interface {
 	Error(string, ...any)
 }) {
+	// Sanitize here, not after encoding: JSON would turn each invalid byte
+	// into its own U+FFFD, where the result's rule is one per sequence. And
+	// fit the output in the ledger before sending, or the command itself
+	// would be too large to send.
+	res = eventstore.FitResult(res.Sanitized())
 	cmd := eventstore.Command{Kind: eventstore.CommandReport, ExecutionID: id, Actor: "runner",
 		CorrelationID: meta.CorrelationID, CausationID: meta.CausationID,
 		Report: &eventstore.ReportArgs{Runner: r.cfg.ID, Attempt: attempt, Result: res, Genuine: genuine}}

@@ -403,8 +403,9 @@ func (pw *partitionWriter) transact(ctx context.Context, batch []*sarama.Consume
 			pw.w.metrics.commands.WithLabelValues("unreadable", "invalid").Inc()
 			continue
 		}
-		cctx := traceFrom(ctx, m)
+		cctx, span := eventstore.StartAppendSpan(traceFrom(ctx, m), cmd)
 		out := pw.w.cfg.Decider.Handle(get(cmd.ExecutionID), cmd, now)
+		span.End()
 		result := out.Reply.Code
 		if result == "" {
 			result = "ok"

@@ -209,4 +209,3 @@ func readPublic(path string) (ed25519.PublicKey, error) {
 	}
 	return ek, nil
 }
-

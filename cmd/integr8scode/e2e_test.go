@@ -141,7 +141,7 @@ func TestEndToEnd(t *testing.T) {
 		if evs[0].Actor != "anonymous" || evs[1].Actor != "runner" || evs[1].CausationID != evs[0].EventID || evs[0].CorrelationID == "" {
 			t.Fatalf("actors or causation wrong: %+v", evs)
 		}
-		if err := eventstore.VerifyChain(evs); err != nil {
+		if err := eventstore.VerifyChain(ledgerKeys(t, base), evs); err != nil {
 			t.Fatal(err)
 		}
 	})

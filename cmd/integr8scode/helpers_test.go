@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/integr8scode/integr8scode/adapters/keyring"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
 )
@@ -207,11 +208,41 @@ func events(t testing.TB, base, id string) ([]eventstore.Envelope, bool) {
 		t.Fatalf("events %s: %d %s", id, r.Status, r.Body)
 	}
 	var out struct {
-		Events     []eventstore.Envelope `json:"events"`
-		ChainValid bool                  `json:"chain_valid"`
+		Events []struct {
+			Partition int32             `json:"partition"`
+			Offset    int64             `json:"offset"`
+			Verified  eventstore.Checks `json:"verified"`
+			Record    json.RawMessage   `json:"record"`
+		} `json:"events"`
+		ChainValid bool `json:"chain_valid"`
 	}
 	r.decode(t, &out)
-	return out.Events, out.ChainValid
+	var envs []eventstore.Envelope
+	for _, e := range out.Events {
+		env, err := eventstore.ParseRecord(e.Record)
+		if err != nil {
+			t.Fatalf("events %s: %v", id, err)
+		}
+		if !e.Verified.OK() {
+			t.Fatalf("events %s: sequence %d does not verify: %+v", id, env.Sequence, e.Verified)
+		}
+		envs = append(envs, env)
+	}
+	return envs, out.ChainValid
+}
+
+// ledgerKeys fetches the public keys the server publishes.
+func ledgerKeys(t testing.TB, base string) *eventstore.KeySet {
+	t.Helper()
+	r := do(t, http.MethodGet, base+"/api/v1/ledger/keys", nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("ledger keys: %d %s", r.Status, r.Body)
+	}
+	ks, err := keyring.Parse(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks
 }
 
 // waitEvents polls until an execution's archive holds a terminal event.

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/adapters/keyring"
@@ -219,6 +220,11 @@ func (p *platform) startProjector(ctx context.Context, wg *sync.WaitGroup) error
 type projection struct{ *projections.Projector }
 
 func (pr projection) Handle(ctx context.Context, rec kafka.Record) error {
+	if env, err := eventstore.ParseRecord(rec.Value); err == nil {
+		var span trace.Span
+		ctx, span = eventstore.StartHandleSpan(ctx, env)
+		defer span.End()
+	}
 	return pr.Projector.Handle(ctx, projections.Delivery{Partition: rec.Partition, Offset: rec.Offset, Record: rec.Value})
 }
 
@@ -254,6 +260,8 @@ func (p *platform) startRunner(ctx context.Context, wg *sync.WaitGroup) error {
 				if err != nil {
 					return nil // the projector parks what nobody can read
 				}
+				ctx, span := eventstore.StartHandleSpan(ctx, env)
+				defer span.End()
 				return r.HandleEvent(ctx, env)
 			})
 		if err != nil {

@@ -81,10 +81,13 @@ func TestRoles(t *testing.T) {
 		"--embedded-kafka-port", port(t, kafkaAddr), "--embedded-mongodb-port", port(t, mongoAddr))
 	env := []string{"INTEGR8SCODE_KAFKA_BROKERS=" + kafkaAddr, "INTEGR8SCODE_MONGODB_URI=mongodb://" + mongoAddr + "/"}
 
-	api := startRole(t, bin, "api", env)
+	// The api writes the ledger and keeps its signing key; the projectors
+	// take the public keys from it, as an auditor would.
+	api := startRole(t, bin, "api", env, "--data-dir", t.TempDir())
 	var runners, projectors []*role
 	for i := 0; i < 2; i++ {
-		projectors = append(projectors, startRole(t, bin, "projector", env))
+		projectors = append(projectors, startRole(t, bin, "projector", env,
+			"--ledger-keys", "http://"+api.addr+"/api/v1/ledger/keys"))
 		runners = append(runners, startRole(t, bin, "runner", env, "--data-dir", t.TempDir(), "--slots", "2", "--lease-ttl", "3s"))
 	}
 	base := "http://" + api.addr
@@ -111,7 +114,7 @@ func TestRoles(t *testing.T) {
 		}
 		for _, id := range ids {
 			evs := waitEvents(t, base, id, 30*time.Second)
-			valid := eventstore.VerifyChain(evs) == nil
+			valid := eventstore.VerifyChain(ledgerKeys(t, base), evs) == nil
 			if len(evs) != 3 || !valid {
 				t.Fatalf("%s: %d events, chain valid %v", id, len(evs), valid)
 			}
@@ -137,7 +140,7 @@ func TestRoles(t *testing.T) {
 				t.Fatalf("%s: %+v", id, e)
 			}
 			evs := waitEvents(t, base, id, 30*time.Second)
-			valid := eventstore.VerifyChain(evs) == nil
+			valid := eventstore.VerifyChain(ledgerKeys(t, base), evs) == nil
 			terminal := 0
 			for _, ev := range evs {
 				if ev.Type == domain.TypeExecutionCompleted || ev.Type == domain.TypeExecutionFailed {

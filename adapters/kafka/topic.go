@@ -22,7 +22,7 @@ import (
 // event. Calling EnsureTopic again, or from several processes at once, is
 // harmless.
 func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions int32, replication int16) error {
-	return ensure(ctx, brokers, TopicSpec{Name: topic, Config: ledgerTopicConfig(), Forever: true}, partitions, replication)
+	return ensure(ctx, brokers, TopicSpec{Name: topic, Config: ledgerTopicConfig(), SamePartitions: true, Forever: true}, partitions, replication)
 }
 
 // EnsureLedgerTopics creates or checks every topic of the ledger

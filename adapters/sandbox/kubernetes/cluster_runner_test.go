@@ -4,7 +4,9 @@ package kubernetes
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,9 +15,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/google/uuid"
+
+	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
 	"github.com/integr8scode/integr8scode/internal/testenv"
+	"github.com/integr8scode/integr8scode/projections"
 	"github.com/integr8scode/integr8scode/runner"
 )
 
@@ -30,32 +36,46 @@ const slowScript = "import sys, time\nprint('before', flush=True)\nprint('e', fi
 type runnerWorld struct {
 	fixture
 	ledger testenv.Ledger
+	user   *kafka.Asker
 }
 
 func newRunnerWorld(t *testing.T) runnerWorld {
 	t.Helper()
-	return runnerWorld{fixture: newFixture(t, nil), ledger: testenv.StartLedger(t, "kubernetes_runner_test")}
+	l := testenv.StartLedger(t, "kubernetes_runner_test", 15*time.Second)
+	return runnerWorld{fixture: newFixture(t, nil), ledger: l, user: l.Asker(t, "user")}
 }
 
 func (w runnerWorld) runner(t *testing.T, id string, leaseTTL time.Duration) *runner.Runner {
 	t.Helper()
-	r, err := runner.New(runner.Config{ID: id, Ledger: w.ledger.Ledger, Leases: w.ledger.Heads, Sandbox: w.pods,
-		Slots: 2, LeaseTTL: leaseTTL, RenewEvery: 100 * time.Millisecond, ReconcileEvery: 200 * time.Millisecond,
-		Logger: testenv.Quiet()})
+	r, err := runner.New(runner.Config{ID: id, Ledger: w.ledger.Asker(t, id), Backlog: projections.Backlog{Store: w.ledger.Views},
+		Sandbox: w.pods, Slots: 2, LeaseTTL: leaseTTL, RenewEvery: 100 * time.Millisecond,
+		ReconcileEvery: 200 * time.Millisecond, Logger: testenv.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
-// start runs r's loop (reconcile only: the sweep claims queued work after
-// a grace period, so no consumer is needed) and returns its stop.
-func start(t *testing.T, r *runner.Runner) func() {
+// start runs r as the platform does (following the ledger's events and
+// sweeping the views) and returns its stop.
+func (w runnerWorld) start(t *testing.T, r *runner.Runner) func() {
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return func() { cancel(); <-done }
+	done := make(chan struct{}, 2)
+	go func() {
+		_ = kafka.Follow(ctx, w.ledger.Brokers, eventstore.Topic, testenv.Quiet(), func(ctx context.Context, rec kafka.Record) error {
+			env, err := eventstore.ParseRecord(rec.Value)
+			if err != nil {
+				return err
+			}
+			return r.HandleEvent(ctx, env)
+		})
+		done <- struct{}{}
+	}()
+	go func() { r.Run(ctx); done <- struct{}{} }()
+	var once sync.Once
+	stop := func() { once.Do(func() { cancel(); <-done; <-done }) }
+	t.Cleanup(stop)
+	return stop
 }
 
 func (w runnerWorld) queue(t *testing.T, script string) runner.Job {
@@ -66,111 +86,116 @@ func (w runnerWorld) queue(t *testing.T, script string) runner.Job {
 func (w runnerWorld) queueWith(t *testing.T, script string, limits domain.Limits) runner.Job {
 	t.Helper()
 	j := job(t, script)
+	j.ExecutionID = uuid.NewString()
 	j.Limits = limits
-	_, _, err := w.ledger.Create(context.Background(), j.ExecutionID, domain.ExecutionQueued{Language: "python",
-		Version: "3.11", Script: script, Limits: limits, Owner: "anonymous"}, eventstore.Meta{Actor: "anonymous"})
-	if err != nil {
-		t.Fatal(err)
+	r := testenv.Ask(t, w.user, eventstore.Command{Kind: eventstore.CommandSubmit, ExecutionID: j.ExecutionID, Actor: "anonymous",
+		Submit: &domain.ExecutionQueued{Language: "python", Version: "3.11", Script: script, Limits: limits, Owner: "anonymous"}})
+	if r.Err() != nil {
+		t.Fatal(r.Err())
 	}
 	return j
 }
 
-func (w runnerWorld) head(t *testing.T, id string) eventstore.Head {
+func (w runnerWorld) ask(t *testing.T, cmd eventstore.Command) {
 	t.Helper()
-	h, err := w.ledger.Get(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
+	if r := testenv.Ask(t, w.user, cmd); r.Err() != nil {
+		t.Fatalf("%s: %v", cmd.Kind, r.Err())
 	}
-	return h
 }
 
-func (w runnerWorld) waitTerminal(t *testing.T, id string) eventstore.Head {
+func (w runnerWorld) waitTerminal(t *testing.T, id string) domain.Execution {
 	t.Helper()
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if h := w.head(t, id); h.State.Status.Terminal() {
-			return h
-		}
+	return w.ledger.WaitView(t, id, func(e domain.Execution) bool { return e.Status.Terminal() }, 2*time.Minute)
+}
+
+// history is the execution's event types in the log.
+func (w runnerWorld) history(t *testing.T, id string) []string {
+	t.Helper()
+	var out []string
+	for _, e := range w.ledger.History(t, id) {
+		out = append(out, e.Type)
 	}
-	t.Fatalf("%s did not end", id)
-	return eventstore.Head{}
+	return out
 }
 
 // checkRanOnce checks that the execution completed with the whole output of
-// one run, in three events (Queued, one Started, Completed), and that its
-// pod is gone.
-func (w runnerWorld) checkRanOnce(t *testing.T, j runner.Job, h eventstore.Head) {
+// one run, that the log holds one ExecutionStarted and one terminal event
+// (the script ran once, whoever followed it), and that its pod is gone.
+func (w runnerWorld) checkRanOnce(t *testing.T, j runner.Job, e domain.Execution) {
 	t.Helper()
-	e := h.State
 	if e.Status != domain.StatusCompleted || e.Output != "before\nafter\n" || e.Errors != "e\n" {
 		t.Fatalf("status %s (%s) output %q errors %q", e.Status, e.FailureReason, e.Output, e.Errors)
 	}
-	if h.State.Sequence != 3 || h.State.Attempt != 1 {
-		t.Fatalf("the ledger holds %d events and attempt %d; want Queued, one Started, Completed",
-			h.State.Sequence, h.State.Attempt)
+	started, ended := 0, 0
+	h := w.history(t, j.ExecutionID)
+	for _, typ := range h {
+		switch typ {
+		case domain.TypeExecutionStarted:
+			started++
+		case domain.TypeExecutionCompleted, domain.TypeExecutionFailed:
+			ended++
+		}
+	}
+	if started != 1 || ended != 1 || e.Attempt != 1 {
+		t.Fatalf("the ledger holds %v (attempt %d); want one Started and one Completed", h, e.Attempt)
 	}
 	w.noPodLeft(t, j)
 }
 
 // TestRunnerRestartMidRun: a runner stops while its script runs; the pod
-// runs on; its next life (same id) resumes it at once and records the
-// outcome of the one run.
+// runs on; its next life (same id) resumes it and records the outcome of
+// the one run. The log says so: abandoned by runner-a, resumed by runner-a.
 func TestRunnerRestartMidRun(t *testing.T) {
 	w := newRunnerWorld(t)
 	j := w.queue(t, slowScript)
-	stop := start(t, w.runner(t, "runner-a", 15*time.Second))
+	stop := w.start(t, w.runner(t, "runner-a", 15*time.Second))
 	w.waitRunning(t, j)
 	time.Sleep(500 * time.Millisecond)
 	stop()
 
-	h := w.head(t, j.ExecutionID)
-	if h.State.Status != domain.StatusRunning || h.LeaseOwner != "runner-a" {
-		t.Fatalf("after the stop: status %s lease %q", h.State.Status, h.LeaseOwner)
-	}
 	if _, err := w.client.CoreV1().Pods(w.ns).Get(context.Background(), podName(j.ExecutionID, 1), metav1.GetOptions{}); err != nil {
 		t.Fatalf("the runner deleted the pod when it stopped: %v", err)
 	}
-	start(t, w.runner(t, "runner-a", 15*time.Second))
+	w.start(t, w.runner(t, "runner-a", 15*time.Second))
 	w.checkRanOnce(t, j, w.waitTerminal(t, j.ExecutionID))
+	if got := fmt.Sprint(w.history(t, j.ExecutionID)); got != "[ExecutionQueued ExecutionStarted ExecutionAbandoned ExecutionResumed ExecutionCompleted]" {
+		t.Fatalf("history %s", got)
+	}
 }
 
 // TestRunnerTakeover: a runner stops for good mid-run; another runner takes
-// the execution over once the lease expired and follows the same pod.
+// the execution over and follows the same pod.
 func TestRunnerTakeover(t *testing.T) {
 	w := newRunnerWorld(t)
 	j := w.queue(t, slowScript)
-	stop := start(t, w.runner(t, "runner-a", 2*time.Second))
+	stop := w.start(t, w.runner(t, "runner-a", 2*time.Second))
 	w.waitRunning(t, j)
 	stop()
-	start(t, w.runner(t, "runner-b", 2*time.Second))
-	w.checkRanOnce(t, j, w.waitTerminal(t, j.ExecutionID))
+	w.start(t, w.runner(t, "runner-b", 2*time.Second))
+	e := w.waitTerminal(t, j.ExecutionID)
+	w.checkRanOnce(t, j, e)
+	if e.Runner != "runner-b" || e.Resumes != 1 {
+		t.Fatalf("runner %q resumes %d, want runner-b after one resume", e.Runner, e.Resumes)
+	}
 }
 
-// TestRunnerTakenOverWhileAlive: a runner that lost its lease while still
-// running (a pause, a partition) finds another runner's lease on the same
-// attempt; it lets go of the pod instead of deleting it, and records
-// nothing: the new owner follows the pod and records the one outcome.
+// TestRunnerTakenOverWhileAlive: a runner whose attempt was abandoned
+// while it still ran (its lease lapsed during a pause) lets go of the pod
+// instead of deleting it, and reports nothing: the runner that resumes it
+// follows the pod and records the one outcome.
 func TestRunnerTakenOverWhileAlive(t *testing.T) {
 	w := newRunnerWorld(t)
 	j := w.queue(t, slowScript)
-	start(t, w.runner(t, "runner-a", 15*time.Second))
+	w.start(t, w.runner(t, "runner-a", 15*time.Second))
 	w.waitRunning(t, j)
-	// What runner-b's sweep does once it judges runner-a gone.
-	_, _, err := w.ledger.Update(context.Background(), j.ExecutionID, eventstore.Meta{Actor: "runner"},
-		func(h *eventstore.Head) ([]domain.Event, error) {
-			h.LeaseOwner, h.LeaseUntil = "runner-b", time.Now().Add(time.Minute)
-			return nil, nil
-		})
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Second) // runner-a renews every 100 ms and notices
+	// What the ledger writer decides when runner-a's lease lapses.
+	w.ask(t, eventstore.Command{Kind: eventstore.CommandRelease, ExecutionID: j.ExecutionID, Actor: "ledger",
+		Release: &eventstore.ReleaseArgs{Runner: "runner-a", Attempt: 1, Reason: domain.AbandonLeaseExpired}})
+	time.Sleep(time.Second)
 	if _, err := w.client.CoreV1().Pods(w.ns).Get(context.Background(), podName(j.ExecutionID, 1), metav1.GetOptions{}); err != nil {
-		t.Fatalf("the runner that lost its lease deleted the pod: %v", err)
+		t.Fatalf("the runner whose attempt was abandoned deleted the pod: %v", err)
 	}
-	if h := w.head(t, j.ExecutionID); h.State.Status != domain.StatusRunning {
-		t.Fatalf("the runner that lost its lease recorded %s", h.State.Status)
-	}
-	start(t, w.runner(t, "runner-b", 15*time.Second))
+	w.start(t, w.runner(t, "runner-b", 15*time.Second))
 	w.checkRanOnce(t, j, w.waitTerminal(t, j.ExecutionID))
 }
 
@@ -180,18 +205,12 @@ func TestRunnerTakenOverWhileAlive(t *testing.T) {
 func TestRunnerPodVanished(t *testing.T) {
 	w := newRunnerWorld(t)
 	j := w.queue(t, "print('ran')")
-	if _, _, err := w.ledger.Update(context.Background(), j.ExecutionID, eventstore.Meta{Actor: "runner"},
-		func(h *eventstore.Head) ([]domain.Event, error) {
-			ev, err := h.State.Start("runner-gone", "kubernetes")
-			h.LeaseOwner, h.LeaseUntil = "runner-gone", time.Now().Add(-time.Second)
-			return []domain.Event{ev}, err
-		}); err != nil {
-		t.Fatal(err)
-	}
-	start(t, w.runner(t, "runner-b", 15*time.Second))
-	h := w.waitTerminal(t, j.ExecutionID)
-	if h.State.Status != domain.StatusCompleted || h.State.Output != "ran\n" || h.State.Attempt != 2 {
-		t.Fatalf("status %s attempt %d output %q", h.State.Status, h.State.Attempt, h.State.Output)
+	w.ask(t, eventstore.Command{Kind: eventstore.CommandClaim, ExecutionID: j.ExecutionID, Actor: "runner",
+		Runner: &eventstore.RunnerArgs{Runner: "runner-gone", Sandbox: "kubernetes", Mode: eventstore.ClaimStart, LeaseMs: 300}})
+	w.start(t, w.runner(t, "runner-b", 15*time.Second))
+	e := w.waitTerminal(t, j.ExecutionID)
+	if e.Status != domain.StatusCompleted || e.Output != "ran\n" || e.Attempt != 2 {
+		t.Fatalf("status %s attempt %d output %q", e.Status, e.Attempt, e.Output)
 	}
 	j.Attempt = 2
 	w.noPodLeft(t, j)
@@ -206,8 +225,8 @@ func TestRunnerPolicyRejection(t *testing.T) {
 		p.Spec.Containers[0].SecurityContext.AllowPrivilegeEscalation = ptr.To(true)
 	}
 	j := w.queue(t, "print('never')")
-	start(t, w.runner(t, "runner-a", 15*time.Second))
-	e := w.waitTerminal(t, j.ExecutionID).State
+	w.start(t, w.runner(t, "runner-a", 15*time.Second))
+	e := w.waitTerminal(t, j.ExecutionID)
 	if e.Status != domain.StatusFailed || e.FailureReason != domain.VerdictSystemError ||
 		!strings.Contains(e.Errors, "this is the platform's fault") ||
 		!strings.Contains(e.Errors, `violates PodSecurity "restricted:latest"`) ||
@@ -219,7 +238,7 @@ func TestRunnerPolicyRejection(t *testing.T) {
 }
 
 // TestRunnerStopsTooOften: every runner that follows the execution's pod
-// stops. Resumes count with attempts: after the third stop the execution
+// stops. Resumes count with attempts: at the third stop the execution
 // fails with system_error rather than stay running for ever.
 func TestRunnerStopsTooOften(t *testing.T) {
 	w := newRunnerWorld(t)
@@ -227,28 +246,21 @@ func TestRunnerStopsTooOften(t *testing.T) {
 	limits.TimeoutMs = 30000
 	j := w.queueWith(t, "import time\ntime.sleep(25)\n", limits)
 	for i := 0; i < 3; i++ {
-		stop := start(t, w.runner(t, "runner-a", 15*time.Second))
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-			h := w.head(t, j.ExecutionID)
-			if h.State.Status == domain.StatusRunning && h.Resumes == i {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("life %d: status %s, resumes %d", i+1, h.State.Status, h.Resumes)
-			}
-		}
+		stop := w.start(t, w.runner(t, "runner-a", 15*time.Second))
+		w.ledger.WaitView(t, j.ExecutionID, func(e domain.Execution) bool {
+			return e.Status == domain.StatusRunning && e.Runner == "runner-a" && e.Resumes == i
+		}, time.Minute)
 		w.waitRunning(t, j)
 		stop()
 	}
-	start(t, w.runner(t, "runner-a", 15*time.Second))
-	h := w.waitTerminal(t, j.ExecutionID)
-	if h.State.Status != domain.StatusFailed || h.State.FailureReason != domain.VerdictSystemError ||
-		!strings.Contains(h.State.Errors, "the runner stopped 3 times") || h.State.Attempt != 1 {
-		t.Fatalf("status %s (%s) attempt %d: %q", h.State.Status, h.State.FailureReason, h.State.Attempt, h.State.Errors)
+	e := w.waitTerminal(t, j.ExecutionID)
+	if e.Status != domain.StatusFailed || e.FailureReason != domain.VerdictSystemError ||
+		!strings.Contains(e.Errors, "the runner stopped 3 times") || e.Attempt != 1 {
+		t.Fatalf("status %s (%s) attempt %d: %q", e.Status, e.FailureReason, e.Attempt, e.Errors)
 	}
 	// The pod nobody follows any more goes at the next collection (the
 	// runner's first sweep after its start, then every minute).
-	start(t, w.runner(t, "runner-c", 15*time.Second))
+	w.start(t, w.runner(t, "runner-c", 15*time.Second))
 	w.waitNoPod(t, j)
 }
 
@@ -258,17 +270,11 @@ func TestRunnerStopsTooOften(t *testing.T) {
 func TestRunnerCollectsLeftPods(t *testing.T) {
 	w := newRunnerWorld(t)
 	j := w.queue(t, "import time\ntime.sleep(30)\n")
-	stop := start(t, w.runner(t, "runner-a", 15*time.Second))
+	stop := w.start(t, w.runner(t, "runner-a", 15*time.Second))
 	w.waitRunning(t, j)
 	stop()
-	if _, _, err := w.ledger.Update(context.Background(), j.ExecutionID, eventstore.Meta{Actor: "someone"},
-		func(h *eventstore.Head) ([]domain.Event, error) {
-			ev, err := h.State.Cancel("someone")
-			return []domain.Event{ev}, err
-		}); err != nil {
-		t.Fatal(err)
-	}
-	start(t, w.runner(t, "runner-b", 15*time.Second))
+	w.ask(t, eventstore.Command{Kind: eventstore.CommandCancel, ExecutionID: j.ExecutionID, Actor: "someone"})
+	w.start(t, w.runner(t, "runner-b", 15*time.Second))
 	w.waitNoPod(t, j)
 }
 

@@ -43,7 +43,11 @@ func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions
 }
 
 func ensureTopic(brokers []string, topic string, partitions int32, replication int16) (err error) {
-	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig("integr8scode-admin"))
+	addrs, cfg, err := clientConfig(brokers, "integr8scode-admin")
+	if err != nil {
+		return err
+	}
+	admin, err := sarama.NewClusterAdmin(addrs, cfg)
 	if err != nil {
 		return err
 	}

@@ -104,7 +104,7 @@ func (p *platform) startEmbedded(ctx context.Context) error {
 	p.onClose(m.Close)
 	p.emb = m
 	p.cfg.MongoURI = m.URI()
-	p.log.Info("embedded stores up", "kafka", p.brokers, "mongodb", m.URI(), "data_dir", p.cfg.DataDir)
+	p.log.Info("embedded stores up", "kafka", k.Addrs(), "mongodb", m.URI(), "data_dir", p.cfg.DataDir)
 	return nil
 }
 

@@ -1,7 +1,9 @@
 // Package testenv starts the platform's embedded infrastructure for tests:
 // the Kafka-protocol broker and the MongoDB-wire store, reached over TCP
-// through the same adapters the platform uses. Everything stops when the
-// test ends.
+// through the same adapters the platform uses, and authenticated as the
+// platform is (SASL/SCRAM for the broker, a TLS client certificate for the
+// store): the addresses it hands out carry those credentials. Everything
+// stops when the test ends.
 package testenv
 
 import (
@@ -45,7 +47,9 @@ func Store(t testing.TB, name string) *mongo.DB {
 // Ledger is a ledger over the embedded broker and store.
 type Ledger struct {
 	*eventstore.Ledger
-	Heads   *mongo.Heads
+	Heads *mongo.Heads
+	// Brokers carry the client credentials (kafka.BrokerURL): pass them to
+	// the kafka package as they are, and log kafka.Redact(Brokers).
 	Brokers []string
 }
 

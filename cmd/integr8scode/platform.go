@@ -42,6 +42,7 @@ type platform struct {
 
 	client *mongodrv.Client
 	emb    *mongo.Embedded // the embedded store, in `up` only
+	broker *kafka.Embedded // the embedded broker, in `up` and `stores`
 	db     *mongo.DB
 	heads  *mongo.Heads
 	pub    message.Publisher
@@ -95,6 +96,7 @@ func (p *platform) startEmbedded(ctx context.Context) error {
 		return fmt.Errorf("embedded kafka: %w", err)
 	}
 	p.onClose(k.Close)
+	p.broker = k
 	p.brokers = k.Brokers()
 	m, err := mongo.StartEmbedded(ctx, mongo.EmbeddedConfig{Dir: filepath.Join(p.cfg.DataDir, "mongo"),
 		Port: p.cfg.EmbeddedMongoPort, Logger: p.storeLogger()})

@@ -45,9 +45,13 @@ func NewAsker(brokers []string, name string, log *slog.Logger) (*Asker, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf := SaramaConfig("integr8scode-" + name)
+	addrs, conf, err := clientConfig(brokers, "integr8scode-"+name)
+	if err != nil {
+		pub.Close()
+		return nil, fmt.Errorf("asker: %w", err)
+	}
 	conf.Consumer.IsolationLevel = sarama.ReadCommitted
-	client, err := sarama.NewClient(brokers, conf)
+	client, err := sarama.NewClient(addrs, conf)
 	if err != nil {
 		pub.Close()
 		return nil, fmt.Errorf("asker: %w", err)

@@ -24,7 +24,11 @@ func BenchmarkPublish(b *testing.B) {
 	keys := executionIDs("bench", 10)
 
 	b.Run("sarama", func(b *testing.B) {
-		producer, err := sarama.NewSyncProducer(brokers, SaramaConfig("bench-sarama"))
+		addrs, cfg, err := clientConfig(brokers, "bench-sarama")
+		if err != nil {
+			b.Fatal(err)
+		}
+		producer, err := sarama.NewSyncProducer(addrs, cfg)
 		if err != nil {
 			b.Fatal(err)
 		}

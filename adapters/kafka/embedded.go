@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 
@@ -29,12 +30,28 @@ const DefaultPartitions int32 = 6
 // years.
 const offsetsRetentionMinutes = 100 * 365 * 24 * 60
 
+// EmbeddedUser is the one SASL user of the embedded broker. Its password
+// is generated into PasswordFileName in the data directory on first start.
+const EmbeddedUser = "integr8scode"
+
+// PasswordFileName is the file in the broker's data directory that holds
+// EmbeddedUser's password (0600, in a 0700 directory).
+const PasswordFileName = "sasl-password"
+
+// kfakeSASLFile is where kfake persists its SASL users. It is removed
+// before each start so that the password file stays the only truth: kfake
+// prefers the users it persisted over the ones it is given, and a
+// directory from before authentication has an empty list there, which
+// would lock every client out.
+const kfakeSASLFile = "sasl.json"
+
 // EmbeddedConfig configures the embedded broker.
 type EmbeddedConfig struct {
-	// Dir holds the log, topics and committed offsets (required; created if
-	// missing). Starting again on the same Dir reopens all of them.
+	// Dir holds the log, topics, committed offsets and the client password
+	// (required; created if missing, made 0700). Starting again on the
+	// same Dir reopens all of them.
 	Dir string
-	// Port to listen on, on 127.0.0.1 only. 0 picks a free port; Brokers
+	// Port to listen on, on 127.0.0.1 only. 0 picks a free port; Addrs
 	// reports the one chosen.
 	Port int
 	// Partitions of the ledger topic. 0 means: whatever Dir already has, or
@@ -62,6 +79,11 @@ func (c *EmbeddedConfig) validate() error {
 // Embedded is a single-node Kafka-protocol broker (kfake) running in this
 // process, holding the ledger on local disk.
 //
+// It listens on 127.0.0.1 and serves only clients that authenticate with
+// SASL/SCRAM-SHA-512 as EmbeddedUser: any process on the host can reach
+// the port, but only one that can read the password file (the data
+// directory is 0700) can read or write the ledger.
+//
 // Every produced batch and every committed offset is written and fsynced
 // before the broker answers, so whatever a client was told is stored
 // survives kill -9 of the process and, nearly always, a crash of the
@@ -69,7 +91,9 @@ func (c *EmbeddedConfig) validate() error {
 // just before a power loss can vanish with its directory entry.
 type Embedded struct {
 	cluster *kfake.Cluster
-	brokers []string
+	addrs   []string
+	auth    SASL
+	pwFile  string
 	log     *brokerLog
 	lock    *dirLock
 
@@ -87,13 +111,26 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+	if err := privateDir(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("embedded kafka: %w", err)
 	}
 	lock, err := lockDir(cfg.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("embedded kafka: %w", err)
 	}
+	pwFile := filepath.Join(cfg.Dir, PasswordFileName)
+	password, err := loadOrCreatePassword(pwFile)
+	if err == nil {
+		err = os.Remove(filepath.Join(cfg.Dir, kfakeSASLFile))
+		if errors.Is(err, os.ErrNotExist) {
+			err = nil
+		}
+	}
+	if err != nil {
+		lock.unlock()
+		return nil, fmt.Errorf("embedded kafka credentials: %w", err)
+	}
+	auth := SASL{Mechanism: MechanismSCRAMSHA512, User: EmbeddedUser, Password: password}
 	blog := &brokerLog{log: logger.With("component", "kafka-broker")}
 	cluster, err := kfake.NewCluster(
 		// One port means one broker (kfake's default is three). kfake
@@ -108,6 +145,10 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		// roll and on Close.
 		kfake.SyncWrites(),
 		kfake.ClusterID("integr8scode"),
+		// Every connection must authenticate before any other request.
+		// The superuser is the only user; ACLs would add nothing.
+		kfake.EnableSASL(),
+		kfake.Superuser(auth.Mechanism, auth.User, auth.Password),
 		kfake.WithLogger(blog),
 		kfake.BrokerConfigs(map[string]string{
 			// The topic carries retention.ms=-1 itself; this also covers
@@ -125,16 +166,16 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		lock.unlock()
 		return nil, fmt.Errorf("embedded kafka on %s: %w", cfg.Dir, err)
 	}
-	e := &Embedded{cluster: cluster, log: blog, lock: lock}
+	e := &Embedded{cluster: cluster, log: blog, lock: lock, auth: auth, pwFile: pwFile}
 	partitions, err := e.ensureLedgerTopic(cfg.Partitions)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("embedded kafka on %s: %w", cfg.Dir, err), e.Close())
 	}
 	// Read once: kfake answers ListenAddrs through its event loop, which
 	// no longer runs after Close.
-	e.brokers = cluster.ListenAddrs()
-	logger.Info("embedded kafka started", "brokers", e.brokers, "dir", cfg.Dir,
-		"topic", LedgerTopic, "partitions", partitions)
+	e.addrs = cluster.ListenAddrs()
+	logger.Info("embedded kafka started", "addrs", e.addrs, "sasl_user", auth.User,
+		"password_file", pwFile, "dir", cfg.Dir, "topic", LedgerTopic, "partitions", partitions)
 	return e, nil
 }
 
@@ -171,8 +212,27 @@ func (e *Embedded) ensureLedgerTopic(want int32) (int32, error) {
 	return want, nil
 }
 
-// Brokers returns the broker addresses ("127.0.0.1:port") for clients.
-func (e *Embedded) Brokers() []string { return append([]string(nil), e.brokers...) }
+// Brokers returns the broker addresses with the client credentials
+// (kafka://user:password@127.0.0.1:port, see BrokerURL), ready for
+// NewPublisher, NewSubscriber and EnsureTopic. They hold the password:
+// log Addrs or Redact(Brokers()) instead.
+func (e *Embedded) Brokers() []string {
+	out := make([]string, len(e.addrs))
+	for i, a := range e.addrs {
+		out[i] = BrokerURL(a, e.auth)
+	}
+	return out
+}
+
+// Addrs returns the plain broker addresses ("127.0.0.1:port").
+func (e *Embedded) Addrs() []string { return append([]string(nil), e.addrs...) }
+
+// SASL returns the credentials clients authenticate with.
+func (e *Embedded) SASL() SASL { return e.auth }
+
+// PasswordFile is the file holding the password of SASL().User, for
+// clients in other processes.
+func (e *Embedded) PasswordFile() string { return e.pwFile }
 
 // Close stops the broker and releases the data directory. Records and
 // committed offsets are already on disk; Close also saves what kfake keeps

@@ -12,20 +12,20 @@ import (
 func TestEmbedded(t *testing.T) {
 	t.Run("ListensOnLoopbackOnChosenPort", func(t *testing.T) {
 		e := startBroker(t, t.TempDir())
-		brokers := e.Brokers()
-		if len(brokers) != 1 {
-			t.Fatalf("Brokers() = %v, want one broker", brokers)
+		addrs := e.Addrs()
+		if len(addrs) != 1 {
+			t.Fatalf("Addrs() = %v, want one broker", addrs)
 		}
-		host, port, err := net.SplitHostPort(brokers[0])
+		host, port, err := net.SplitHostPort(addrs[0])
 		if err != nil {
-			t.Fatalf("broker address %q: %v", brokers[0], err)
+			t.Fatalf("broker address %q: %v", addrs[0], err)
 		}
 		if host != "127.0.0.1" || port == "0" {
-			t.Fatalf("broker address %q, want 127.0.0.1 and the port the kernel chose", brokers[0])
+			t.Fatalf("broker address %q, want 127.0.0.1 and the port the kernel chose", addrs[0])
 		}
-		metas, err := newAdmin(t, brokers).DescribeTopics([]string{LedgerTopic})
+		metas, err := newAdmin(t, e.Brokers()).DescribeTopics([]string{LedgerTopic})
 		if err != nil || len(metas) != 1 || len(metas[0].Partitions) != int(DefaultPartitions) {
-			t.Fatalf("ledger topic over %s: %+v, %v; want %d partitions", brokers[0], metas, err, DefaultPartitions)
+			t.Fatalf("ledger topic over %s: %+v, %v; want %d partitions", addrs[0], metas, err, DefaultPartitions)
 		}
 	})
 
@@ -85,10 +85,13 @@ func TestEmbedded(t *testing.T) {
 	t.Run("DoesNotCreateTopicsOnDemand", func(t *testing.T) {
 		e := startBroker(t, t.TempDir())
 		// The client asks for creation; the broker must still refuse.
-		cfg := SaramaConfig("test-autocreate")
+		addrs, cfg, err := clientConfig(e.Brokers(), "test-autocreate")
+		if err != nil {
+			t.Fatal(err)
+		}
 		cfg.Metadata.AllowAutoTopicCreation = true
 		cfg.Metadata.Retry.Max = 0
-		client, err := sarama.NewClient(e.Brokers(), cfg)
+		client, err := sarama.NewClient(addrs, cfg)
 		if err != nil {
 			t.Fatalf("NewClient: %v", err)
 		}

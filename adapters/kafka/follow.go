@@ -17,10 +17,13 @@ import (
 // runner hears of queued work on any partition. A handler error is
 // logged; following goes on.
 func Follow(ctx context.Context, brokers []string, topic string, log *slog.Logger, handle func(context.Context, Record) error) error {
-	conf := SaramaConfig("integr8scode-follower")
+	addrs, conf, err := clientConfig(brokers, "integr8scode-follower")
+	if err != nil {
+		return fmt.Errorf("follow %s: %w", topic, err)
+	}
 	conf.Consumer.IsolationLevel = sarama.ReadCommitted
 	conf.Consumer.Offsets.Initial = sarama.OffsetNewest
-	client, err := sarama.NewClient(brokers, conf)
+	client, err := sarama.NewClient(addrs, conf)
 	if err != nil {
 		return fmt.Errorf("follow %s: %w", topic, err)
 	}

@@ -183,7 +183,11 @@ func waitCommitted(t testing.TB, brokers []string, group string, want map[int32]
 
 func newAdmin(t testing.TB, brokers []string) sarama.ClusterAdmin {
 	t.Helper()
-	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig("test-admin"))
+	addrs, cfg, err := clientConfig(brokers, "test-admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := sarama.NewClusterAdmin(addrs, cfg)
 	if err != nil {
 		t.Fatalf("NewClusterAdmin: %v", err)
 	}
@@ -194,7 +198,11 @@ func newAdmin(t testing.TB, brokers []string) sarama.ClusterAdmin {
 // endOffsets returns each partition's high watermark (next offset to write).
 func endOffsets(t testing.TB, brokers []string, topic string) map[int32]int64 {
 	t.Helper()
-	client, err := sarama.NewClient(brokers, SaramaConfig("test-offsets"))
+	addrs, cfg, err := clientConfig(brokers, "test-offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := sarama.NewClient(addrs, cfg)
 	if err != nil {
 		t.Fatalf("NewClient: %v", err)
 	}

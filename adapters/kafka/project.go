@@ -47,10 +47,13 @@ func Project(ctx context.Context, cfg ProjectConfig, proj Projection) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	conf := SaramaConfig("integr8scode-" + cfg.Group)
+	addrs, conf, err := clientConfig(cfg.Brokers, "integr8scode-"+cfg.Group)
+	if err != nil {
+		return fmt.Errorf("project %s: %w", cfg.Topic, err)
+	}
 	conf.Consumer.IsolationLevel = sarama.ReadCommitted
 	conf.Consumer.Offsets.AutoCommit.Enable = false
-	client, err := sarama.NewClient(cfg.Brokers, conf)
+	client, err := sarama.NewClient(addrs, conf)
 	if err != nil {
 		return fmt.Errorf("project %s: %w", cfg.Topic, err)
 	}

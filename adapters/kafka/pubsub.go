@@ -31,12 +31,16 @@ const nackResendSleep = 500 * time.Millisecond
 // ones before it are stored. Callers retry the whole call and consumers
 // de-duplicate.
 func NewPublisher(brokers []string, logger watermill.LoggerAdapter) (message.Publisher, error) {
+	addrs, cfg, err := clientConfig(brokers, "integr8scode-publisher")
+	if err != nil {
+		return nil, fmt.Errorf("kafka publisher: %w", err)
+	}
 	pub, err := wkafka.NewPublisher(wkafka.PublisherConfig{
-		Brokers: brokers,
+		Brokers: addrs,
 		// watermill-kafka's default marshaler sets no key: random
 		// partition, no order. The partitioning marshaler sets one.
 		Marshaler:             wkafka.NewWithPartitioningMarshaler(executionKey),
-		OverwriteSaramaConfig: SaramaConfig("integr8scode-publisher"),
+		OverwriteSaramaConfig: cfg,
 	}, logger)
 	if err != nil {
 		return nil, fmt.Errorf("kafka publisher: %w", err)
@@ -64,10 +68,14 @@ func NewSubscriber(brokers []string, group string, logger watermill.LoggerAdapte
 		// start on each run and commits nothing: not a ledger consumer.
 		return nil, errors.New("kafka subscriber: consumer group is required")
 	}
+	addrs, cfg, err := clientConfig(brokers, "integr8scode-subscriber")
+	if err != nil {
+		return nil, fmt.Errorf("kafka subscriber %s: %w", group, err)
+	}
 	sub, err := wkafka.NewSubscriber(wkafka.SubscriberConfig{
-		Brokers:               brokers,
+		Brokers:               addrs,
 		Unmarshaler:           wkafka.DefaultMarshaler{},
-		OverwriteSaramaConfig: SaramaConfig("integr8scode-subscriber"),
+		OverwriteSaramaConfig: cfg,
 		ConsumerGroup:         group,
 		NackResendSleep:       nackResendSleep,
 	}, logger)

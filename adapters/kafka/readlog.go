@@ -31,9 +31,12 @@ type LogReader struct {
 
 // NewLogReader connects to brokers. Close releases the connection.
 func NewLogReader(brokers []string) (*LogReader, error) {
-	conf := SaramaConfig("integr8scode-reader")
+	addrs, conf, err := clientConfig(brokers, "integr8scode-reader")
+	if err != nil {
+		return nil, fmt.Errorf("log reader: %w", err)
+	}
 	conf.Consumer.IsolationLevel = sarama.ReadCommitted
-	client, err := sarama.NewClient(brokers, conf)
+	client, err := sarama.NewClient(addrs, conf)
 	if err != nil {
 		return nil, fmt.Errorf("log reader: %w", err)
 	}

@@ -65,7 +65,11 @@ func ensure(ctx context.Context, brokers []string, spec TopicSpec, partitions in
 
 func ensureTopic(brokers []string, spec TopicSpec, partitions int32, replication int16) (err error) {
 	topic := spec.Name
-	admin, err := sarama.NewClusterAdmin(brokers, SaramaConfig("integr8scode-admin"))
+	addrs, cfg, err := clientConfig(brokers, "integr8scode-admin")
+	if err != nil {
+		return err
+	}
+	admin, err := sarama.NewClusterAdmin(addrs, cfg)
 	if err != nil {
 		return err
 	}

@@ -104,12 +104,15 @@ func NewWriter(cfg WriterConfig) (*Writer, error) {
 
 // Run writes until ctx ends.
 func (w *Writer) Run(ctx context.Context) error {
-	conf := SaramaConfig("integr8scode-ledger")
+	addrs, conf, err := clientConfig(w.cfg.Brokers, "integr8scode-ledger")
+	if err != nil {
+		return fmt.Errorf("ledger writer: %w", err)
+	}
 	conf.Consumer.IsolationLevel = sarama.ReadCommitted
 	// Positions are committed inside the writer's transactions, never by
 	// the group's own offset manager.
 	conf.Consumer.Offsets.AutoCommit.Enable = false
-	client, err := sarama.NewClient(w.cfg.Brokers, conf)
+	client, err := sarama.NewClient(addrs, conf)
 	if err != nil {
 		return fmt.Errorf("ledger writer: %w", err)
 	}
@@ -195,13 +198,16 @@ type partitionWriter struct {
 const fenceKey = "\x00fence"
 
 func (pw *partitionWriter) run(ctx context.Context) error {
-	conf := SaramaConfig(fmt.Sprintf("%s.%d", pw.w.cfg.Group, pw.p))
+	addrs, conf, err := clientConfig(pw.w.cfg.Brokers, fmt.Sprintf("%s.%d", pw.w.cfg.Group, pw.p))
+	if err != nil {
+		return err
+	}
 	conf.Producer.Transaction.ID = fmt.Sprintf("%s.%d", pw.w.cfg.Group, pw.p)
 	conf.Producer.Partitioner = sarama.NewManualPartitioner
 	conf.Producer.Return.Successes = false
 	conf.Producer.Transaction.Retry.Max = 10
 	conf.Producer.Transaction.Retry.Backoff = 100 * time.Millisecond
-	producer, err := sarama.NewAsyncProducer(pw.w.cfg.Brokers, conf) // InitProducerId: fences the previous owner
+	producer, err := sarama.NewAsyncProducer(addrs, conf) // InitProducerId: fences the previous owner
 	if err != nil {
 		return fmt.Errorf("transactional producer: %w", err)
 	}

@@ -6,17 +6,20 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
 
 // EmbeddedConfig configures the in-process MongoDB-wire server.
 type EmbeddedConfig struct {
-	// Dir holds the SQLite database files (one per database); created if missing.
+	// Dir holds the SQLite database files (one per database) and the TLS
+	// certificates (tls/); created if missing, made 0700.
 	Dir string
 	// Port to listen on at 127.0.0.1; 0 picks a free port.
 	Port int
@@ -25,11 +28,15 @@ type EmbeddedConfig struct {
 }
 
 // Embedded is FerretDB running inside this process with the SQLite backend.
-// It listens on the loopback interface only: it has no authentication, so
-// nothing outside this machine may reach it.
+//
+// It listens on 127.0.0.1 only, and only with TLS that demands a client
+// certificate signed by the store's own CA (see tls.go): any process on
+// the host can reach the port, but only one that can read the client
+// certificate in the 0700 data directory can read or write a view.
 type Embedded struct {
 	dir  string
 	uri  string
+	tls  tlsFiles
 	log  *slog.Logger
 	stop context.CancelFunc
 	done chan struct{}
@@ -53,16 +60,35 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded mongo: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	// The directory holds the views and the client's key: 0700, even if
+	// it existed with looser permissions.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded mongo: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded mongo: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	certs, generated, err := ensureTLS(dir, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("embedded mongo: %w", err)
+	}
+	if generated {
+		log.Info("embedded mongo: generated its CA, server and client certificates", "dir", certs.dir)
+	}
 	// FerretDB wants a "file:" URI of an existing directory ending in "/";
 	// it keeps one <database>.sqlite file per database in it.
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port))},
+		// TLS only, no plain TCP or Unix listener. With a CA file FerretDB
+		// requires and verifies a client certificate.
+		Listener: ferretdb.ListenerConfig{
+			TLS:         net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)),
+			TLSCertFile: certs.serverCert(),
+			TLSKeyFile:  certs.serverKey(),
+			TLSCAFile:   certs.ca(),
+		},
 		Logger:    log.With("component", "ferretdb"),
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + filepath.ToSlash(dir) + "/",
@@ -73,18 +99,48 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	// The listener is bound by New; Run only accepts. Its context is not the
 	// caller's: the server must outlive a start-up deadline.
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	e := &Embedded{dir: dir, log: log, stop: stop, done: make(chan struct{})}
+	e := &Embedded{dir: dir, tls: certs, log: log, stop: stop, done: make(chan struct{})}
 	go func() {
 		defer close(e.done)
 		_ = f.Run(runCtx) // always nil; it returns when runCtx ends
 	}()
-	e.uri = f.MongoDBURI()
+	if e.uri, err = clientURI(f.MongoDBURI(), certs); err != nil {
+		stop()
+		<-e.done
+		return nil, fmt.Errorf("embedded mongo: %w", err)
+	}
 	log.Info("embedded mongo started", "uri", e.uri, "dir", dir)
 	return e, nil
 }
 
-// URI is the mongodb:// address to pass to Connect.
+// clientURI is FerretDB's own URI (mongodb://127.0.0.1:port/?tls=true)
+// with the CA to check the server against and the client certificate to
+// present. It names files, it holds no secret.
+func clientURI(base string, certs tlsFiles) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	q := u.Query()
+	q.Set("tls", "true")
+	q.Set("tlsCAFile", certs.ca())
+	q.Set("tlsCertificateKeyFile", certs.client())
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// URI is the mongodb:// address to pass to Connect. It names the CA and
+// client certificate files, which any client of this server needs: a
+// process that cannot read them cannot connect.
 func (e *Embedded) URI() string { return e.uri }
+
+// ClientCertificateFile is the client's certificate and key (PEM), which
+// the URI passes as tlsCertificateKeyFile.
+func (e *Embedded) ClientCertificateFile() string { return e.tls.client() }
+
+// CAFile is the certificate of the CA that signed the server's and the
+// client's certificates.
+func (e *Embedded) CAFile() string { return e.tls.ca() }
 
 // Dir is the directory holding the database files.
 func (e *Embedded) Dir() string { return e.dir }

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
+	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/domain"
 )
 
@@ -22,6 +24,10 @@ type config struct {
 	LogLevel string
 
 	KafkaBrokers      string
+	KafkaSASLUser     string
+	KafkaSASLPassFile string
+	KafkaSASLMech     string
+	kafkaSASLPassword string // read from KafkaSASLPassFile by loadSecrets
 	KafkaPartitions   int
 	KafkaReplication  int
 	MongoURI          string
@@ -61,10 +67,13 @@ func (c *config) register(fs *flag.FlagSet, role string) {
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for this process's local state")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	if embedded(role) {
-		fs.IntVar(&c.EmbeddedKafkaPort, "embedded-kafka-port", 0, "loopback port of the embedded Kafka broker (0: any free port)")
-		fs.IntVar(&c.EmbeddedMongoPort, "embedded-mongodb-port", 0, "loopback port of the embedded MongoDB-wire store (0: any free port)")
+		fs.IntVar(&c.EmbeddedKafkaPort, "embedded-kafka-port", 0, "loopback port of the embedded Kafka broker, SASL/SCRAM only (0: any free port)")
+		fs.IntVar(&c.EmbeddedMongoPort, "embedded-mongodb-port", 0, "loopback port of the embedded MongoDB-wire store, TLS with a client certificate only (0: any free port)")
 	} else {
 		fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers (required)")
+		fs.StringVar(&c.KafkaSASLUser, "kafka-sasl-user", "", "SASL/SCRAM user of the Kafka brokers (empty: no authentication)")
+		fs.StringVar(&c.KafkaSASLPassFile, "kafka-sasl-password-file", "", "file holding the SASL password (required with --kafka-sasl-user)")
+		fs.StringVar(&c.KafkaSASLMech, "kafka-sasl-mechanism", kafka.MechanismSCRAMSHA512, "SASL mechanism: SCRAM-SHA-512 or SCRAM-SHA-256")
 		fs.StringVar(&c.MongoURI, "mongodb-uri", "", "MongoDB connection URI (required)")
 	}
 	fs.IntVar(&c.KafkaPartitions, "kafka-partitions", 6, "partitions of the executions topic when this process creates it")
@@ -127,6 +136,15 @@ func (c *config) validate(role string) error {
 		if c.MongoURI == "" {
 			errs = append(errs, errors.New("--mongodb-uri (INTEGR8SCODE_MONGODB_URI) is required"))
 		}
+		if c.KafkaSASLUser != "" && strings.Contains(c.KafkaBrokers, "://") {
+			errs = append(errs, errors.New("--kafka-sasl-user needs --kafka-brokers as plain host:port addresses"))
+		}
+		if (c.KafkaSASLUser == "") != (c.KafkaSASLPassFile == "") {
+			errs = append(errs, errors.New("--kafka-sasl-user and --kafka-sasl-password-file go together"))
+		}
+		if m := c.KafkaSASLMech; m != kafka.MechanismSCRAMSHA512 && m != kafka.MechanismSCRAMSHA256 {
+			errs = append(errs, fmt.Errorf("--kafka-sasl-mechanism %q is not supported (have SCRAM-SHA-512, SCRAM-SHA-256)", m))
+		}
 	}
 	if c.KafkaPartitions < 1 {
 		errs = append(errs, errors.New("--kafka-partitions must be at least 1"))
@@ -149,10 +167,32 @@ func (c *config) validate(role string) error {
 // embedded tells whether a role runs the embedded broker and store itself.
 func embedded(role string) bool { return role == "up" || role == "stores" }
 
+// loadSecrets reads the files that hold secrets (the Kafka SASL password),
+// so that a password never has to appear in a command line or the
+// environment.
+func (c *config) loadSecrets() error {
+	if c.KafkaSASLPassFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(c.KafkaSASLPassFile)
+	if err != nil {
+		return fmt.Errorf("--kafka-sasl-password-file: %w", err)
+	}
+	if c.kafkaSASLPassword = strings.TrimSpace(string(b)); c.kafkaSASLPassword == "" {
+		return fmt.Errorf("--kafka-sasl-password-file %s is empty", c.KafkaSASLPassFile)
+	}
+	return nil
+}
+
+// brokers are the Kafka brokers to dial, carrying the SASL credentials if
+// there are any (kafka.BrokerURL): log kafka.Redact(brokers) instead.
 func (c *config) brokers() []string {
 	var out []string
 	for _, b := range strings.Split(c.KafkaBrokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
+			if c.KafkaSASLUser != "" {
+				b = kafka.BrokerURL(b, kafka.SASL{Mechanism: c.KafkaSASLMech, User: c.KafkaSASLUser, Password: c.kafkaSASLPassword})
+			}
 			out = append(out, b)
 		}
 	}

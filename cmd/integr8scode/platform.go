@@ -43,6 +43,7 @@ type platform struct {
 
 	client *mongodrv.Client
 	emb    *mongo.Embedded // the embedded store, in `up` only
+	broker *kafka.Embedded // the embedded broker, in `up` and `stores`
 	db     *mongo.DB
 	views  projections.Store
 	hub    *projections.Hub
@@ -99,6 +100,7 @@ func (p *platform) startEmbedded(ctx context.Context) error {
 		return fmt.Errorf("embedded kafka: %w", err)
 	}
 	p.onClose(k.Close)
+	p.broker = k
 	p.brokers = k.Brokers()
 	m, err := mongo.StartEmbedded(ctx, mongo.EmbeddedConfig{Dir: filepath.Join(p.cfg.DataDir, "mongo"),
 		Port: p.cfg.EmbeddedMongoPort, Logger: p.storeLogger()})
@@ -108,7 +110,7 @@ func (p *platform) startEmbedded(ctx context.Context) error {
 	p.onClose(m.Close)
 	p.emb = m
 	p.cfg.MongoURI = m.URI()
-	p.log.Info("embedded stores up", "kafka", p.brokers, "mongodb", m.URI(), "data_dir", p.cfg.DataDir)
+	p.log.Info("embedded stores up", "kafka", k.Addrs(), "mongodb", m.URI(), "data_dir", p.cfg.DataDir)
 	return nil
 }
 

@@ -8,8 +8,12 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/integr8scode/integr8scode/adapters/kafka"
+	"github.com/integr8scode/integr8scode/adapters/mongo"
 )
 
 // runUp runs every role in one process on the embedded broker and store.
@@ -32,6 +36,9 @@ func start(ctx context.Context, role string, args []string, getenv func(string) 
 		return err
 	}
 	if err := cfg.validate(role); err != nil {
+		return err
+	}
+	if err := cfg.loadSecrets(); err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, cfg.LogLevel)
@@ -91,6 +98,9 @@ func start(ctx context.Context, role string, args []string, getenv func(string) 
 	}
 	p.ready.set(nil)
 	log.Info("ready", "addr", ln.Addr().String())
+	if role == "stores" {
+		printConnection(stderr, p.broker, p.emb)
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
@@ -149,3 +159,26 @@ func (p *platform) assemble(ctx context.Context, role string, wg *sync.WaitGroup
 	}
 	return nil
 }
+
+// printConnection tells how api, runner and projector processes connect to
+// the stores of this process, as environment variables in shell syntax.
+// It names files rather than printing the password: a process that can
+// read them (the data directory is 0700) may connect, no other.
+func printConnection(w io.Writer, k *kafka.Embedded, m *mongo.Embedded) {
+	env := []struct{ name, value string }{
+		{"INTEGR8SCODE_KAFKA_BROKERS", strings.Join(k.Addrs(), ",")},
+		{"INTEGR8SCODE_KAFKA_SASL_MECHANISM", k.SASL().Mechanism},
+		{"INTEGR8SCODE_KAFKA_SASL_USER", k.SASL().User},
+		{"INTEGR8SCODE_KAFKA_SASL_PASSWORD_FILE", k.PasswordFile()},
+		{"INTEGR8SCODE_MONGODB_URI", m.URI()},
+	}
+	var b strings.Builder
+	b.WriteString("# api, runner and projector processes connect to these stores with:\n")
+	for _, e := range env {
+		fmt.Fprintf(&b, "%s=%s\n", e.name, shellQuote(e.value))
+	}
+	io.WriteString(w, b.String())
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

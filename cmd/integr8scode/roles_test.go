@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -77,9 +79,40 @@ func (r *role) metric(t *testing.T, name string) float64 {
 func TestRoles(t *testing.T) {
 	bin := buildBinary(t)
 	kafkaAddr, mongoAddr := freeAddr(t), freeAddr(t)
-	startRole(t, bin, "stores", nil, "--data-dir", t.TempDir(),
+	stores := startRole(t, bin, "stores", nil, "--data-dir", t.TempDir(),
 		"--embedded-kafka-port", port(t, kafkaAddr), "--embedded-mongodb-port", port(t, mongoAddr))
-	env := []string{"INTEGR8SCODE_KAFKA_BROKERS=" + kafkaAddr, "INTEGR8SCODE_MONGODB_URI=mongodb://" + mongoAddr + "/"}
+	// The other roles connect with what the stores print, as an operator
+	// would: the addresses and the files holding the credentials.
+	env := connectionEnv(t, stores)
+	if !slices.Contains(env, "INTEGR8SCODE_KAFKA_BROKERS="+kafkaAddr) {
+		t.Fatalf("the stores printed %q, want the broker on %s", env, kafkaAddr)
+	}
+
+	t.Run("ErrRoleWithoutCredentials", func(t *testing.T) {
+		withTLS := ""
+		for _, e := range env {
+			if v, ok := strings.CutPrefix(e, "INTEGR8SCODE_MONGODB_URI="); ok {
+				withTLS = v
+			}
+		}
+		for _, c := range []struct {
+			name string
+			env  []string
+			want string
+		}{
+			{"store without its client certificate",
+				[]string{"INTEGR8SCODE_KAFKA_BROKERS=" + kafkaAddr, "INTEGR8SCODE_MONGODB_URI=mongodb://" + mongoAddr + "/?serverSelectionTimeoutMS=1000"},
+				"mongodb: connect mongo: ping"},
+			{"broker without the password",
+				[]string{"INTEGR8SCODE_KAFKA_BROKERS=" + kafkaAddr, "INTEGR8SCODE_MONGODB_URI=" + withTLS},
+				"kafka: ensure topic"},
+		} {
+			out, err := runToExit(t, bin, c.env, "projector", "--listen", freeAddr(t))
+			if err == nil || !strings.Contains(out, c.want) {
+				t.Fatalf("%s: exit %v, want a failure mentioning %q:\n%s", c.name, err, c.want, tail(out, 10))
+			}
+		}
+	})
 
 	// The api writes the ledger and keeps its signing key; the projectors
 	// take the public keys from it, as an auditor would.
@@ -161,4 +194,31 @@ func port(t *testing.T, addr string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// connectionEnv is what `integr8scode stores` printed for the other roles:
+// NAME='value' lines, returned as NAME=value.
+func connectionEnv(t *testing.T, stores *role) []string {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^(INTEGR8SCODE_[A-Z_]+)='([^']*)'$`)
+	var env []string
+	for _, m := range re.FindAllStringSubmatch(stores.logs.String(), -1) {
+		env = append(env, m[1]+"="+m[2])
+	}
+	if len(env) != 5 {
+		t.Fatalf("the stores printed %d connection settings, want 5:\n%s", len(env), tail(stores.logs.String(), 20))
+	}
+	return env
+}
+
+// runToExit runs the binary until it exits (within a minute) and returns
+// its output.
+func runToExit(t *testing.T, bin string, env []string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }

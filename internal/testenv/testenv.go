@@ -1,7 +1,10 @@
 // Package testenv starts the platform's embedded infrastructure for tests:
 // the Kafka-protocol broker and the MongoDB-wire store, reached over TCP
-// through the same adapters the platform uses, and the ledger over them
-// (its writer and a projector). Everything stops when the test ends.
+// through the same adapters the platform uses, and authenticated as the
+// platform is (SASL/SCRAM for the broker, a TLS client certificate for the
+// store): the addresses it hands out carry those credentials. It also runs
+// the ledger over them (its writer and a projector). Everything stops when
+// the test ends.
 package testenv
 
 import (
@@ -60,6 +63,8 @@ func Keys(t testing.TB) keyring.Ring {
 // Ledger is the ledger over the embedded broker and store: its writer and
 // a projector run until the test ends.
 type Ledger struct {
+	// Brokers carry the client credentials (kafka.BrokerURL): pass them to
+	// the kafka package as they are, and log kafka.Redact(Brokers).
 	Brokers []string
 	Views   *mongo.Projections
 	Keys    *eventstore.KeySet

@@ -118,3 +118,26 @@ func DecodePublicKey(s string) (ed25519.PublicKey, error) {
 	}
 	return ed25519.PublicKey(b), nil
 }
+
+// KeysDocument is how public keys are published (GET /api/v1/ledger/keys)
+// and archived by auditors: {"keys":[{"key_id","alg","public_key"}]}.
+type KeysDocument struct {
+	Keys []DocumentKey `json:"keys"`
+}
+
+// DocumentKey is one key of a KeysDocument; public_key is its 32 bytes in
+// base64url without padding.
+type DocumentKey struct {
+	KeyID     string `json:"key_id"`
+	Alg       string `json:"alg"`
+	PublicKey string `json:"public_key"`
+}
+
+// Document is the keys document of the set.
+func (ks *KeySet) Document() KeysDocument {
+	doc := KeysDocument{Keys: []DocumentKey{}}
+	for _, k := range ks.Keys() {
+		doc.Keys = append(doc.Keys, DocumentKey{KeyID: k.KeyID, Alg: "Ed25519", PublicKey: EncodePublicKey(k.Key)})
+	}
+	return doc
+}

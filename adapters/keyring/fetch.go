@@ -12,15 +12,6 @@ import (
 	"github.com/integr8scode/integr8scode/eventstore"
 )
 
-// KeysDocument is the JSON of GET /api/v1/ledger/keys.
-type KeysDocument struct {
-	Keys []struct {
-		KeyID     string `json:"key_id"`
-		Alg       string `json:"alg"`
-		PublicKey string `json:"public_key"`
-	} `json:"keys"`
-}
-
 // Open returns the public keys at src: a key directory, a keys document
 // (a file, as GET /api/v1/ledger/keys serves it), or that endpoint's
 // http(s) URL.
@@ -68,7 +59,7 @@ func fetch(ctx context.Context, url string) (*eventstore.KeySet, error) {
 
 // Parse reads a keys document, refusing a key whose id does not match it.
 func Parse(b []byte) (*eventstore.KeySet, error) {
-	var doc KeysDocument
+	var doc eventstore.KeysDocument
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("ledger keys: %w", err)
 	}

@@ -38,6 +38,8 @@ commands:
               loopback, for api/runner/projector processes on this machine
   run FILE    submit a script to a server, print its output, exit with its exit code
   loadtest    measure a running server: latency against a bare runc floor, executions/s
+  ledger      audit the ledger (verify) and manage its signing keys (keys)
+  projections rebuild the views from the ledger, or compare them with it
   version     print the version
 
 Run "integr8scode <command> -h" for the flags of a command. Every flag can
@@ -65,6 +67,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runClient(ctx, rest, getenv, stdin, stdout, stderr)
 	case "loadtest":
 		return runLoadtest(ctx, rest, getenv, stdout, stderr)
+	case "ledger":
+		return runLedger(ctx, rest, getenv, stdout, stderr)
+	case "projections":
+		return runProjections(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "integr8scode", version)
 		return 0, nil

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
+	"golang.org/x/term"
+
+	"github.com/integr8scode/integr8scode/adapters/kafka"
+	"github.com/integr8scode/integr8scode/adapters/mongo"
+)
+
+// toolConfig is how an audit or rebuild tool reaches the ledger and the
+// views: external Kafka (and MongoDB) like the roles, or, without
+// --kafka-brokers, the embedded stores of a stopped platform's data
+// directory, which the tool opens itself.
+type toolConfig struct {
+	config
+	keys string
+	json bool
+}
+
+func (c *toolConfig) register(fs *flag.FlagSet, keysHelp string) {
+	fs.StringVar(&c.DataDir, "data-dir", "./data", "data directory of a stopped `integr8scode up` (used when --kafka-brokers is not given)")
+	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers (empty: the embedded stores of --data-dir)")
+	fs.StringVar(&c.KafkaSASLUser, "kafka-sasl-user", "", "SASL/SCRAM user of the Kafka brokers (empty: no authentication)")
+	fs.StringVar(&c.KafkaSASLPassFile, "kafka-sasl-password-file", "", "file holding the SASL password (required with --kafka-sasl-user)")
+	fs.StringVar(&c.KafkaSASLMech, "kafka-sasl-mechanism", kafka.MechanismSCRAMSHA512, "SASL mechanism: SCRAM-SHA-512 or SCRAM-SHA-256")
+	fs.StringVar(&c.MongoURI, "mongodb-uri", "", "MongoDB connection URI (with --kafka-brokers)")
+	fs.StringVar(&c.MongoDatabase, "mongodb-database", "integr8scode", "MongoDB database name")
+	fs.StringVar(&c.keys, "keys", "", keysHelp)
+	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
+}
+
+// toolEnv is what a tool connected to.
+type toolEnv struct {
+	brokers []string
+	db      *mongo.DB
+	keysSrc string
+	closers []func() error
+}
+
+func (e *toolEnv) close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		_ = e.closers[i]()
+	}
+}
+
+// connect opens the ledger (and the views, if withViews).
+func (c *toolConfig) connect(ctx context.Context, withViews bool) (*toolEnv, error) {
+	env := &toolEnv{keysSrc: c.keys}
+	fail := func(err error) (*toolEnv, error) { env.close(); return nil, err }
+	if c.KafkaBrokers != "" {
+		if err := c.loadSecrets(); err != nil {
+			return nil, err
+		}
+		env.brokers = c.brokers()
+		if withViews {
+			if c.MongoURI == "" {
+				return nil, errors.New("--mongodb-uri is required with --kafka-brokers")
+			}
+			if err := c.openViews(ctx, env, c.MongoURI, nil); err != nil {
+				return fail(err)
+			}
+		}
+		return env, nil
+	}
+	dir, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := lockDataDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w (while the platform runs, point the tool at it with --kafka-brokers)", err)
+	}
+	env.closers = append(env.closers, func() error { unlock(); return nil })
+	if env.keysSrc == "" {
+		env.keysSrc = filepath.Join(dir, "ledger-keys")
+	}
+	// The stores say nothing unless something fails: the tool's output is
+	// its report.
+	storeLog := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	k, err := kafka.StartEmbedded(kafka.EmbeddedConfig{Dir: filepath.Join(dir, "kafka"), Logger: storeLog})
+	if err != nil {
+		return fail(err)
+	}
+	env.closers = append(env.closers, k.Close)
+	env.brokers = k.Brokers()
+	if withViews {
+		m, err := mongo.StartEmbedded(ctx, mongo.EmbeddedConfig{Dir: filepath.Join(dir, "mongo"), Logger: storeLog})
+		if err != nil {
+			return fail(err)
+		}
+		env.closers = append(env.closers, m.Close)
+		if err := c.openViews(ctx, env, m.URI(), m); err != nil {
+			return fail(err)
+		}
+	}
+	return env, nil
+}
+
+func (c *toolConfig) openViews(ctx context.Context, env *toolEnv, uri string, emb *mongo.Embedded) error {
+	client, err := mongo.Connect(ctx, uri)
+	if err != nil {
+		return err
+	}
+	env.closers = append(env.closers, func() error { return client.Disconnect(context.Background()) })
+	if env.db, err = openDB(ctx, client, emb, c.MongoDatabase); err != nil {
+		return err
+	}
+	env.closers = append(env.closers, env.db.Close)
+	return nil
+}
+
+func openDB(ctx context.Context, client *mongodrv.Client, emb *mongo.Embedded, name string) (*mongo.DB, error) {
+	if emb != nil {
+		return emb.Open(ctx, client, name)
+	}
+	return mongo.Open(ctx, client, name)
+}
+
+// progress draws a one-line progress bar on a terminal, and nothing
+// elsewhere (a pipe, a file, CI logs).
+type progress struct {
+	w     io.Writer
+	on    bool
+	total int64
+	done  int64
+	label string
+}
+
+func newProgress(w io.Writer, label string, total int64) *progress {
+	f, ok := w.(*os.File)
+	return &progress{w: w, on: ok && term.IsTerminal(int(f.Fd())), total: total, label: label}
+}
+
+func (p *progress) add(n int64) {
+	p.done += n
+	if !p.on || (p.done%200 != 0 && p.done != p.total) {
+		return
+	}
+	const width = 30
+	fill := 0
+	if p.total > 0 {
+		fill = int(min(p.done, p.total) * width / p.total)
+	}
+	fmt.Fprintf(p.w, "\r%s [%s%s] %d/%d", p.label, strings.Repeat("#", fill), strings.Repeat(".", width-fill), p.done, p.total)
+}
+
+func (p *progress) finish() {
+	if p.on {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
 
 	"github.com/integr8scode/integr8scode/domain"
@@ -22,7 +21,40 @@ type submitRequest struct {
 	Language string         `json:"language"`
 	Version  string         `json:"version"`
 	Stdin    string         `json:"stdin"`
-	Limits   *domain.Limits `json:"limits"`
+	Limits   *limitsRequest `json:"limits"`
+}
+
+// limitsRequest tells an omitted limit (the default) from one sent as 0,
+// which is refused rather than silently read as "the default".
+type limitsRequest struct {
+	TimeoutMs     *int64 `json:"timeout_ms"`
+	MemoryBytes   *int64 `json:"memory_bytes"`
+	CPUMillicores *int64 `json:"cpu_millicores"`
+}
+
+// requested returns the limits a request asks for, zero where omitted.
+func (l *limitsRequest) requested() (domain.Limits, error) {
+	var out domain.Limits
+	if l == nil {
+		return out, nil
+	}
+	var problems []string
+	take := func(name string, v *int64, into *int64) {
+		switch {
+		case v == nil:
+		case *v <= 0:
+			problems = append(problems, "limits."+name+" must be positive (omit it for the default)")
+		default:
+			*into = *v
+		}
+	}
+	take("timeout_ms", l.TimeoutMs, &out.TimeoutMs)
+	take("memory_bytes", l.MemoryBytes, &out.MemoryBytes)
+	take("cpu_millicores", l.CPUMillicores, &out.CPUMillicores)
+	if len(problems) > 0 {
+		return out, domain.Errorf(domain.EUNPROCESSABLE, "%s", strings.Join(problems, "; "))
+	}
+	return out, nil
 }
 
 // idempotencyNamespace derives execution ids from Idempotency-Key headers, so
@@ -48,6 +80,7 @@ func (s *server) handleSubmit() http.HandlerFunc {
 		}
 		w.Header().Set("Location", "/api/v1/executions/"+exec.ID)
 		if wait, _ := strconv.ParseBool(r.URL.Query().Get("wait")); wait {
+			holdOpen(w, time.Now().Add(s.MaxWait+10*time.Second))
 			if done, ok := s.waitTerminal(r.Context(), exec); ok {
 				writeJSON(w, http.StatusOK, done)
 				return
@@ -68,9 +101,9 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 	if err != nil {
 		return domain.Execution{}, false, err
 	}
-	var requested domain.Limits
-	if req.Limits != nil {
-		requested = *req.Limits
+	requested, err := req.Limits.requested()
+	if err != nil {
+		return domain.Execution{}, false, err
 	}
 	limits, err := domain.ResolveLimits(requested, s.Catalog.DefaultLimits, s.Catalog.MaxLimits)
 	if err != nil {
@@ -90,7 +123,7 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 		}
 		id = uuid.NewSHA1(idempotencyNamespace, []byte(who+"\x00"+key)).String()
 	}
-	meta := eventstore.Meta{CorrelationID: middleware.GetReqID(r.Context()), Actor: who}
+	meta := eventstore.Meta{CorrelationID: requestIDFrom(r.Context()), Actor: who}
 	head, _, err := s.Ledger.Create(r.Context(), id, ev, meta)
 	if err != nil {
 		if key != "" && domain.ErrorCode(err) == domain.ECONFLICT {
@@ -98,7 +131,7 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 				return s.current(r.Context(), head.State), false, nil
 			}
 			return domain.Execution{}, false, domain.Errorf(domain.ECONFLICT,
-				"Idempotency-Key %q was already used for a different request", key)
+				"this Idempotency-Key was already used for a different request")
 		}
 		if head.State.ID == "" {
 			return domain.Execution{}, false, err
@@ -110,9 +143,12 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 	return head.State, true, nil
 }
 
+// sameRequest tells whether a replayed Idempotency-Key asks for exactly
+// what the first request did, limits resolved against the defaults (so an
+// omitted limit and its default value are the same request).
 func sameRequest(e domain.Execution, q domain.ExecutionQueued) bool {
 	return e.Script == q.Script && e.Stdin == q.Stdin && e.Language == q.Language &&
-		e.Version == q.Version && e.Owner == q.Owner
+		e.Version == q.Version && e.Owner == q.Owner && e.Limits == q.Limits
 }
 
 // current returns the freshest known state of an execution: the view, or
@@ -129,7 +165,7 @@ func (s *server) current(ctx context.Context, fallback domain.Execution) domain.
 // head so a client reads its own write before the projection catches up.
 func (s *server) lookup(ctx context.Context, id string) (domain.Execution, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return domain.Execution{}, domain.Errorf(domain.ENOTFOUND, "execution %s not found", id)
+		return domain.Execution{}, errNotFound("execution " + bounded(id, 36) + " not found")
 	}
 	v, verr := s.Views.View(ctx, id)
 	if verr == nil && v.Status.Terminal() {
@@ -142,7 +178,7 @@ func (s *server) lookup(ctx context.Context, id string) (domain.Execution, error
 	case verr == nil:
 		return v, nil
 	case domain.ErrorCode(verr) == domain.ENOTFOUND && domain.ErrorCode(herr) == domain.ENOTFOUND:
-		return domain.Execution{}, domain.Errorf(domain.ENOTFOUND, "execution %s not found", id)
+		return domain.Execution{}, errNotFound("execution " + id + " not found")
 	case domain.ErrorCode(verr) != domain.ENOTFOUND:
 		return domain.Execution{}, verr
 	default:
@@ -195,12 +231,21 @@ func (s *server) handleGet() http.HandlerFunc {
 func (s *server) handleCancel() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := chi.URLParam(r, "id")
+		// No body, or a JSON object with no fields: a cancel takes no
+		// options yet, and a form or text body is what a cross-site page
+		// could send without asking.
+		if hasBody(r) {
+			if err := decodeJSON(w, r, &struct{}{}); err != nil {
+				writeError(w, r, s.Logger, err)
+				return
+			}
+		}
 		if _, err := s.lookup(r.Context(), id); err != nil {
 			writeError(w, r, s.Logger, err)
 			return
 		}
 		who := owner(r)
-		meta := eventstore.Meta{CorrelationID: middleware.GetReqID(r.Context()), Actor: who}
+		meta := eventstore.Meta{CorrelationID: requestIDFrom(r.Context()), Actor: who}
 		head, _, err := s.Ledger.Update(r.Context(), id, meta, func(h *eventstore.Head) ([]domain.Event, error) {
 			ev, err := h.State.Cancel(who)
 			if err != nil {

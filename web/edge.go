@@ -10,8 +10,8 @@ import (
 type Edge struct {
 	// ReadHeader bounds reading a request's headers.
 	ReadHeader time.Duration
-	// Read bounds reading a whole request, headers and body. Streams and
-	// ?wait=true lift it once the body is read (they only write after).
+	// Read bounds reading a whole request, headers and body. (net/http
+	// clears it once the body is read, so it never cuts a long answer.)
 	Read time.Duration
 	// Write bounds writing an answer, counted from the end of the headers.
 	// Streams and ?wait=true move it forward as they go.
@@ -40,12 +40,9 @@ func (e Edge) Configure(srv *http.Server) {
 	srv.MaxHeaderBytes = e.MaxHeaderBytes
 }
 
-// holdOpen lifts the read deadline of a request whose body is read and sets
-// its write deadline to until, for answers that legitimately take longer
-// than the server's timeouts (streams, ?wait=true). Without it the read
-// deadline would cancel the request's context while it waits.
-func holdOpen(w http.ResponseWriter, until time.Time) {
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(until)
+// extendWrite moves the write deadline of an answer that legitimately
+// takes longer than the server's write timeout (?wait=true; streams move it
+// with every write) to until.
+func extendWrite(w http.ResponseWriter, until time.Time) {
+	_ = http.NewResponseController(w).SetWriteDeadline(until)
 }

@@ -45,10 +45,12 @@ func (s *server) handleEvents() http.HandlerFunc {
 // write; the keepalive keeps proxies from closing a quiet stream and lets
 // the server notice a client that went away.
 const (
-	streamKeepalive   = 15 * time.Second
 	streamWriteWindow = 30 * time.Second
 	streamRetryAfter  = "5" // seconds, for a client over its stream cap
 )
+
+// streamKeepaliveEvery is a variable only so tests need not wait 15 s.
+var streamKeepaliveEvery = 15 * time.Second
 
 // handleStream sends an execution's ledger events as Server-Sent Events, in
 // sequence order and without gaps, and ends after the terminal one. A client
@@ -91,7 +93,6 @@ func (s *server) handleStream() http.HandlerFunc {
 		if r.Method == http.MethodHead {
 			return
 		}
-		holdOpen(w, time.Now().Add(streamWriteWindow))
 		w.WriteHeader(http.StatusOK)
 		if err := http.NewResponseController(w).Flush(); err != nil {
 			return
@@ -139,7 +140,7 @@ func (s *server) stream(ctx context.Context, w http.ResponseWriter, id string, l
 	}
 	tick := time.NewTicker(s.PollEvery)
 	defer tick.Stop()
-	keepalive := time.NewTicker(streamKeepalive)
+	keepalive := time.NewTicker(streamKeepaliveEvery)
 	defer keepalive.Stop()
 	for {
 		evs, err := s.Views.Events(ctx, id, last)

@@ -80,7 +80,7 @@ func (s *server) handleSubmit() http.HandlerFunc {
 		}
 		w.Header().Set("Location", "/api/v1/executions/"+exec.ID)
 		if wait, _ := strconv.ParseBool(r.URL.Query().Get("wait")); wait {
-			holdOpen(w, time.Now().Add(s.MaxWait+10*time.Second))
+			extendWrite(w, time.Now().Add(s.MaxWait+10*time.Second))
 			if done, ok := s.waitTerminal(r.Context(), exec); ok {
 				writeJSON(w, http.StatusOK, done)
 				return

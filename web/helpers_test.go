@@ -21,13 +21,14 @@ import (
 // projector runs: executions stay queued, which is what edge tests want
 // (streams stay open, nothing finishes under them).
 type api struct {
-	URL string
+	URL     string
+	handler http.Handler
 	srv *httptest.Server
 	reg *prometheus.Registry
 }
 
 // startAPI starts the API; tune may adjust its dependencies and the server.
-func startAPI(t *testing.T, tune func(*Deps, *http.Server)) *api {
+func startAPI(t testing.TB, tune func(*Deps, *http.Server)) *api {
 	t.Helper()
 	l := testenv.StartLedger(t, "web_test")
 	reg := prometheus.NewRegistry()
@@ -41,10 +42,11 @@ func startAPI(t *testing.T, tune func(*Deps, *http.Server)) *api {
 	if tune != nil {
 		tune(&d, ts.Config)
 	}
-	ts.Config.Handler = NewServer(d)
+	h := NewServer(d)
+	ts.Config.Handler = h
 	ts.Start()
 	t.Cleanup(ts.Close)
-	return &api{URL: ts.URL, srv: ts, reg: reg}
+	return &api{URL: ts.URL, handler: h, srv: ts, reg: reg}
 }
 
 type answer struct {

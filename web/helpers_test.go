@@ -23,8 +23,8 @@ import (
 type api struct {
 	URL     string
 	handler http.Handler
-	srv *httptest.Server
-	reg *prometheus.Registry
+	srv     *httptest.Server
+	reg     *prometheus.Registry
 }
 
 // startAPI starts the API; tune may adjust its dependencies and the server.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -58,40 +57,97 @@ func (s *server) handleEvents() http.HandlerFunc {
 	}
 }
 
+// Stream bounds. A stream's write deadline moves forward with every
+// write; the keepalive keeps proxies from closing a quiet stream and lets
+// the server notice a client that went away.
+const (
+	streamWriteWindow = 30 * time.Second
+	streamRetryAfter  = "5" // seconds, for a client over its stream cap
+)
+
+// streamKeepaliveEvery is a variable only so tests need not wait 15 s.
+var streamKeepaliveEvery = 15 * time.Second
+
 // handleStream sends an execution's ledger events as Server-Sent Events, in
 // sequence order and without gaps, and ends after the terminal one. A client
-// that reconnects with Last-Event-ID (the sequence) continues after it.
+// that reconnects with Last-Event-ID (the sequence) continues after it; one
+// that already has the terminal event gets 204, which tells a browser's
+// EventSource to stop reconnecting.
 func (s *server) handleStream() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := chi.URLParam(r, "id")
-		if _, err := s.lookup(r.Context(), id); err != nil {
+		last, err := parseLastEventID(r.Header.Get("Last-Event-ID"))
+		if err != nil {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		flusher, ok := w.(http.Flusher)
-		if !ok {
-			writeError(w, r, s.Logger, fmt.Errorf("streaming unsupported by the response writer"))
+		e, err := s.lookup(r.Context(), id)
+		if err != nil {
+			writeError(w, r, s.Logger, err)
 			return
 		}
-		var last int64
-		if h := r.Header.Get("Last-Event-ID"); h != "" {
-			n, err := strconv.ParseInt(h, 10, 64)
-			if err != nil || n < 0 {
-				writeError(w, r, s.Logger, domain.Errorf(domain.EINVALID, "Last-Event-ID must be a sequence number"))
-				return
-			}
-			last = n
+		switch {
+		case e.Status.Terminal() && last >= e.Sequence:
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case last > e.Sequence:
+			writeError(w, r, s.Logger, domain.Errorf(domain.EINVALID,
+				"Last-Event-ID %d is beyond the execution's last event (%d)", last, e.Sequence))
+			return
 		}
+		release, ok := s.streams.acquire(r)
+		if !ok {
+			w.Header().Set("Retry-After", streamRetryAfter)
+			writeError(w, r, s.Logger, domain.Errorf(eTooManyRequests,
+				"this client already holds %d open streams; close one or retry later", s.streams.max))
+			return
+		}
+		defer release()
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Accel-Buffering", "no")
+		if r.Method == http.MethodHead {
+			return
+		}
 		w.WriteHeader(http.StatusOK)
-		flusher.Flush()
-		s.stream(r.Context(), w, flusher, id, last)
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			return
+		}
+		s.stream(r.Context(), w, id, last)
 	}
 }
 
-func (s *server) stream(ctx context.Context, w http.ResponseWriter, f http.Flusher, id string, last int64) {
+// parseLastEventID reads the Last-Event-ID header: empty (from the start)
+// or a sequence number of at most 18 digits, nothing else (no sign, no
+// spaces), so that what a client sends is bounded before it is used.
+func parseLastEventID(h string) (int64, error) {
+	if h == "" {
+		return 0, nil
+	}
+	if len(h) > 18 {
+		return 0, domain.Errorf(domain.EINVALID, "Last-Event-ID must be a sequence number")
+	}
+	var n int64
+	for i := 0; i < len(h); i++ {
+		if h[i] < '0' || h[i] > '9' {
+			return 0, domain.Errorf(domain.EINVALID, "Last-Event-ID must be a sequence number")
+		}
+		n = n*10 + int64(h[i]-'0')
+	}
+	return n, nil
+}
+
+// stream writes events after last until the terminal one, the client goes
+// away or a write misses its deadline.
+func (s *server) stream(ctx context.Context, w http.ResponseWriter, id string, last int64) {
+	rc := http.NewResponseController(w)
+	send := func(format string, args ...any) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteWindow))
+		if _, err := fmt.Fprintf(w, format, args...); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
 	var changed <-chan struct{}
 	if s.Hub != nil {
 		ch, stop := s.Hub.Subscribe(id)
@@ -100,15 +156,14 @@ func (s *server) stream(ctx context.Context, w http.ResponseWriter, f http.Flush
 	}
 	tick := time.NewTicker(s.PollEvery)
 	defer tick.Stop()
-	keepalive := time.NewTicker(15 * time.Second)
+	keepalive := time.NewTicker(streamKeepaliveEvery)
 	defer keepalive.Stop()
 	for {
 		evs, err := s.Views.Events(ctx, id, last)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.Logger.Warn("stream read failed", "execution_id", id, "err", err)
-				fmt.Fprintf(w, "event: error\ndata: {\"code\":\"internal\",\"message\":\"internal error\"}\n\n")
-				f.Flush()
+				send("event: error\ndata: {\"code\":\"internal\",\"message\":\"internal error\"}\n\n")
 			}
 			return
 		}
@@ -119,22 +174,23 @@ func (s *server) stream(ctx context.Context, w http.ResponseWriter, f http.Flush
 			}
 			// The record as the ledger holds it: one line of JSON (a
 			// record never holds a raw newline; JSON escapes them).
-			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", e.Sequence, e.Type, a.Record)
+			if !send("id: %d\nevent: %s\ndata: %s\n\n", e.Sequence, e.Type, a.Record) {
+				return
+			}
 			last = e.Sequence
 			if e.Type == domain.TypeExecutionCompleted || e.Type == domain.TypeExecutionFailed {
-				f.Flush()
 				return
 			}
 		}
-		f.Flush()
 		select {
 		case <-ctx.Done():
 			return
 		case <-changed:
 		case <-tick.C:
 		case <-keepalive.C:
-			fmt.Fprint(w, ": keepalive\n\n")
-			f.Flush()
+			if !send(": keepalive\n\n") {
+				return
+			}
 		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/google/uuid"
 
 	"github.com/integr8scode/integr8scode/domain"
@@ -22,7 +21,40 @@ type submitRequest struct {
 	Language string         `json:"language"`
 	Version  string         `json:"version"`
 	Stdin    string         `json:"stdin"`
-	Limits   *domain.Limits `json:"limits"`
+	Limits   *limitsRequest `json:"limits"`
+}
+
+// limitsRequest tells an omitted limit (the default) from one sent as 0,
+// which is refused rather than silently read as "the default".
+type limitsRequest struct {
+	TimeoutMs     *int64 `json:"timeout_ms"`
+	MemoryBytes   *int64 `json:"memory_bytes"`
+	CPUMillicores *int64 `json:"cpu_millicores"`
+}
+
+// requested returns the limits a request asks for, zero where omitted.
+func (l *limitsRequest) requested() (domain.Limits, error) {
+	var out domain.Limits
+	if l == nil {
+		return out, nil
+	}
+	var problems []string
+	take := func(name string, v *int64, into *int64) {
+		switch {
+		case v == nil:
+		case *v <= 0:
+			problems = append(problems, "limits."+name+" must be positive (omit it for the default)")
+		default:
+			*into = *v
+		}
+	}
+	take("timeout_ms", l.TimeoutMs, &out.TimeoutMs)
+	take("memory_bytes", l.MemoryBytes, &out.MemoryBytes)
+	take("cpu_millicores", l.CPUMillicores, &out.CPUMillicores)
+	if len(problems) > 0 {
+		return out, domain.Errorf(domain.EUNPROCESSABLE, "%s", strings.Join(problems, "; "))
+	}
+	return out, nil
 }
 
 // idempotencyNamespace derives execution ids from Idempotency-Key headers, so
@@ -48,6 +80,7 @@ func (s *server) handleSubmit() http.HandlerFunc {
 		}
 		w.Header().Set("Location", "/api/v1/executions/"+exec.ID)
 		if wait, _ := strconv.ParseBool(r.URL.Query().Get("wait")); wait {
+			extendWrite(w, time.Now().Add(s.MaxWait+10*time.Second))
 			if done, ok := s.waitTerminal(r.Context(), exec); ok {
 				writeJSON(w, http.StatusOK, done)
 				return
@@ -69,9 +102,9 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 	if err != nil {
 		return domain.Execution{}, false, err
 	}
-	var requested domain.Limits
-	if req.Limits != nil {
-		requested = *req.Limits
+	requested, err := req.Limits.requested()
+	if err != nil {
+		return domain.Execution{}, false, err
 	}
 	limits, err := domain.ResolveLimits(requested, s.Catalog.DefaultLimits, s.Catalog.MaxLimits)
 	if err != nil {
@@ -91,15 +124,18 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 		}
 		id = uuid.NewSHA1(idempotencyNamespace, []byte(who+"\x00"+key)).String()
 	}
+	// The writer compares the whole request (script, stdin, language,
+	// version, resolved limits, owner) with the one that created the id:
+	// a replay of a key with anything else is refused.
 	reply, err := s.ask(r.Context(), eventstore.Command{Kind: eventstore.CommandSubmit, ExecutionID: id, Actor: who,
-		CorrelationID: middleware.GetReqID(r.Context()), Submit: &ev})
+		CorrelationID: requestIDFrom(r.Context()), Submit: &ev})
 	if err != nil {
 		return domain.Execution{}, false, err
 	}
 	if err := reply.Err(); err != nil {
 		if key != "" && domain.ErrorCode(err) == domain.ECONFLICT {
 			return domain.Execution{}, false, domain.Errorf(domain.ECONFLICT,
-				"Idempotency-Key %q was already used for a different request", key)
+				"this Idempotency-Key was already used for a different request")
 		}
 		return domain.Execution{}, false, err
 	}
@@ -151,7 +187,7 @@ func (s *server) fold(e domain.Execution, reply eventstore.Reply) (domain.Execut
 // itself just wrote when the projection has not caught up yet.
 func (s *server) lookup(ctx context.Context, id string) (domain.Execution, error) {
 	if _, err := uuid.Parse(id); err != nil {
-		return domain.Execution{}, domain.Errorf(domain.ENOTFOUND, "execution %s not found", id)
+		return domain.Execution{}, errNotFound("execution " + bounded(id, 36) + " not found")
 	}
 	v, err := s.Views.View(ctx, id)
 	if err != nil && domain.ErrorCode(err) != domain.ENOTFOUND {
@@ -161,7 +197,7 @@ func (s *server) lookup(ctx context.Context, id string) (domain.Execution, error
 		return mine, nil
 	}
 	if err != nil {
-		return domain.Execution{}, domain.Errorf(domain.ENOTFOUND, "execution %s not found", id)
+		return domain.Execution{}, errNotFound("execution " + bounded(id, 36) + " not found")
 	}
 	return v, nil
 }
@@ -211,6 +247,15 @@ func (s *server) handleGet() http.HandlerFunc {
 func (s *server) handleCancel() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := chi.URLParam(r, "id")
+		// No body, or a JSON object with no fields: a cancel takes no
+		// options yet, and a form or text body is what a cross-site page
+		// could send without asking.
+		if hasBody(r) {
+			if err := decodeJSON(w, r, &struct{}{}); err != nil {
+				writeError(w, r, s.Logger, err)
+				return
+			}
+		}
 		e, err := s.lookup(r.Context(), id)
 		if err != nil {
 			writeError(w, r, s.Logger, err)
@@ -218,7 +263,7 @@ func (s *server) handleCancel() http.HandlerFunc {
 		}
 		who := owner(r)
 		reply, err := s.ask(r.Context(), eventstore.Command{Kind: eventstore.CommandCancel, ExecutionID: id, Actor: who,
-			CorrelationID: middleware.GetReqID(r.Context())})
+			CorrelationID: requestIDFrom(r.Context())})
 		if err == nil {
 			err = reply.Err()
 		}

@@ -32,8 +32,10 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	return m
 }
 
-// instrument records each request under its route pattern (never the raw
-// path, which would make one series per execution id).
+// instrument records each request under labels from closed sets: the
+// route pattern (never the raw path, which would make one series per
+// execution id), a known method and the numeric status. A series is kept
+// for the life of the process, so no label may come from the client as is.
 func (s *server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -43,10 +45,22 @@ func (s *server) instrument(next http.Handler) http.Handler {
 		if route == "" {
 			route = "unmatched"
 		}
-		trace.SpanFromContext(r.Context()).SetName(r.Method + " " + route)
-		s.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(ww.Status())).Inc()
-		s.metrics.latency.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
+		method := methodLabel(r.Method)
+		trace.SpanFromContext(r.Context()).SetName(method + " " + route)
+		s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(ww.Status())).Inc()
+		s.metrics.latency.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
 	})
+}
+
+// methodLabel is the method as a metric label: one of the standard methods,
+// or "other".
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // recoverer turns a panic into a logged internal error.

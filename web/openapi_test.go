@@ -28,7 +28,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	var routed []string
-	s := &server{Deps: Deps{Catalog: domain.Catalog{}}, metrics: newHTTPMetrics(nil)}
+	s := newServer(Deps{Catalog: domain.Catalog{}})
 	err := chi.Walk(s.router(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		if strings.HasPrefix(route, "/api/v1/") && route != "/api/v1/openapi.yaml" {
 			routed = append(routed, method+" "+route)

@@ -16,14 +16,15 @@ func (s *server) routes() http.Handler {
 	return otelhttp.NewHandler(s.router(), "http.request")
 }
 
-// router is the whole API surface in one place.
+// router is the whole API surface in one place. Every GET route answers
+// HEAD too.
 func (s *server) router() *chi.Mux {
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.recoverer, s.instrument)
+	r.Use(requestID, s.recoverer, s.instrument, s.cors.handler, middleware.GetHead)
 
 	r.Get("/healthz", s.handleHealthz())
 	r.Get("/readyz", s.handleReadyz())
-	r.Handle("/metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}))
+	r.Get("/metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Post("/executions", s.handleSubmit())
@@ -41,11 +42,8 @@ func (s *server) router() *chi.Mux {
 		r.Post("/execute", s.handleCompatExecute())
 		r.Get("/executions/{id}/result", s.handleCompatResult())
 	})
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, s.Logger, errNotFound("no route for "+r.Method+" "+r.URL.Path))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, errorBody("method_not_allowed", r.Method+" is not allowed on "+r.URL.Path))
-	})
+	notFound, notAllowed := s.unrouted(r)
+	r.NotFound(notFound)
+	r.MethodNotAllowed(notAllowed)
 	return r
 }

@@ -45,6 +45,12 @@ type Deps struct {
 	MaxWait time.Duration
 	// AskTimeout bounds a wait for the ledger writer's decision.
 	AskTimeout time.Duration
+	// StreamsPerClient caps the concurrent event streams of one client
+	// (default 8); more are answered 429 with Retry-After.
+	StreamsPerClient int
+	// CORSOrigins are the origins ("https://app.example.com") whose pages
+	// may call the API from a browser. Empty: only the API's own origin.
+	CORSOrigins []string
 }
 
 type server struct {
@@ -52,10 +58,14 @@ type server struct {
 	metrics *httpMetrics
 	queue   *queue
 	recent  *recent
+	streams *streamCap
+	cors    *crossOrigin
 }
 
 // NewServer returns the whole HTTP API as one handler.
-func NewServer(d Deps) http.Handler {
+func NewServer(d Deps) http.Handler { return newServer(d).routes() }
+
+func newServer(d Deps) *server {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
@@ -71,9 +81,20 @@ func NewServer(d Deps) http.Handler {
 	if d.Gatherer == nil {
 		d.Gatherer = prometheus.DefaultGatherer
 	}
-	s := &server{Deps: d, metrics: newHTTPMetrics(d.Registerer), recent: newRecent(time.Minute)}
+	if d.StreamsPerClient == 0 {
+		d.StreamsPerClient = 8
+	}
+	s := &server{Deps: d, metrics: newHTTPMetrics(d.Registerer), recent: newRecent(time.Minute),
+		streams: newStreamCap(d.StreamsPerClient)}
+	cors, err := newCrossOrigin(d.CORSOrigins)
+	if err != nil {
+		// Configuration validates the list first; fail closed all the same.
+		d.Logger.Error("CORS origins ignored", "err", err)
+		cors, _ = newCrossOrigin(nil)
+	}
+	s.cors = cors
 	if d.Backlog != nil {
 		s.queue = &queue{backlog: d.Backlog}
 	}
-	return s.routes()
+	return s
 }

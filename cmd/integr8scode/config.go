@@ -14,14 +14,16 @@ import (
 
 	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/web"
 )
 
 // config is every setting of every role. Each flag has an environment
 // variable: --kafka-brokers is INTEGR8SCODE_KAFKA_BROKERS. Flags win.
 type config struct {
-	Listen   string
-	DataDir  string
-	LogLevel string
+	Listen      string
+	DataDir     string
+	LogLevel    string
+	CORSOrigins string
 
 	KafkaBrokers      string
 	KafkaSASLUser     string
@@ -66,6 +68,9 @@ func (c *config) register(fs *flag.FlagSet, role string) {
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address of the HTTP server (API, /healthz, /readyz, /metrics)")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for this process's local state")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	if role == "up" || role == "api" {
+		fs.StringVar(&c.CORSOrigins, "cors-origins", "", "comma-separated origins (https://app.example.com) whose web pages may call the API; empty: same origin only")
+	}
 	if embedded(role) {
 		fs.IntVar(&c.EmbeddedKafkaPort, "embedded-kafka-port", 0, "loopback port of the embedded Kafka broker, SASL/SCRAM only (0: any free port)")
 		fs.IntVar(&c.EmbeddedMongoPort, "embedded-mongodb-port", 0, "loopback port of the embedded MongoDB-wire store, TLS with a client certificate only (0: any free port)")
@@ -157,6 +162,9 @@ func (c *config) validate(role string) error {
 	case c.Runner == "kubernetes":
 	default:
 		errs = append(errs, fmt.Errorf("--runner %q is not available (have: runc, kubernetes)", c.Runner))
+	}
+	if _, err := web.ParseOrigins(c.CORSOrigins); err != nil {
+		errs = append(errs, fmt.Errorf("--cors-origins: %w", err))
 	}
 	if c.MaxTimeout < domain.DefaultLimits.Timeout() || c.MaxMemory < domain.DefaultLimits.MemoryBytes || c.MaxCPU < domain.DefaultLimits.CPUMillicores {
 		errs = append(errs, errors.New("the maximum limits must not be below the default limits (5s, 128 MiB, 100m)"))

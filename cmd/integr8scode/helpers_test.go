@@ -151,6 +151,9 @@ func do(t testing.TB, method, url string, body any, header ...string) apiRespons
 	if err != nil {
 		t.Fatal(err)
 	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}

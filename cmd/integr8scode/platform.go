@@ -305,8 +305,8 @@ func (p *platform) readyCheck(ctx context.Context) error {
 
 // serve runs the HTTP server on the listener until ctx ends.
 func (p *platform) serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: h, ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)}
+	web.DefaultEdge.Configure(srv)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -321,9 +321,10 @@ func (p *platform) serve(ctx context.Context, ln net.Listener, h http.Handler) e
 }
 
 func (p *platform) apiHandler(ask web.Ledger) http.Handler {
+	origins, _ := web.ParseOrigins(p.cfg.CORSOrigins) // validated with the configuration
 	return web.NewServer(web.Deps{Ledger: ask, Views: p.views, Hub: p.hub, Backlog: projections.Backlog{Store: p.views},
 		Keys: p.keys, Catalog: p.catalog(), Logger: p.log.With("component", "api"), Gatherer: p.reg, Registerer: p.reg,
-		Ready: p.readyCheck})
+		Ready: p.readyCheck, CORSOrigins: origins})
 }
 
 func (p *platform) opsHandler() http.Handler {

@@ -1,0 +1,118 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/internal/testenv"
+	"github.com/integr8scode/integr8scode/projections"
+)
+
+// api is the real HTTP API on the embedded broker and store (the ledger
+// writer and a projector run), behind a real http.Server configured as the
+// platform configures it. No runner runs: executions stay queued, which is
+// what edge tests want (streams stay open, nothing finishes under them).
+type api struct {
+	URL     string
+	handler http.Handler
+	srv     *httptest.Server
+	reg     *prometheus.Registry
+}
+
+// startAPI starts the API; tune may adjust its dependencies and the server.
+func startAPI(t testing.TB, tune func(*Deps, *http.Server)) *api {
+	t.Helper()
+	l := testenv.StartLedger(t, "web_test", 15*time.Second)
+	reg := prometheus.NewRegistry()
+	d := Deps{Ledger: l.Asker(t, "api"), Views: l.Views, Backlog: projections.Backlog{Store: l.Views}, Keys: l.Keys,
+		Catalog: domain.Catalog{
+			Runtimes:      []domain.Runtime{{Language: "python", Versions: []string{"3.11"}, DefaultVersion: "3.11", FileExtension: "py"}},
+			DefaultLimits: domain.DefaultLimits, MaxLimits: domain.DefaultMaxLimits},
+		Logger: testenv.Quiet(), Gatherer: reg, Registerer: reg}
+	ts := httptest.NewUnstartedServer(nil)
+	DefaultEdge.Configure(ts.Config)
+	if tune != nil {
+		tune(&d, ts.Config)
+	}
+	h := NewServer(d)
+	ts.Config.Handler = h
+	ts.Start()
+	t.Cleanup(ts.Close)
+	return &api{URL: ts.URL, handler: h, srv: ts, reg: reg}
+}
+
+type answer struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// errorCode returns the code of a {"error":{"code","message"}} body and
+// fails the test if the body is not one.
+func (a answer) errorCode(t testing.TB) string {
+	t.Helper()
+	var e struct {
+		Error *struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal(a.Body, &e); err != nil || e.Error == nil || e.Error.Code == "" || e.Error.Message == "" {
+		t.Fatalf("not a JSON error (%d): %q", a.Status, a.Body)
+	}
+	return e.Error.Code
+}
+
+func (a answer) message(t testing.TB) string {
+	t.Helper()
+	var e struct{ Error struct{ Message string } }
+	_ = json.Unmarshal(a.Body, &e)
+	return e.Error.Message
+}
+
+// call sends one request; header is name, value pairs. A string body is
+// sent as JSON unless a Content-Type is given.
+func call(t testing.TB, method, url, body string, header ...string) answer {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	return send(t, req)
+}
+
+func send(t testing.TB, req *http.Request) answer {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{Status: resp.StatusCode, Header: resp.Header, Body: bytes.TrimSpace(b)}
+}
+
+func decodeExecution(t testing.TB, a answer) domain.Execution {
+	t.Helper()
+	var e domain.Execution
+	if err := json.Unmarshal(a.Body, &e); err != nil {
+		t.Fatalf("decode %s: %v", a.Body, err)
+	}
+	return e
+}

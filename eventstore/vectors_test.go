@@ -168,3 +168,23 @@ func TestCanonicalFormSortsKeysByUTF16CodeUnits(t *testing.T) {
 func hexSeed() string {
 	return hex.EncodeToString(testSigner().key.Seed())
 }
+
+// The offline verifier reports a type it does not know as unknown_schema:
+// its default list must name every type this code writes.
+func TestPythonVerifierKnowsEveryEventType(t *testing.T) {
+	src, err := os.ReadFile("../docs/events/verify_ledger.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(src), "DEFAULT_KNOWN_TYPES = (")
+	if i < 0 {
+		t.Fatal("DEFAULT_KNOWN_TYPES not found in verify_ledger.py")
+	}
+	list := string(src[i : i+strings.Index(string(src[i:]), ")")])
+	for _, typ := range []string{domain.TypeExecutionQueued, domain.TypeExecutionStarted, domain.TypeExecutionAbandoned,
+		domain.TypeExecutionResumed, domain.TypeExecutionCompleted, domain.TypeExecutionFailed} {
+		if !strings.Contains(list, `"`+typ+`"`) {
+			t.Errorf("verify_ledger.py does not know %s", typ)
+		}
+	}
+}

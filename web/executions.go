@@ -140,8 +140,10 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 		return domain.Execution{}, false, err
 	}
 	if len(reply.Records) == 0 {
-		// The same request again: the execution exists already.
-		e, err := s.lookup(r.Context(), id)
+		// The same request again: the execution exists already. Its view
+		// may not be there yet (the first request's reply was lost, and
+		// the writer decided it moments ago): wait for it, briefly.
+		e, err := s.awaitView(r.Context(), id, reply.Head)
 		return e, false, err
 	}
 	e, err := s.fold(domain.Execution{}, reply)
@@ -149,6 +151,37 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 		return domain.Execution{}, false, err
 	}
 	return e, true, nil
+}
+
+// awaitView waits (a few seconds at most) until the view of id holds the
+// head a reply described, and returns it.
+func (s *server) awaitView(ctx context.Context, id string, head *eventstore.HeadInfo) (domain.Execution, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var changed <-chan struct{}
+	if s.Hub != nil {
+		ch, stop := s.Hub.Subscribe(id)
+		defer stop()
+		changed = ch
+	}
+	tick := time.NewTicker(s.PollEvery)
+	defer tick.Stop()
+	for {
+		e, err := s.lookup(ctx, id)
+		if err == nil && (head == nil || e.Sequence >= head.Sequence) {
+			return e, nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				return e, nil // older than the head, but the execution
+			}
+			return domain.Execution{}, domain.Errorf(domain.EUNAVAILABLE,
+				"execution %s exists but its view is not ready yet; retry in a moment", id)
+		case <-changed:
+		case <-tick.C:
+		}
+	}
 }
 
 // ask sends a command to the ledger writer and waits, bounded, for its decision.

@@ -34,7 +34,11 @@ type WriterConfig struct {
 	// Appended, if set, is called after each committed transaction with
 	// the events it appended (in-process observers: the API's read cache).
 	Appended func([]eventstore.Envelope)
-	now      func() time.Time
+	// Failpoint, if set, is called at each step of a transaction that
+	// decides a submit ("decided", "produced", "committed"), so that a test
+	// can kill the process exactly there. Never set in production.
+	Failpoint func(step string)
+	now       func() time.Time
 }
 
 func (c *WriterConfig) setDefaults() {
@@ -434,6 +438,11 @@ func (pw *partitionWriter) transact(ctx context.Context, batch []*sarama.Consume
 	if len(msgs) == 0 && len(batch) == 0 {
 		return nil
 	}
+	failpoint := func(string) {}
+	if pw.w.cfg.Failpoint != nil && hasSubmit(batch) {
+		failpoint = pw.w.cfg.Failpoint
+	}
+	failpoint("decided")
 	begin := time.Now()
 	if err := pw.producer.BeginTxn(); err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -441,6 +450,7 @@ func (pw *partitionWriter) transact(ctx context.Context, batch []*sarama.Consume
 	for _, msg := range msgs {
 		pw.producer.Input() <- msg
 	}
+	failpoint("produced")
 	if len(batch) > 0 {
 		last := batch[len(batch)-1]
 		offsets := map[string][]*sarama.PartitionOffsetMetadata{eventstore.CommandTopic: {{Partition: pw.p, Offset: last.Offset + 1}}}
@@ -451,6 +461,7 @@ func (pw *partitionWriter) transact(ctx context.Context, batch []*sarama.Consume
 	if err := pw.producer.CommitTxn(); err != nil {
 		return errors.Join(fmt.Errorf("commit: %w", err), pw.abort())
 	}
+	failpoint("committed")
 	pw.w.metrics.txnSeconds.Observe(time.Since(begin).Seconds())
 	pw.w.metrics.events.Add(float64(len(appended)))
 	for _, h := range overlay {
@@ -460,6 +471,18 @@ func (pw *partitionWriter) transact(ctx context.Context, batch []*sarama.Consume
 		pw.w.cfg.Appended(appended)
 	}
 	return nil
+}
+
+func hasSubmit(batch []*sarama.ConsumerMessage) bool {
+	for _, m := range batch {
+		var c struct {
+			Kind string `json:"kind"`
+		}
+		if json.Unmarshal(m.Value, &c) == nil && c.Kind == eventstore.CommandSubmit {
+			return true
+		}
+	}
+	return false
 }
 
 func (pw *partitionWriter) abort() error {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"syscall"
 	"errors"
 	"fmt"
 	"io"
@@ -60,6 +62,7 @@ type platform struct {
 
 	closers []func() error
 	ready   readiness
+	getenv  func(string) string
 }
 
 // readiness is what /readyz reports: nil once every part is up.
@@ -183,7 +186,7 @@ func (p *platform) startWriter(ctx context.Context, wg *sync.WaitGroup) error {
 	w, err := kafka.NewWriter(kafka.WriterConfig{Brokers: p.brokers,
 		Decider:    &eventstore.Decider{Signer: p.signer, DefaultLease: p.cfg.LeaseTTL},
 		Logger:     p.log.With("component", "ledger"),
-		Registerer: p.reg})
+		Registerer: p.reg, Failpoint: p.failpoint()})
 	if err != nil {
 		return err
 	}
@@ -401,4 +404,21 @@ func (p *platform) sandbox(ctx context.Context) (runner.Sandbox, error) {
 		}
 	}
 	return sb, nil
+}
+
+// failpoint is the writer's test hook: INTEGR8SCODE_TEST_KILL_AT=<step>
+// makes the process kill itself (SIGKILL, as kill -9 would) at that step of
+// the first transaction that decides a submit. Only the crash tests set it.
+func (p *platform) failpoint() func(string) {
+	at := p.getenv("INTEGR8SCODE_TEST_KILL_AT")
+	if at == "" {
+		return nil
+	}
+	p.log.Warn("test failpoint armed: this process kills itself", "step", at)
+	return func(step string) {
+		if step == at {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // never return: the kill is on its way
+		}
+	}
 }

@@ -76,6 +76,7 @@ func start(ctx context.Context, role string, args []string, getenv func(string) 
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	p := newPlatform(cfg, log, stderr)
+	p.getenv = getenv
 	defer p.close()
 
 	var handler http.Handler

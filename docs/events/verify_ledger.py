@@ -546,7 +546,8 @@ def load_keys(sources: list[str]) -> KeySet:
 # Records
 # ---------------------------------------------------------------------------
 
-DEFAULT_KNOWN_TYPES = ("ExecutionQueued", "ExecutionStarted", "ExecutionCompleted", "ExecutionFailed")
+DEFAULT_KNOWN_TYPES = ("ExecutionQueued", "ExecutionStarted", "ExecutionAbandoned", "ExecutionResumed",
+                       "ExecutionCompleted", "ExecutionFailed")
 
 STRING_MEMBERS = ("event_id", "type", "execution_id", "occurred_at", "correlation_id",
                   "causation_id", "actor", "prev_hash", "key_id")

@@ -6,11 +6,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -69,7 +72,7 @@ func TestPlatformInCluster(t *testing.T) {
 			ln.Close()
 		}
 	}
-	startStores(t, binary)
+	storesDir := startStores(t, binary)
 
 	objs, platformNS, sandboxNS := renderRenamed(t, TestCluster, "i8c-e2e-")
 	t.Cleanup(func() { deleteNamespaces(t, c, platformNS, sandboxNS) })
@@ -78,6 +81,19 @@ func TestPlatformInCluster(t *testing.T) {
 			t.Fatalf("apply %s %s/%s: %v", o.GetKind(), o.GetNamespace(), o.GetName(), err)
 		}
 	}
+	// The Secrets the overlay mounts, made as an operator would: the
+	// stores' credentials from their data directory, the ledger's keys
+	// with `integr8scode ledger keys`.
+	keysDir := filepath.Join(t.TempDir(), "ledger-keys")
+	if out, err := exec.Command(binary, "ledger", "keys", "--dir", keysDir).CombinedOutput(); err != nil {
+		t.Fatalf("ledger keys: %v\n%s", err, out)
+	}
+	createSecret(ctx, t, c, platformNS, "integr8scode-ledger-keys", dirFiles(t, keysDir))
+	createSecret(ctx, t, c, platformNS, "integr8scode-stores", map[string][]byte{
+		"sasl-password": readFile(t, filepath.Join(storesDir, "kafka", "sasl-password")),
+		"ca.pem":        readFile(t, filepath.Join(storesDir, "mongo", "tls", "ca.pem")),
+		"client.pem":    readFile(t, filepath.Join(storesDir, "mongo", "tls", "client.pem")),
+	})
 	c.warnings.take()
 	waitDeployments(ctx, t, c, platformNS, objs)
 	t.Logf("platform up in the cluster %s after the start", time.Since(begin).Round(time.Millisecond))
@@ -133,10 +149,11 @@ func TestPlatformInCluster(t *testing.T) {
 	})
 
 	t.Run("runner replaced mid-run", func(t *testing.T) {
-		// The runner pod is deleted while its script runs; the Deployment
+		// The runner pod is deleted while its script runs: it lets go of
+		// the sandbox pod and says so (ExecutionAbandoned); the Deployment
 		// starts a new one (a new identity: its data dir is an emptyDir),
-		// which takes the execution over once the lease expired and follows
-		// the same sandbox pod: the script runs once, one ExecutionStarted.
+		// which resumes the attempt and follows the same sandbox pod: the
+		// script runs once, one ExecutionStarted.
 		id := submit(t, "import time\nprint('before', flush=True)\ntime.sleep(3)\nprint('after')\n")
 		// Not at "running" in the view, which the claim sets before the pod
 		// exists: a runner stopped before it created the pod has nothing to
@@ -153,7 +170,7 @@ func TestPlatformInCluster(t *testing.T) {
 		if e.Status != "completed" || e.Output != "before\nafter\n" || e.Attempt != 1 {
 			t.Fatalf("got %+v", e)
 		}
-		checkEvents(ctx, t, e.ID)
+		checkEvents(ctx, t, e.ID, "ExecutionQueued", "ExecutionStarted", "ExecutionAbandoned", "ExecutionResumed", "ExecutionCompleted")
 	})
 
 	// Every sandbox pod is gone, and none ever ran in the platform's namespace.
@@ -168,9 +185,11 @@ func TestPlatformInCluster(t *testing.T) {
 	}
 }
 
-// startStores runs `integr8scode stores` on the ports the overlay names.
-func startStores(t *testing.T, binary string) {
+// startStores runs `integr8scode stores` on the ports the overlay names
+// and returns its data directory.
+func startStores(t *testing.T, binary string) string {
 	t.Helper()
+	dir := t.TempDir()
 	for _, port := range []string{e2eKafkaPort, e2eMongoPort} {
 		if ln, err := net.Listen("tcp", "127.0.0.1:"+port); err != nil {
 			t.Fatalf("port %s, where the overlay expects Kafka or MongoDB, is taken: %v", port, err)
@@ -185,7 +204,7 @@ func startStores(t *testing.T, binary string) {
 	ops := ln.Addr().String()
 	ln.Close()
 	var logs bytes.Buffer
-	cmd := exec.Command(binary, "stores", "--listen", ops, "--data-dir", t.TempDir(),
+	cmd := exec.Command(binary, "stores", "--listen", ops, "--data-dir", dir,
 		"--embedded-kafka-port", e2eKafkaPort, "--embedded-mongodb-port", e2eMongoPort)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -210,7 +229,7 @@ func startStores(t *testing.T, binary string) {
 		if resp, err := http.Get("http://" + ops + "/readyz"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return dir
 			}
 		}
 		select {
@@ -348,11 +367,17 @@ func wait(ctx context.Context, t *testing.T, id string) execution {
 
 // checkEvents checks the execution's ledger as the API serves it: Queued,
 // one Started by the kubernetes sandbox, one terminal event, a valid chain.
-func checkEvents(ctx context.Context, t *testing.T, id string) {
+func checkEvents(ctx context.Context, t *testing.T, id string, want ...string) {
 	t.Helper()
+	if len(want) == 0 {
+		want = []string{"ExecutionQueued", "ExecutionStarted", "ExecutionCompleted"}
+	}
 	type event struct {
-		Type string          `json:"type"`
-		Data json.RawMessage `json:"data"`
+		Verified struct{ Hash, Link, Signature bool } `json:"verified"`
+		Record   struct {
+			Type string          `json:"type"`
+			Data json.RawMessage `json:"data"`
+		} `json:"record"`
 	}
 	type ledger struct {
 		Events     []event `json:"events"`
@@ -361,22 +386,22 @@ func checkEvents(ctx context.Context, t *testing.T, id string) {
 	var got ledger
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(100 * time.Millisecond) {
 		got = getJSON[ledger](t, e2eAPI+"/api/v1/executions/"+id+"/events")
-		if len(got.Events) >= 3 {
+		if len(got.Events) >= len(want) {
 			break
 		}
 	}
 	var types []string
 	for _, e := range got.Events {
-		types = append(types, e.Type)
+		types = append(types, e.Record.Type)
 	}
-	if len(got.Events) != 3 || !got.ChainValid || types[1] != "ExecutionStarted" {
-		t.Fatalf("events %v, chain valid %v", types, got.ChainValid)
+	if fmt.Sprint(types) != fmt.Sprint(want) || !got.ChainValid {
+		t.Fatalf("events %v (want %v), chain valid %v", types, want, got.ChainValid)
 	}
 	var started struct {
 		Sandbox string `json:"sandbox"`
 	}
-	if err := json.Unmarshal(got.Events[1].Data, &started); err != nil || started.Sandbox != "kubernetes" {
-		t.Fatalf("ExecutionStarted %s (%v): want sandbox kubernetes", got.Events[1].Data, err)
+	if err := json.Unmarshal(got.Events[1].Record.Data, &started); err != nil || started.Sandbox != "kubernetes" {
+		t.Fatalf("ExecutionStarted %s (%v): want sandbox kubernetes", got.Events[1].Record.Data, err)
 	}
 }
 
@@ -404,4 +429,38 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// createSecret makes an Opaque Secret in ns.
+func createSecret(ctx context.Context, t *testing.T, c *testCluster, ns, name string, data map[string][]byte) {
+	t.Helper()
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Type: corev1.SecretTypeOpaque, Data: data}
+	if _, err := c.kube.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create Secret %s/%s: %v", ns, name, err)
+	}
+}
+
+// dirFiles reads every regular file of dir (a key directory becomes a Secret).
+func dirFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			out[e.Name()] = readFile(t, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

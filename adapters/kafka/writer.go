@@ -348,15 +348,7 @@ func (pw *partitionWriter) loop(ctx context.Context, pc sarama.PartitionConsumer
 			continue
 		case m := <-pc.Messages():
 			batch = append(batch, m)
-		drain:
-			for len(batch) < pw.w.cfg.MaxBatch {
-				select {
-				case m := <-pc.Messages():
-					batch = append(batch, m)
-				default:
-					break drain
-				}
-			}
+			batch = pw.gather(pc, batch)
 		case <-tick.C:
 		}
 		if err := pw.transact(ctx, batch); err != nil {
@@ -364,6 +356,40 @@ func (pw *partitionWriter) loop(ctx context.Context, pc sarama.PartitionConsumer
 		}
 	}
 }
+
+// gather adds the commands waiting behind the first one to the batch. A
+// transaction costs the same few round trips (and, on a broker that syncs,
+// fsyncs) whatever its size, so under load the batch is worth growing: when
+// more than one command was waiting, it waits up to lingerUnderLoad for
+// stragglers. A lone command (no load) goes at once.
+func (pw *partitionWriter) gather(pc sarama.PartitionConsumer, batch []*sarama.ConsumerMessage) []*sarama.ConsumerMessage {
+	for len(batch) < pw.w.cfg.MaxBatch {
+		select {
+		case m := <-pc.Messages():
+			batch = append(batch, m)
+			continue
+		default:
+		}
+		break
+	}
+	if len(batch) < 2 {
+		return batch
+	}
+	linger := time.NewTimer(lingerUnderLoad)
+	defer linger.Stop()
+	for len(batch) < pw.w.cfg.MaxBatch {
+		select {
+		case m := <-pc.Messages():
+			batch = append(batch, m)
+		case <-linger.C:
+			return batch
+		}
+	}
+	return batch
+}
+
+// lingerUnderLoad is how long a batch that found company waits for more.
+const lingerUnderLoad = 2 * time.Millisecond
 
 // transact decides a batch of commands (and any expired leases) and
 // commits the outcome in one transaction. On any failure it aborts and

@@ -165,3 +165,10 @@ func (c *scramClient) Begin(user, password, authzID string) error {
 
 func (c *scramClient) Step(challenge string) (string, error) { return c.conv.Step(challenge) }
 func (c *scramClient) Done() bool                            { return c.conv.Done() }
+
+// ClientConfig is the sarama configuration and plain addresses for
+// brokers (which may carry credentials, see BrokerURL), for code that must
+// use sarama itself: benchmarks against the raw client, tools.
+func ClientConfig(brokers []string, clientID string) ([]string, *sarama.Config, error) {
+	return clientConfig(brokers, clientID)
+}

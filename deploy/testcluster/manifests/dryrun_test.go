@@ -196,9 +196,12 @@ func renamed(t *testing.T, objs []*unstructured.Unstructured, names map[string]s
 				t.Fatal(err)
 			}
 		case "ConfigMap":
+			// Only the settings that name a namespace: another value may
+			// equal a namespace's name by chance (the SASL user
+			// "integr8scode" of the test overlay does).
 			data, _, _ := unstructured.NestedStringMap(u.Object, "data")
 			for k, v := range data {
-				if n, ok := names[v]; ok {
+				if n, ok := names[v]; ok && k == "INTEGR8SCODE_NAMESPACE" {
 					data[k] = n
 				}
 			}

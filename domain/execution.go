@@ -35,37 +35,39 @@ const (
 )
 
 // Execution is the aggregate: the state that its events build, in sequence
-// order. The same type is the write model (decisions) and the read model
-// (the executions view), so both always agree on what an event means.
+// order. The ledger writer decides with it, and the views are folds of it;
+// how each audience stores or shows it (a MongoDB document, the API's JSON)
+// is that audience's own type, so this one carries no tags.
 type Execution struct {
-	ID       string `json:"execution_id" bson:"_id"`
-	Status   Status `json:"status" bson:"status"`
-	Language string `json:"language" bson:"language"`
-	Version  string `json:"version" bson:"version"`
-	Script   string `json:"script" bson:"script"`
-	Stdin    string `json:"stdin" bson:"stdin"`
-	Owner    string `json:"owner" bson:"owner"`
-	Limits   Limits `json:"limits" bson:"limits"`
+	ID       string
+	Status   Status
+	Language string
+	Version  string
+	Script   string
+	Stdin    string
+	Owner    string
+	Limits   Limits
 
-	Output          string         `json:"output" bson:"output"`
-	Errors          string         `json:"errors" bson:"errors"`
-	ExitCode        *int           `json:"exit_code" bson:"exit_code"`
-	Signal          string         `json:"signal,omitempty" bson:"signal,omitempty"`
-	FailureReason   Verdict        `json:"failure_reason,omitempty" bson:"failure_reason,omitempty"`
-	OutputTruncated bool           `json:"output_truncated" bson:"output_truncated"`
-	ResourceUsage   *ResourceUsage `json:"resource_usage" bson:"resource_usage"`
+	Output          string
+	Errors          string
+	ExitCode        *int
+	Signal          string
+	FailureReason   Verdict
+	OutputTruncated bool
+	ResourceUsage   *ResourceUsage
 
-	Attempt int `json:"attempt" bson:"attempt"`
+	Attempt int
 	// Runner looks after the running attempt; empty while it is abandoned
 	// (its runner stopped) until another runner resumes or restarts it.
-	Runner string `json:"runner,omitempty" bson:"runner,omitempty"`
+	Runner string
 	// Resumes counts runners that took over a running attempt's sandbox.
-	Resumes    int        `json:"resumes,omitempty" bson:"resumes,omitempty"`
-	Sequence   int64      `json:"version_seq" bson:"version_seq"`
-	CreatedAt  time.Time  `json:"created_at" bson:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at" bson:"updated_at"`
-	StartedAt  *time.Time `json:"started_at" bson:"started_at"`
-	FinishedAt *time.Time `json:"finished_at" bson:"finished_at"`
+	Resumes int
+	// Sequence is the last event folded in.
+	Sequence   int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	StartedAt  *time.Time
+	FinishedAt *time.Time
 }
 
 // Spec is what a user asks to run.

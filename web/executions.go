@@ -82,7 +82,7 @@ func (s *server) handleSubmit() http.HandlerFunc {
 		if wait, _ := strconv.ParseBool(r.URL.Query().Get("wait")); wait {
 			extendWrite(w, time.Now().Add(s.MaxWait+10*time.Second))
 			if done, ok := s.waitTerminal(r.Context(), exec); ok {
-				writeJSON(w, http.StatusOK, done)
+				writeJSON(w, http.StatusOK, resource(done))
 				return
 			}
 		}
@@ -90,7 +90,7 @@ func (s *server) handleSubmit() http.HandlerFunc {
 		if !created {
 			status = http.StatusOK // an idempotent replay of an earlier request
 		}
-		writeJSON(w, status, exec)
+		writeJSON(w, status, resource(exec))
 	}
 }
 
@@ -308,7 +308,7 @@ func (s *server) handleCancel() http.HandlerFunc {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		writeJSON(w, http.StatusAccepted, e)
+		writeJSON(w, http.StatusAccepted, resource(e))
 	}
 }
 
@@ -333,7 +333,7 @@ func (s *server) caughtUp(ctx context.Context, e domain.Execution, reply eventst
 }
 
 type listResponse struct {
-	Executions []domain.Execution `json:"executions"`
+	Executions []Execution `json:"executions"`
 	NextCursor string             `json:"next_cursor,omitempty"`
 }
 
@@ -350,9 +350,9 @@ func (s *server) handleList() http.HandlerFunc {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		resp := listResponse{Executions: items}
-		if resp.Executions == nil {
-			resp.Executions = []domain.Execution{}
+		resp := listResponse{Executions: make([]Execution, 0, len(items))}
+		for _, e := range items {
+			resp.Executions = append(resp.Executions, resource(e))
 		}
 		if more && len(items) > 0 {
 			last := items[len(items)-1]

@@ -108,9 +108,9 @@ func send(t testing.TB, req *http.Request) answer {
 	return answer{Status: resp.StatusCode, Header: resp.Header, Body: bytes.TrimSpace(b)}
 }
 
-func decodeExecution(t testing.TB, a answer) domain.Execution {
+func decodeExecution(t testing.TB, a answer) Execution {
 	t.Helper()
-	var e domain.Execution
+	var e Execution
 	if err := json.Unmarshal(a.Body, &e); err != nil {
 		t.Fatalf("decode %s: %v", a.Body, err)
 	}

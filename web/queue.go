@@ -90,15 +90,10 @@ func (s *server) handleQueue() http.HandlerFunc {
 	}
 }
 
-// executionResponse is an execution as the API shows it: with its place in
-// the queue while it waits for a sandbox.
-type executionResponse struct {
-	domain.Execution
-	QueuePosition int `json:"queue_position,omitempty"`
-}
-
-func (s *server) withPosition(ctx context.Context, e domain.Execution) executionResponse {
-	out := executionResponse{Execution: e}
+// withPosition is e as the API shows it, with its place in the queue while
+// it waits for a sandbox.
+func (s *server) withPosition(ctx context.Context, e domain.Execution) Execution {
+	out := resource(e)
 	if e.Status != domain.StatusQueued || s.queue == nil {
 		return out
 	}

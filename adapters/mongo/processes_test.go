@@ -133,7 +133,7 @@ func TestProjectionsLateViewWrite(t *testing.T) {
 		}
 	}
 	// The view at 1 (SaveView would say ErrStale: the archive is ahead).
-	if _, err := p1.executions.InsertOne(ctx, views[1]); err != nil {
+	if _, err := p1.executions.InsertOne(ctx, toViewDoc(views[1])); err != nil {
 		t.Fatal(err)
 	}
 	// Both processes read the view at 1; process 2 saves 3 and returns.
@@ -142,7 +142,7 @@ func TestProjectionsLateViewWrite(t *testing.T) {
 	}
 	// Process 1's write of 2 lands now (it passed its check before).
 	landLate := func() {
-		if _, err := p1.executions.ReplaceOne(ctx, bson.D{{Key: "_id", Value: "late"}}, views[2]); err != nil {
+		if _, err := p1.executions.ReplaceOne(ctx, bson.D{{Key: "_id", Value: "late"}}, toViewDoc(views[2])); err != nil {
 			t.Fatal(err)
 		}
 	}

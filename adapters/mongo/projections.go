@@ -16,7 +16,7 @@ import (
 )
 
 // Projections implements projections.Store over the collections "events"
-// (the archive), "executions" (the view, one domain.Execution each) and
+// (the archive), "executions" (the view, one viewDoc each) and
 // "positions" (where the projector reads on, per partition).
 type Projections struct {
 	db         *DB
@@ -193,7 +193,7 @@ func (d eventDoc) archived() (projections.ArchivedEvent, error) {
 
 // View returns the executions view of id, or a domain ENOTFOUND error.
 func (p *Projections) View(ctx context.Context, id string) (domain.Execution, error) {
-	var v domain.Execution
+	var v viewDoc
 	err := p.executions.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&v)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return domain.Execution{}, domain.Errorf(domain.ENOTFOUND, "execution %s not found", id)
@@ -201,7 +201,7 @@ func (p *Projections) View(ctx context.Context, id string) (domain.Execution, er
 	if err != nil {
 		return domain.Execution{}, fmt.Errorf("view %s: %w", id, err)
 	}
-	return v, nil
+	return v.execution(), nil
 }
 
 // SaveView writes v if the stored version_seq is still expectedSeq (0: no
@@ -238,7 +238,7 @@ func (p *Projections) SaveView(ctx context.Context, v domain.Execution, expected
 		return errors.New("save view: execution without id")
 	}
 	if expectedSeq == 0 {
-		if _, err := p.executions.InsertOne(ctx, v); err != nil {
+		if _, err := p.executions.InsertOne(ctx, toViewDoc(v)); err != nil {
 			if mongo.IsDuplicateKeyError(err) {
 				return projections.ErrStale
 			}
@@ -247,7 +247,7 @@ func (p *Projections) SaveView(ctx context.Context, v domain.Execution, expected
 	} else {
 		ok, err := p.db.writeIf(ctx, p.executions, v.ID, []cond{{"version_seq", expectedSeq}},
 			func(ctx context.Context, filter bson.D) (int64, error) {
-				res, err := p.executions.ReplaceOne(ctx, filter, v)
+				res, err := p.executions.ReplaceOne(ctx, filter, toViewDoc(v))
 				if err != nil {
 					return 0, err
 				}
@@ -269,14 +269,14 @@ func (p *Projections) SaveView(ctx context.Context, v domain.Execution, expected
 // checkView returns ErrStale if the stored view of v.ID is below v, or
 // behind the archive (see SaveView).
 func (p *Projections) checkView(ctx context.Context, v domain.Execution) error {
-	stored, ok, err := findByID[domain.Execution](ctx, p.executions, v.ID)
+	stored, ok, err := findByID[viewDoc](ctx, p.executions, v.ID)
 	if err != nil {
 		return fmt.Errorf("save view %s: read back: %w", v.ID, err)
 	}
-	if !ok || stored.Sequence < v.Sequence {
+	if !ok || stored.VersionSeq < v.Sequence {
 		return projections.ErrStale
 	}
-	_, behind, err := findByID[bson.Raw](ctx, p.events, eventKey(v.ID, stored.Sequence+1), idOnly)
+	_, behind, err := findByID[bson.Raw](ctx, p.events, eventKey(v.ID, stored.VersionSeq+1), idOnly)
 	if err != nil {
 		return fmt.Errorf("save view %s: read back: %w", v.ID, err)
 	}
@@ -318,9 +318,13 @@ func (p *Projections) List(ctx context.Context, q projections.ListQuery) ([]doma
 	if err != nil {
 		return nil, false, fmt.Errorf("list executions: %w", err)
 	}
-	var out []domain.Execution
-	if err := cur.All(ctx, &out); err != nil {
+	var docs []viewDoc
+	if err := cur.All(ctx, &docs); err != nil {
 		return nil, false, fmt.Errorf("list executions: %w", err)
+	}
+	out := make([]domain.Execution, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, d.execution())
 	}
 	more := len(out) > q.Limit
 	if more {
@@ -341,12 +345,12 @@ func (p *Projections) listByIndex(ctx context.Context, q projections.ListQuery) 
 	more := len(ids) > q.Limit
 	out := make([]domain.Execution, 0, len(ids))
 	for _, id := range ids {
-		v, ok, err := findByID[domain.Execution](ctx, p.executions, id)
+		d, ok, err := findByID[viewDoc](ctx, p.executions, id)
 		if err != nil {
 			return nil, false, fmt.Errorf("list executions: %w", err)
 		}
-		if ok && (q.Status == "" || v.Status == q.Status) && (q.Owner == "" || v.Owner == q.Owner) {
-			out = append(out, v)
+		if ok && (q.Status == "" || d.Status == q.Status) && (q.Owner == "" || d.Owner == q.Owner) {
+			out = append(out, d.execution())
 		}
 	}
 	if len(out) > q.Limit {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/web"
 )
 
 // runClient submits a script file to a server, waits for the end, prints the
@@ -54,7 +55,7 @@ func runClient(ctx context.Context, args []string, getenv func(string) string, s
 		body["limits"] = map[string]any{"timeout_ms": timeout.Milliseconds()}
 	}
 	base := strings.TrimRight(*server, "/")
-	var exec domain.Execution
+	var exec web.Execution
 	if err := call(ctx, http.MethodPost, base+"/api/v1/executions?wait=true", body, &exec); err != nil {
 		return 3, err
 	}

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/web"
 	"github.com/integr8scode/integr8scode/eventstore"
 )
 
@@ -24,7 +25,7 @@ func TestEndToEnd(t *testing.T) {
 	base, stop := startUp(t, dir)
 	api := base + "/api/v1"
 
-	var hello domain.Execution
+	var hello web.Execution
 	t.Run("OK hello world", func(t *testing.T) {
 		r := do(t, http.MethodPost, api+"/executions", `{"script":"print(\"hi\")"}`)
 		if r.Status != http.StatusAccepted {
@@ -62,7 +63,7 @@ func TestEndToEnd(t *testing.T) {
 		if r.Status != http.StatusOK {
 			t.Fatalf("got %d %s", r.Status, r.Body)
 		}
-		var e domain.Execution
+		var e web.Execution
 		r.decode(t, &e)
 		if e.Status != domain.StatusCompleted || e.Output != "ABC\n" {
 			t.Fatalf("got %+v", e)
@@ -72,7 +73,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("OK memory limit", func(t *testing.T) {
 		r := do(t, http.MethodPost, api+"/executions?wait=true", map[string]any{"script": "x = []\nwhile True:\n    x.append(' ' * 1048576)",
 			"limits": map[string]any{"memory_bytes": 64 << 20}})
-		var e domain.Execution
+		var e web.Execution
 		r.decode(t, &e)
 		if r.Status != http.StatusOK || e.FailureReason != domain.VerdictMemoryLimit || e.Limits.MemoryBytes != 64<<20 {
 			t.Fatalf("got %d %+v", r.Status, e)
@@ -84,7 +85,7 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("OK timeout", func(t *testing.T) {
 		r := do(t, http.MethodPost, api+"/executions?wait=true", map[string]any{"script": "while True: pass", "limits": map[string]any{"timeout_ms": 1000}})
-		var e domain.Execution
+		var e web.Execution
 		r.decode(t, &e)
 		if r.Status != http.StatusOK || e.FailureReason != domain.VerdictTimeout {
 			t.Fatalf("got %d %+v", r.Status, e)
@@ -100,7 +101,7 @@ func TestEndToEnd(t *testing.T) {
 		} {
 			r := do(t, http.MethodPost, api+"/executions?wait=true", map[string]any{
 				"script": fmt.Sprintf("import sys\nwhile True:\n    sys.stdout.write('%s' * 65536)\n    sys.stderr.write('%s' * 65536)", c.out, c.err)})
-			var e domain.Execution
+			var e web.Execution
 			r.decode(t, &e)
 			if r.Status != http.StatusOK || e.FailureReason != domain.VerdictOutputLimit || !e.OutputTruncated {
 				t.Fatalf("%s: got %d %s %v", c.name, r.Status, e.FailureReason, e.OutputTruncated)
@@ -120,7 +121,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("OK invalid UTF-8 output becomes replacement characters", func(t *testing.T) {
 		r := do(t, http.MethodPost, api+"/executions?wait=true", map[string]any{
 			"script": "import sys\nsys.stdout.buffer.write(b'ok \\xff\\xfe end')"})
-		var e domain.Execution
+		var e web.Execution
 		r.decode(t, &e)
 		if r.Status != http.StatusOK || e.Status != domain.StatusCompleted || e.Output != "ok \ufffd end" {
 			t.Fatalf("got %d %+v", r.Status, e)
@@ -247,12 +248,12 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("OK list newest first with cursor and status", func(t *testing.T) {
-		var all []domain.Execution
+		var all []web.Execution
 		cursor := ""
 		for page := 0; page < 20; page++ {
 			r := do(t, http.MethodGet, api+"/executions?limit=2&cursor="+cursor, nil)
 			var out struct {
-				Executions []domain.Execution `json:"executions"`
+				Executions []web.Execution `json:"executions"`
 				NextCursor string             `json:"next_cursor"`
 			}
 			r.decode(t, &out)
@@ -276,7 +277,7 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 		r := do(t, http.MethodGet, api+"/executions?status=failed", nil)
-		var out struct{ Executions []domain.Execution }
+		var out struct{ Executions []web.Execution }
 		r.decode(t, &out)
 		if len(out.Executions) < 3 {
 			t.Fatalf("status filter: %d", len(out.Executions))
@@ -292,7 +293,7 @@ func TestEndToEnd(t *testing.T) {
 		body := map[string]any{"script": "print(7)"}
 		r1 := do(t, http.MethodPost, api+"/executions", body, "Idempotency-Key", "k-1")
 		r2 := do(t, http.MethodPost, api+"/executions", body, "Idempotency-Key", "k-1")
-		var e1, e2 domain.Execution
+		var e1, e2 web.Execution
 		r1.decode(t, &e1)
 		r2.decode(t, &e2)
 		if r1.Status != http.StatusAccepted || r2.Status != http.StatusOK || e1.ID != e2.ID {
@@ -405,7 +406,7 @@ func TestEndToEnd(t *testing.T) {
 		rec := tracetest.NewSpanRecorder()
 		otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
 		r := do(t, http.MethodPost, api+"/executions?wait=true", map[string]any{"script": "print('traced')"})
-		var e domain.Execution
+		var e web.Execution
 		r.decode(t, &e)
 		waitEvents(t, base, e.ID, 10*time.Second)
 		byName := map[string][]sdktrace.ReadOnlySpan{}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/integr8scode/integr8scode/adapters/keyring"
 	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/web"
 	"github.com/integr8scode/integr8scode/eventstore"
 )
 
@@ -166,30 +167,30 @@ func do(t testing.TB, method, url string, body any, header ...string) apiRespons
 	return apiResponse{Status: resp.StatusCode, Header: resp.Header, Body: data}
 }
 
-func submit(t testing.TB, base string, body map[string]any) domain.Execution {
+func submit(t testing.TB, base string, body map[string]any) web.Execution {
 	t.Helper()
 	r := do(t, http.MethodPost, base+"/api/v1/executions", body)
 	if r.Status != http.StatusAccepted {
 		t.Fatalf("submit: %d %s", r.Status, r.Body)
 	}
-	var e domain.Execution
+	var e web.Execution
 	r.decode(t, &e)
 	return e
 }
 
-func get(t testing.TB, base, id string) domain.Execution {
+func get(t testing.TB, base, id string) web.Execution {
 	t.Helper()
 	r := do(t, http.MethodGet, base+"/api/v1/executions/"+id, nil)
 	if r.Status != http.StatusOK {
 		t.Fatalf("get %s: %d %s", id, r.Status, r.Body)
 	}
-	var e domain.Execution
+	var e web.Execution
 	r.decode(t, &e)
 	return e
 }
 
 // waitDone polls an execution until its view is terminal.
-func waitDone(t testing.TB, base, id string, within time.Duration) domain.Execution {
+func waitDone(t testing.TB, base, id string, within time.Duration) web.Execution {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {

@@ -25,6 +25,7 @@ import (
 	"github.com/integr8scode/integr8scode/adapters/keyring"
 	"github.com/integr8scode/integr8scode/adapters/mongo"
 	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/web"
 	"github.com/integr8scode/integr8scode/eventstore"
 )
 
@@ -87,7 +88,7 @@ func TestTheLedgerIsTheSystemOfRecord(t *testing.T) {
 
 	var ids []string
 	keyed := do(t, http.MethodPost, api+"/executions?wait=true", map[string]any{"script": "print('kept')"}, "Idempotency-Key", "order-42")
-	var k domain.Execution
+	var k web.Execution
 	keyed.decode(t, &k)
 	ids = append(ids, k.ID)
 	for _, script := range []string{"print('ok')", "import sys; sys.exit(3)", "import time; time.sleep(30)"} {
@@ -121,7 +122,7 @@ func TestTheLedgerIsTheSystemOfRecord(t *testing.T) {
 		t.Fatalf("the views rebuilt from the log differ:\n%s", d)
 	}
 	again := do(t, http.MethodPost, base+"/api/v1/executions", map[string]any{"script": "print('kept')"}, "Idempotency-Key", "order-42")
-	var same domain.Execution
+	var same web.Execution
 	again.decode(t, &same)
 	if again.Status != http.StatusOK || same.ID != k.ID || same.Output != "kept\n" {
 		t.Fatalf("the Idempotency-Key mapping did not survive: %d %s", again.Status, again.Body)
@@ -225,7 +226,7 @@ func TestKillDuringAnAppendLeavesOneCopy(t *testing.T) {
 			}
 			second, done := startProcessEnv(t, bin, dir, addr)
 			r := do(t, http.MethodPost, base+"/api/v1/executions?wait=true", body, "Idempotency-Key", "retry-me")
-			var e domain.Execution
+			var e web.Execution
 			r.decode(t, &e)
 			if e.Status != domain.StatusCompleted || e.Output != "once\n" {
 				t.Fatalf("retry after the kill: %d %s", r.Status, r.Body)
@@ -340,7 +341,7 @@ func TestAuditToolsAndProjectorReportPlantedProblems(t *testing.T) {
 				t.Errorf("no parked %s in the metrics", kind)
 			}
 		}
-		if got := get(t, base, b.ID); got.Sequence != 3 || got.Output != "b\n" {
+		if got := get(t, base, b.ID); got.VersionSeq != 3 || got.Output != "b\n" {
 			t.Errorf("the view of b moved past a parked event: %+v", got)
 		}
 	})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/integr8scode/integr8scode/adapters/sandbox/oci"
 	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/web"
 	"github.com/integr8scode/integr8scode/runner"
 )
 
@@ -89,7 +90,7 @@ func isLoopbackURL(base string) bool {
 // execution came back; anything but a completed run is an error.
 func timedRun(ctx context.Context, base string, body map[string]any) (time.Duration, error) {
 	start := time.Now()
-	var e domain.Execution
+	var e web.Execution
 	if err := call(ctx, http.MethodPost, base+"/api/v1/executions?wait=true", body, &e); err != nil {
 		return 0, err
 	}

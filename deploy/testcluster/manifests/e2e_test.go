@@ -110,7 +110,7 @@ func TestPlatformInCluster(t *testing.T) {
 		if e.Status != "failed" || e.FailureReason != "runtime_error" || e.Output != "partial\n" || e.ExitCode == nil || *e.ExitCode != 3 {
 			t.Fatalf("got %+v", e)
 		}
-		checkEvents(ctx, t, e.ID)
+		checkEvents(ctx, t, e.ID, "ExecutionQueued", "ExecutionStarted", "ExecutionFailed")
 	})
 	t.Run("timeout", func(t *testing.T) {
 		e := runScript(ctx, t, "import time\nprint('start', flush=True)\ntime.sleep(60)\n")

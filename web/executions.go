@@ -334,7 +334,7 @@ func (s *server) caughtUp(ctx context.Context, e domain.Execution, reply eventst
 
 type listResponse struct {
 	Executions []Execution `json:"executions"`
-	NextCursor string             `json:"next_cursor,omitempty"`
+	NextCursor string      `json:"next_cursor,omitempty"`
 }
 
 func (s *server) handleList() http.HandlerFunc {

@@ -14,8 +14,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/integr8scode/integr8scode/domain"
-	"github.com/integr8scode/integr8scode/web"
 	"github.com/integr8scode/integr8scode/eventstore"
+	"github.com/integr8scode/integr8scode/web"
 )
 
 // TestEndToEnd runs the real program (`integr8scode up`) on its embedded
@@ -254,7 +254,7 @@ func TestEndToEnd(t *testing.T) {
 			r := do(t, http.MethodGet, api+"/executions?limit=2&cursor="+cursor, nil)
 			var out struct {
 				Executions []web.Execution `json:"executions"`
-				NextCursor string             `json:"next_cursor"`
+				NextCursor string          `json:"next_cursor"`
 			}
 			r.decode(t, &out)
 			all = append(all, out.Executions...)

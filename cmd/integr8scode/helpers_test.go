@@ -16,8 +16,8 @@ import (
 
 	"github.com/integr8scode/integr8scode/adapters/keyring"
 	"github.com/integr8scode/integr8scode/domain"
-	"github.com/integr8scode/integr8scode/web"
 	"github.com/integr8scode/integr8scode/eventstore"
+	"github.com/integr8scode/integr8scode/web"
 )
 
 func freeAddr(t testing.TB) string {

@@ -25,8 +25,8 @@ import (
 	"github.com/integr8scode/integr8scode/adapters/keyring"
 	"github.com/integr8scode/integr8scode/adapters/mongo"
 	"github.com/integr8scode/integr8scode/domain"
-	"github.com/integr8scode/integr8scode/web"
 	"github.com/integr8scode/integr8scode/eventstore"
+	"github.com/integr8scode/integr8scode/web"
 )
 
 // snapshot is everything a client can read of some executions: each one,

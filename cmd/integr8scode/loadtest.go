@@ -16,8 +16,8 @@ import (
 
 	"github.com/integr8scode/integr8scode/adapters/sandbox/oci"
 	"github.com/integr8scode/integr8scode/domain"
-	"github.com/integr8scode/integr8scode/web"
 	"github.com/integr8scode/integr8scode/runner"
+	"github.com/integr8scode/integr8scode/web"
 )
 
 // runLoadtest measures a running server: end-to-end latency of print("hi")

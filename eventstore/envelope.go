@@ -30,8 +30,8 @@ type Envelope struct {
 	PrevHash      string          `json:"prev_hash"`
 	KeyID         string          `json:"key_id"`
 	Data          json.RawMessage `json:"data"`
-	Hash          string          `json:"hash,omitempty"`
-	Signature     string          `json:"signature,omitempty"`
+	Hash          string          `json:"hash"`
+	Signature     string          `json:"signature"`
 }
 
 // wireEnvelope is Envelope's JSON form, members in the order of the
@@ -49,8 +49,8 @@ type wireEnvelope struct {
 	PrevHash      string          `json:"prev_hash"`
 	KeyID         string          `json:"key_id"`
 	Data          json.RawMessage `json:"data"`
-	Hash          string          `json:"hash,omitempty"`
-	Signature     string          `json:"signature,omitempty"`
+	Hash          string          `json:"hash"`
+	Signature     string          `json:"signature"`
 }
 
 // MarshalJSON writes the envelope's record form without HTML escaping.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gowebpki/jcs"
 )
@@ -120,6 +121,11 @@ var requiredMembers = []string{"event_id", "type", "schema_version", "execution_
 // escapes, numbers in ECMAScript form. Any language with a JCS library
 // reproduces it; docs/events/vectors.json has test vectors.
 func Canonical(record []byte) ([]byte, error) {
+	// I-JSON (RFC 7493), which RFC 8785 builds on: UTF-8 only. Go's
+	// decoder would let invalid bytes through a raw member unchanged.
+	if !utf8.Valid(record) {
+		return nil, errors.New("canonical form: the record is not valid UTF-8")
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(record, &obj); err != nil {
 		return nil, fmt.Errorf("canonical form: %w", err)

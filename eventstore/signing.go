@@ -73,6 +73,12 @@ func NewKeySet(keys ...PublicKey) (*KeySet, error) {
 	return ks, nil
 }
 
+// Has reports whether the set holds the key named keyID.
+func (ks *KeySet) Has(keyID string) bool {
+	_, ok := ks.keys[keyID]
+	return ok
+}
+
 // Keys lists the set's keys ordered by key id.
 func (ks *KeySet) Keys() []PublicKey {
 	out := make([]PublicKey, 0, len(ks.keys))

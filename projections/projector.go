@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -29,11 +31,15 @@ type Parker interface {
 // sequence already archived) is parked, never retried forever.
 type Projector struct {
 	store   Store
+	keysMu  sync.Mutex
 	keys    *eventstore.KeySet
-	parker  Parker
-	hub     *Hub
-	log     *slog.Logger
-	metrics *projectorMetrics
+	refresh func(context.Context) (*eventstore.KeySet, error)
+	// refreshed is when the keys were last reloaded for an unknown key id.
+	refreshed time.Time
+	parker    Parker
+	hub       *Hub
+	log       *slog.Logger
+	metrics   *projectorMetrics
 }
 
 // NewProjector returns a projector writing to store that accepts only
@@ -52,7 +58,7 @@ func (p *Projector) Handle(ctx context.Context, d Delivery) error {
 		return p.park(ctx, d, eventstore.Problem{Kind: eventstore.ProblemMalformed, Detail: err.Error()})
 	}
 	// The record's own proofs (the link is checked below, against the archive).
-	if _, _, problem := eventstore.CheckRecord(p.keys, d.Record, env.PrevHash); problem != nil {
+	if _, _, problem := eventstore.CheckRecord(p.keySet(ctx, env.KeyID), d.Record, env.PrevHash); problem != nil {
 		return p.park(ctx, d, *problem)
 	}
 	if have, ok, err := p.store.Event(ctx, env.ExecutionID, env.Sequence); err != nil {
@@ -82,6 +88,40 @@ func (p *Projector) Handle(ctx context.Context, d Delivery) error {
 		return fmt.Errorf("archive %s/%d: %w", env.ExecutionID, env.Sequence, err)
 	}
 	return p.CatchUp(ctx, env.ExecutionID)
+}
+
+// RefreshKeys lets the projector reload the public keys from where they
+// come from when an event names a key it does not know: after a rotation
+// the writer signs with a key a running projector has not seen. It reloads
+// at most every refreshEvery, so forged key ids cannot make it hammer the
+// source.
+func (p *Projector) RefreshKeys(refresh func(context.Context) (*eventstore.KeySet, error)) *Projector {
+	p.keysMu.Lock()
+	p.refresh = refresh
+	p.keysMu.Unlock()
+	return p
+}
+
+const refreshEvery = 10 * time.Second
+
+// keySet is the keys to verify an event signed by keyID with.
+func (p *Projector) keySet(ctx context.Context, keyID string) *eventstore.KeySet {
+	p.keysMu.Lock()
+	defer p.keysMu.Unlock()
+	if p.keys.Has(keyID) || p.refresh == nil || time.Since(p.refreshed) < refreshEvery {
+		return p.keys
+	}
+	p.refreshed = time.Now()
+	ks, err := p.refresh(ctx)
+	if err != nil {
+		p.log.Warn("reloading the ledger's public keys failed", "key_id", keyID, "err", err)
+		return p.keys
+	}
+	if ks.Has(keyID) {
+		p.log.Info("the ledger's public keys were reloaded: a new signing key", "key_id", keyID)
+	}
+	p.keys = ks
+	return ks
 }
 
 func badLink(env eventstore.Envelope) eventstore.Problem {

@@ -287,3 +287,50 @@ func TestProjectorParksWhatItCannotUse(t *testing.T) {
 		})
 	}
 }
+
+// After a rotation the writer signs with a key a running projector has not
+// seen: it reloads the keys from their source once, and applies the event
+// instead of parking it.
+func TestProjectorLearnsARotatedKey(t *testing.T) {
+	store := openStore(t)
+	ctx := context.Background()
+	_, newKey, _ := ed25519.GenerateKey(nil)
+	rotated := eventstore.NewEd25519Signer(newKey)
+	both, err := eventstore.NewKeySet(signer.Public(), rotated.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := completedHistory(t, "rotated")
+	h[1] = reseal(t, h[1], h[0].env.Hash, rotated, func(*eventstore.Envelope) {})
+	h[2] = reseal(t, h[2], h[1].env.Hash, rotated, func(*eventstore.Envelope) {})
+
+	t.Run("ErrParked without a way to reload", func(t *testing.T) {
+		park := &parked{}
+		p := projections.NewProjector(openStore(t), keys, park, nil, testenv.Quiet(), nil)
+		for i, r := range h {
+			if err := p.Handle(ctx, r.delivery(int64(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := park.kinds(); len(got) != 2 || got[0] != eventstore.ProblemBadSignature {
+			t.Fatalf("parked %v", got)
+		}
+	})
+	t.Run("OK reloaded once", func(t *testing.T) {
+		park := &parked{}
+		reloads := 0
+		p := projections.NewProjector(store, keys, park, nil, testenv.Quiet(), nil).
+			RefreshKeys(func(context.Context) (*eventstore.KeySet, error) { reloads++; return both, nil })
+		for i, r := range h {
+			if err := p.Handle(ctx, r.delivery(int64(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := park.kinds(); len(got) != 0 || reloads != 1 {
+			t.Fatalf("parked %v after %d reloads", got, reloads)
+		}
+		if v, _ := store.View(ctx, "rotated"); v.Status != domain.StatusCompleted {
+			t.Fatalf("view %+v", v)
+		}
+	})
+}

@@ -208,7 +208,9 @@ func (p *platform) startProjector(ctx context.Context, wg *sync.WaitGroup) error
 		return fmt.Errorf("projector: %w", err)
 	}
 	p.onClose(parker.Close)
-	proj := projections.NewProjector(p.views, p.keys, parker, p.hub, p.log.With("component", "projector"), p.reg)
+	src := p.cfg.ledgerKeys()
+	proj := projections.NewProjector(p.views, p.keys, parker, p.hub, p.log.With("component", "projector"), p.reg).
+		RefreshKeys(func(ctx context.Context) (*eventstore.KeySet, error) { return keyring.Open(ctx, src) })
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

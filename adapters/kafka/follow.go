@@ -17,6 +17,12 @@ import (
 // runner hears of queued work on any partition. A handler error is
 // logged; following goes on.
 func Follow(ctx context.Context, brokers []string, topic string, log *slog.Logger, handle func(context.Context, Record) error) error {
+	return FollowFrom(ctx, brokers, topic, nil, log, handle)
+}
+
+// FollowFrom is Follow starting at the given offset of each partition
+// (from the end for a partition it does not name).
+func FollowFrom(ctx context.Context, brokers []string, topic string, from map[int32]int64, log *slog.Logger, handle func(context.Context, Record) error) error {
 	addrs, conf, err := clientConfig(brokers, "integr8scode-follower")
 	if err != nil {
 		return fmt.Errorf("follow %s: %w", topic, err)
@@ -39,7 +45,11 @@ func Follow(ctx context.Context, brokers []string, topic string, log *slog.Logge
 	}
 	var pcs []sarama.PartitionConsumer
 	for _, p := range ps {
-		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetNewest)
+		start := sarama.OffsetNewest
+		if off, ok := from[p]; ok {
+			start = off
+		}
+		pc, err := consumer.ConsumePartition(topic, p, start)
 		if err != nil {
 			for _, c := range pcs {
 				c.Close()

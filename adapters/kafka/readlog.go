@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/IBM/sarama"
 )
@@ -202,4 +203,27 @@ func (r *LogReader) Pending(ctx context.Context, topic string, p int32, from, to
 		return true, nil
 	}
 	return false, err
+}
+
+// OffsetsAt returns, for each partition of topic, the first offset whose
+// record's timestamp is at or after t (the end of the partition if none).
+func (r *LogReader) OffsetsAt(topic string, t time.Time) (map[int32]int64, error) {
+	ps, err := r.Partitions(topic)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int32]int64, len(ps))
+	for _, p := range ps {
+		off, err := r.client.GetOffset(topic, p, t.UnixMilli())
+		if err != nil {
+			return nil, fmt.Errorf("offset of %s/%d at %s: %w", topic, p, t.Format(time.RFC3339), err)
+		}
+		if off < 0 { // no record that late: the end
+			if off, err = r.client.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
+				return nil, err
+			}
+		}
+		out[p] = off
+	}
+	return out, nil
 }

@@ -40,6 +40,7 @@ commands:
   loadtest    measure a running server: latency against a bare runc floor, executions/s
   ledger      audit the ledger (verify) and manage its signing keys (keys)
   projections rebuild the views from the ledger, or compare them with it
+  events      export the ledger's events (JSON lines or CSV) or follow them live
   version     print the version
 
 Run "integr8scode <command> -h" for the flags of a command. Every flag can
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runLedger(ctx, rest, getenv, stdout, stderr)
 	case "projections":
 		return runProjections(ctx, rest, getenv, stdout, stderr)
+	case "events":
+		return runEvents(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "integr8scode", version)
 		return 0, nil

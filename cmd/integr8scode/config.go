@@ -52,7 +52,8 @@ type config struct {
 	MaxMemory    int64
 	MaxCPU       int64
 
-	LedgerKeys string
+	LedgerKeys  string
+	GroupPrefix string
 }
 
 // ledgerKeys is where the ledger writer's keys are: --ledger-keys, or
@@ -85,6 +86,8 @@ func (c *config) register(fs *flag.FlagSet, role string) {
 	fs.IntVar(&c.KafkaReplication, "kafka-replication", 1, "replication factor of the executions topic when this process creates it")
 	fs.StringVar(&c.MongoDatabase, "mongodb-database", "integr8scode", "MongoDB database name")
 	if role == "up" || role == "api" || role == "projector" {
+		fs.StringVar(&c.GroupPrefix, "group-prefix", "integr8scode.", "prefix of the platform's own Kafka consumer groups "+
+			"(<prefix>ledger, <prefix>projector) and of the writer's transactional ids; consumers outside the platform use other names")
 		fs.StringVar(&c.LedgerKeys, "ledger-keys", "", "the ledger's signing keys: a directory (default: ledger-keys in --data-dir; "+
 			"the api creates a key there if none exists), or for a projector the URL of an API's /api/v1/ledger/keys")
 	}

@@ -183,7 +183,7 @@ func (p *platform) asker(name string) (*kafka.Asker, error) {
 // startWriter runs this process's share of the ledger writer: the command
 // partitions the group gives it.
 func (p *platform) startWriter(ctx context.Context, wg *sync.WaitGroup) error {
-	w, err := kafka.NewWriter(kafka.WriterConfig{Brokers: p.brokers,
+	w, err := kafka.NewWriter(kafka.WriterConfig{Brokers: p.brokers, Group: p.cfg.GroupPrefix + "ledger",
 		Decider:    &eventstore.Decider{Signer: p.signer, DefaultLease: p.cfg.LeaseTTL},
 		Logger:     p.log.With("component", "ledger"),
 		Registerer: p.reg, Failpoint: p.failpoint()})
@@ -201,7 +201,7 @@ func (p *platform) startWriter(ctx context.Context, wg *sync.WaitGroup) error {
 }
 
 // startProjector builds the views from the ledger, sharing the partitions
-// with other projector processes through the group "integr8scode.projector".
+// with other projector processes through the group <prefix>projector.
 func (p *platform) startProjector(ctx context.Context, wg *sync.WaitGroup) error {
 	parker, err := kafka.NewParker(p.brokers, "projector", p.wlog)
 	if err != nil {
@@ -215,7 +215,7 @@ func (p *platform) startProjector(ctx context.Context, wg *sync.WaitGroup) error
 	go func() {
 		defer wg.Done()
 		err := kafka.Project(ctx, kafka.ProjectConfig{Brokers: p.brokers, Topic: eventstore.Topic,
-			Group: "integr8scode.projector", Logger: p.log.With("component", "projector")}, projection{proj})
+			Group: p.cfg.GroupPrefix + "projector", Logger: p.log.With("component", "projector")}, projection{proj})
 		if err != nil {
 			p.log.Error("projector stopped", "err", err)
 		}

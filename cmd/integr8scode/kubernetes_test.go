@@ -109,7 +109,14 @@ func TestUpOnKubernetes(t *testing.T) {
 		}
 	}
 	_ = syscall.Kill(-first.Process.Pid, syscall.SIGKILL)
-	_ = first.Wait()
+	// startProcess's own goroutine waits for (and reaps) the process: a
+	// second Wait here could race it and block forever. The pid is gone
+	// once it has been reaped.
+	for deadline := time.Now().Add(30 * time.Second); syscall.Kill(first.Process.Pid, 0) == nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed process was not reaped")
+		}
+	}
 	if _, err := client.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{}); err != nil {
 		t.Fatalf("the pod did not outlive the killed process: %v", err)
 	}

@@ -67,26 +67,9 @@ func (w world) newRunner(t *testing.T, id string, sb runner.Sandbox, slots int) 
 	return r
 }
 
-// startRunner runs r's reconcile loop, fed with the ledger's events as the
-// platform does, until the test ends. The returned function stops it.
+// startRunner runs r as the platform does and returns its stop.
 func (w world) startRunner(t *testing.T, r *runner.Runner) context.CancelFunc {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	go func() {
-		_ = kafka.Follow(ctx, w.Brokers, eventstore.Topic, testenv.Quiet(), func(ctx context.Context, rec kafka.Record) error {
-			env, err := eventstore.ParseRecord(rec.Value)
-			if err != nil {
-				return err
-			}
-			return r.HandleEvent(ctx, env)
-		})
-		done <- struct{}{}
-	}()
-	go func() { r.Run(ctx); done <- struct{}{} }()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); <-done; <-done }) }
-	t.Cleanup(stop)
-	return stop
+	return w.RunRunner(t, r)
 }
 
 func (w world) queue(t *testing.T, script string) eventstore.Envelope {

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -60,29 +58,16 @@ func TestEventsExport(t *testing.T) {
 	}
 }
 
-// syncWriter is a bytes.Buffer safe for a writer and a reader at once.
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-func (w *syncWriter) String() string { w.mu.Lock(); defer w.mu.Unlock(); return w.b.String() }
-
 // events tail sees a new execution's events as they are appended (well
 // within a second), joining no consumer group.
 func TestEventsTail(t *testing.T) {
 	l := testenv.StartLedger(t, "tail", 15*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncWriter{}
+	out := &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		code, _ := run(ctx, []string{"integr8scode", "events", "tail", "--kafka-brokers", strings.Join(l.Brokers, ","),
-			"--type", "ExecutionQueued"}, func(string) string { return "" }, strings.NewReader(""), out, &syncWriter{})
+			"--type", "ExecutionQueued"}, func(string) string { return "" }, strings.NewReader(""), out, &syncBuffer{})
 		done <- code
 	}()
 	defer func() { cancel(); <-done }()

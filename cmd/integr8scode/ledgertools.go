@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
 
 	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/adapters/keyring"
@@ -109,41 +108,16 @@ func runLedgerVerify(ctx context.Context, args []string, getenv func(string) str
 	return 0, nil
 }
 
-// verifyLedger audits every committed record of the ledger, partition by
-// partition (an execution's events all share one partition).
+// verifyLedger audits every committed record of the ledger.
 func verifyLedger(ctx context.Context, brokers []string, keys *eventstore.KeySet, stderr io.Writer) (verifyReport, error) {
-	r, err := kafka.NewLogReader(brokers)
-	if err != nil {
-		return verifyReport{}, err
-	}
-	defer r.Close()
-	ends, err := r.Ends(eventstore.Topic)
-	if err != nil {
-		return verifyReport{}, err
-	}
-	var total int64
-	ps := make([]int32, 0, len(ends))
-	for p, end := range ends {
-		ps = append(ps, p)
-		total += end
-	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
 	audit := eventstore.NewAudit(keys)
-	bar := newProgress(stderr, "verifying", total)
-	for _, p := range ps {
-		last := int64(0)
-		err := r.Read(ctx, eventstore.Topic, p, 0, ends[p], func(rec kafka.Record) error {
-			audit.Add(rec.Partition, rec.Offset, rec.Value)
-			bar.add(rec.Offset + 1 - last)
-			last = rec.Offset + 1
-			return nil
-		})
-		if err != nil {
-			return verifyReport{}, err
-		}
-		bar.add(ends[p] - last)
+	err := readLedger(ctx, brokers, stderr, "verifying", func(rec kafka.Record) error {
+		audit.Add(rec.Partition, rec.Offset, rec.Value)
+		return nil
+	}, nil)
+	if err != nil {
+		return verifyReport{}, err
 	}
-	bar.finish()
 	return newVerifyReport(audit.Report()), nil
 }
 

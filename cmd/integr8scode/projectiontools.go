@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
 
 	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/adapters/keyring"
@@ -57,51 +56,26 @@ func (l *problemList) Park(_ context.Context, _ projections.Delivery, p eventsto
 	return nil
 }
 
-// project feeds every committed record of the ledger, partition by
-// partition up to its end as of now, to a projector writing to store, and
-// records each partition's end as its position.
+// project feeds every committed record of the ledger to a projector
+// writing to store, and records each partition's end as its position.
 func project(ctx context.Context, brokers []string, store projections.Store, keys *eventstore.KeySet, stderr io.Writer,
 	afterPartition func(p int32) error) ([]eventstore.Problem, error) {
-	r, err := kafka.NewLogReader(brokers)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	ends, err := r.Ends(eventstore.Topic)
-	if err != nil {
-		return nil, err
-	}
-	ps := make([]int32, 0, len(ends))
-	var total int64
-	for p, end := range ends {
-		ps = append(ps, p)
-		total += end
-	}
-	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
 	parked := &problemList{}
 	proj := projections.NewProjector(store, keys, parked, nil, quietLogger(), nil)
-	bar := newProgress(stderr, "projecting", total)
-	for _, p := range ps {
-		last := int64(0)
-		err := r.Read(ctx, eventstore.Topic, p, 0, ends[p], func(rec kafka.Record) error {
-			bar.add(rec.Offset + 1 - last)
-			last = rec.Offset + 1
-			return proj.Handle(ctx, projections.Delivery{Partition: rec.Partition, Offset: rec.Offset, Record: rec.Value})
-		})
-		if err != nil {
-			return nil, err
-		}
-		bar.add(ends[p] - last)
-		if err := store.SavePosition(ctx, p, ends[p]); err != nil {
-			return nil, err
+	err := readLedger(ctx, brokers, stderr, "projecting", func(rec kafka.Record) error {
+		return proj.Handle(ctx, projections.Delivery{Partition: rec.Partition, Offset: rec.Offset, Record: rec.Value})
+	}, func(p int32, end int64) error {
+		if err := store.SavePosition(ctx, p, end); err != nil {
+			return err
 		}
 		if afterPartition != nil {
-			if err := afterPartition(p); err != nil {
-				return nil, err
-			}
+			return afterPartition(p)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	bar.finish()
 	return parked.list, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/adapters/mongo"
+	"github.com/integr8scode/integr8scode/eventstore"
 )
 
 // toolConfig is how an audit or rebuild tool reaches the ledger and the
@@ -162,3 +164,47 @@ func (p *progress) finish() {
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// readLedger hands every committed record of the ledger to fn, partition
+// by partition up to the end as of the call (an execution's events all
+// share one partition), with a progress bar labelled label; after each
+// partition it calls done with the partition and its end.
+func readLedger(ctx context.Context, brokers []string, stderr io.Writer, label string,
+	fn func(kafka.Record) error, done func(p int32, end int64) error) error {
+	r, err := kafka.NewLogReader(brokers)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	ends, err := r.Ends(eventstore.Topic)
+	if err != nil {
+		return err
+	}
+	ps := make([]int32, 0, len(ends))
+	var total int64
+	for p, end := range ends {
+		ps = append(ps, p)
+		total += end
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+	bar := newProgress(stderr, label, total)
+	for _, p := range ps {
+		last := int64(0)
+		err := r.Read(ctx, eventstore.Topic, p, 0, ends[p], func(rec kafka.Record) error {
+			bar.add(rec.Offset + 1 - last)
+			last = rec.Offset + 1
+			return fn(rec)
+		})
+		if err != nil {
+			return err
+		}
+		bar.add(ends[p] - last)
+		if done != nil {
+			if err := done(p, ends[p]); err != nil {
+				return err
+			}
+		}
+	}
+	bar.finish()
+	return nil
+}

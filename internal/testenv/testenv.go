@@ -11,6 +11,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
 	"github.com/integr8scode/integr8scode/projections"
+	"github.com/integr8scode/integr8scode/runner"
 )
 
 // Quiet is a logger that discards everything.
@@ -191,4 +193,28 @@ func (l Ledger) WaitView(t testing.TB, id string, ok func(domain.Execution) bool
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// RunRunner runs r as the platform does, following the ledger's events and
+// sweeping the views, until the test ends. The returned function stops it
+// (the runner releases what it runs) and waits.
+func (l Ledger) RunRunner(t testing.TB, r *runner.Runner) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	go func() {
+		_ = kafka.Follow(ctx, l.Brokers, eventstore.Topic, Quiet(), func(ctx context.Context, rec kafka.Record) error {
+			env, err := eventstore.ParseRecord(rec.Value)
+			if err != nil {
+				return err
+			}
+			return r.HandleEvent(ctx, env)
+		})
+		done <- struct{}{}
+	}()
+	go func() { _ = r.Run(ctx); done <- struct{}{} }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done; <-done }) }
+	t.Cleanup(stop)
+	return stop
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,25 +57,9 @@ func (w runnerWorld) runner(t *testing.T, id string, leaseTTL time.Duration) *ru
 
 // start runs r as the platform does (following the ledger's events and
 // sweeping the views) and returns its stop.
-func (w runnerWorld) start(t *testing.T, r *runner.Runner) func() {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	go func() {
-		_ = kafka.Follow(ctx, w.ledger.Brokers, eventstore.Topic, testenv.Quiet(), func(ctx context.Context, rec kafka.Record) error {
-			env, err := eventstore.ParseRecord(rec.Value)
-			if err != nil {
-				return err
-			}
-			return r.HandleEvent(ctx, env)
-		})
-		done <- struct{}{}
-	}()
-	go func() { r.Run(ctx); done <- struct{}{} }()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); <-done; <-done }) }
-	t.Cleanup(stop)
-	return stop
-}
+
+// start runs r as the platform does and returns its stop.
+func (w runnerWorld) start(t *testing.T, r *runner.Runner) func() { return w.ledger.RunRunner(t, r) }
 
 func (w runnerWorld) queue(t *testing.T, script string) runner.Job {
 	t.Helper()

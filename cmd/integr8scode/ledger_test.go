@@ -43,7 +43,10 @@ func takeSnapshot(t *testing.T, base string, ids []string) snapshot {
 		s.get[id] = do(t, http.MethodGet, base+"/api/v1/executions/"+id, nil).Body
 		s.events[id] = do(t, http.MethodGet, base+"/api/v1/executions/"+id+"/events", nil).Body
 	}
-	s.list = do(t, http.MethodGet, base+"/api/v1/executions?limit=100", nil).Body
+	// The lists of ended executions: the one left running across the stop
+	// moves on meanwhile (its runner releases it, another takes it over).
+	s.list = append(do(t, http.MethodGet, base+"/api/v1/executions?limit=100&status=completed", nil).Body,
+		do(t, http.MethodGet, base+"/api/v1/executions?limit=100&status=failed", nil).Body...)
 	return s
 }
 

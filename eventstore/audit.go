@@ -37,7 +37,7 @@ func (a *Audit) Add(partition int32, offset int64, record []byte) []Problem {
 	}
 	// Its own proofs first: an unsigned or altered record proves nothing
 	// about the chain, not even that it duplicates an event.
-	_, _, p := CheckRecord(a.keys, record, env.PrevHash)
+	_, p := CheckParsed(a.keys, record, env, env.PrevHash)
 	if p != nil && p.Kind != ProblemUnknownSchema {
 		return a.report(*p, partition, offset)
 	}

@@ -48,42 +48,31 @@ func Decode(e Envelope) (domain.Event, error) {
 			return nil, fmt.Errorf("upcast %s %s from %d: %w", e.Type, e.EventID, v, err)
 		}
 	}
-	var (
-		ev  domain.Event
-		err error
-	)
-	switch e.Type {
-	case domain.TypeExecutionQueued:
-		var p domain.ExecutionQueued
-		err = json.Unmarshal(data, &p)
-		ev = p
-	case domain.TypeExecutionStarted:
-		var p domain.ExecutionStarted
-		err = json.Unmarshal(data, &p)
-		ev = p
-	case domain.TypeExecutionCompleted:
-		var p domain.ExecutionCompleted
-		err = json.Unmarshal(data, &p)
-		ev = p
-	case domain.TypeExecutionFailed:
-		var p domain.ExecutionFailed
-		err = json.Unmarshal(data, &p)
-		ev = p
-	case domain.TypeExecutionAbandoned:
-		var p domain.ExecutionAbandoned
-		err = json.Unmarshal(data, &p)
-		ev = p
-	case domain.TypeExecutionResumed:
-		var p domain.ExecutionResumed
-		err = json.Unmarshal(data, &p)
-		ev = p
-	default:
+	decode, ok := decoders[e.Type]
+	if !ok {
 		return nil, fmt.Errorf("decode %s: unknown event type %q", e.EventID, e.Type)
 	}
+	ev, err := decode(data)
 	if err != nil {
 		return nil, fmt.Errorf("decode %s %s: %w", e.Type, e.EventID, err)
 	}
 	return ev, nil
+}
+
+// decoders reads each stable type name's payload into its domain event.
+var decoders = map[string]func(json.RawMessage) (domain.Event, error){
+	domain.TypeExecutionQueued:    decodeAs[domain.ExecutionQueued],
+	domain.TypeExecutionStarted:   decodeAs[domain.ExecutionStarted],
+	domain.TypeExecutionAbandoned: decodeAs[domain.ExecutionAbandoned],
+	domain.TypeExecutionResumed:   decodeAs[domain.ExecutionResumed],
+	domain.TypeExecutionCompleted: decodeAs[domain.ExecutionCompleted],
+	domain.TypeExecutionFailed:    decodeAs[domain.ExecutionFailed],
+}
+
+func decodeAs[E domain.Event](data json.RawMessage) (domain.Event, error) {
+	var ev E
+	err := json.Unmarshal(data, &ev)
+	return ev, err
 }
 
 // Decodable reports whether this code can read an envelope's payload: a

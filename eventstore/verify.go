@@ -56,6 +56,14 @@ func CheckRecord(keys *KeySet, record []byte, prev string) (Envelope, Checks, *P
 	if err != nil {
 		return env, Checks{}, &Problem{Kind: ProblemMalformed, Detail: err.Error()}
 	}
+	c, p := CheckParsed(keys, record, env, prev)
+	return env, c, p
+}
+
+// CheckParsed is CheckRecord for a record already read into env (by
+// ParseRecord): a consumer that needs the envelope first does not read the
+// record twice.
+func CheckParsed(keys *KeySet, record []byte, env Envelope, prev string) (Checks, *Problem) {
 	var c Checks
 	var first *Problem
 	note := func(kind, detail string) {
@@ -82,7 +90,7 @@ func CheckRecord(keys *KeySet, record []byte, prev string) (Envelope, Checks, *P
 	if err := Decodable(env); err != nil && first == nil {
 		note(ProblemUnknownSchema, err.Error())
 	}
-	return env, c, first
+	return c, first
 }
 
 // VerifyChain checks that evs are one execution's history from sequence 1

@@ -57,8 +57,10 @@ func (p *Projector) Handle(ctx context.Context, d Delivery) error {
 	if err != nil {
 		return p.park(ctx, d, eventstore.Problem{Kind: eventstore.ProblemMalformed, Detail: err.Error()})
 	}
+	ctx, span := eventstore.StartHandleSpan(ctx, env)
+	defer span.End()
 	// The record's own proofs (the link is checked below, against the archive).
-	if _, _, problem := eventstore.CheckRecord(p.keySet(ctx, env.KeyID), d.Record, env.PrevHash); problem != nil {
+	if _, problem := eventstore.CheckParsed(p.keySet(ctx, env.KeyID), d.Record, env, env.PrevHash); problem != nil {
 		return p.park(ctx, d, *problem)
 	}
 	if have, ok, err := p.store.Event(ctx, env.ExecutionID, env.Sequence); err != nil {

@@ -40,6 +40,7 @@ const queuedGrace = 2 * time.Second
 // executions, oldest first, while it has free slots.
 func (r *Runner) Reconcile(ctx context.Context) error {
 	now := time.Now()
+	r.forgetFinished(now)
 	running, err := r.cfg.Backlog.Running(ctx, 500)
 	if err != nil {
 		return err

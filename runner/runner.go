@@ -319,18 +319,23 @@ func (r *Runner) done(id string) {
 	r.mu.Unlock()
 }
 
-// ranLately tells whether a run of id ended here within the last minute,
-// and forgets older ones.
+// ranLately tells whether a run of id ended here within the last minute.
 func (r *Runner) ranLately(id string, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for x, at := range r.finished {
+	at, ok := r.finished[id]
+	return ok && now.Sub(at) <= time.Minute
+}
+
+// forgetFinished drops the runs that ended more than a minute ago.
+func (r *Runner) forgetFinished(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, at := range r.finished {
 		if now.Sub(at) > time.Minute {
-			delete(r.finished, x)
+			delete(r.finished, id)
 		}
 	}
-	_, ok := r.finished[id]
-	return ok
 }
 
 func (r *Runner) lookup(id string) *run {

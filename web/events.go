@@ -47,7 +47,7 @@ func (s *server) handleEvents() http.HandlerFunc {
 		resp := eventsResponse{ExecutionID: id, Events: []recordedEvent{}, ChainValid: len(evs) > 0}
 		prev := ""
 		for i, a := range evs {
-			_, checks, _ := eventstore.CheckRecord(s.Keys, a.Record, prev)
+			checks, _ := eventstore.CheckParsed(s.Keys, a.Record, a.Envelope, prev)
 			resp.ChainValid = resp.ChainValid && checks.OK() && a.Envelope.Sequence == int64(i+1)
 			resp.Events = append(resp.Events, recordedEvent{Partition: a.Partition, Offset: a.Offset,
 				Verified: checks, Record: json.RawMessage(a.Record)})
@@ -148,14 +148,8 @@ func (s *server) stream(ctx context.Context, w http.ResponseWriter, id string, l
 		}
 		return rc.Flush() == nil
 	}
-	var changed <-chan struct{}
-	if s.Hub != nil {
-		ch, stop := s.Hub.Subscribe(id)
-		defer stop()
-		changed = ch
-	}
-	tick := time.NewTicker(s.PollEvery)
-	defer tick.Stop()
+	watch := s.watch(id)
+	defer watch.close()
 	keepalive := time.NewTicker(streamKeepaliveEvery)
 	defer keepalive.Stop()
 	for {
@@ -185,8 +179,8 @@ func (s *server) stream(ctx context.Context, w http.ResponseWriter, id string, l
 		select {
 		case <-ctx.Done():
 			return
-		case <-changed:
-		case <-tick.C:
+		case <-watch.changed:
+		case <-watch.tick.C:
 		case <-keepalive.C:
 			if !send(": keepalive\n\n") {
 				return

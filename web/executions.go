@@ -158,28 +158,19 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 func (s *server) awaitView(ctx context.Context, id string, head *eventstore.HeadInfo) (domain.Execution, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	var changed <-chan struct{}
-	if s.Hub != nil {
-		ch, stop := s.Hub.Subscribe(id)
-		defer stop()
-		changed = ch
-	}
-	tick := time.NewTicker(s.PollEvery)
-	defer tick.Stop()
+	w := s.watch(id)
+	defer w.close()
 	for {
 		e, err := s.lookup(ctx, id)
 		if err == nil && (head == nil || e.Sequence >= head.Sequence) {
 			return e, nil
 		}
-		select {
-		case <-ctx.Done():
+		if !w.wait(ctx) {
 			if err == nil {
 				return e, nil // older than the head, but the execution
 			}
 			return domain.Execution{}, domain.Errorf(domain.EUNAVAILABLE,
 				"execution %s exists but its view is not ready yet; retry in a moment", id)
-		case <-changed:
-		case <-tick.C:
 		}
 	}
 }
@@ -244,24 +235,15 @@ func (s *server) waitTerminal(ctx context.Context, e domain.Execution) (domain.E
 	}
 	ctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
-	var changed <-chan struct{}
-	if s.Hub != nil {
-		ch, stop := s.Hub.Subscribe(e.ID)
-		defer stop()
-		changed = ch
-	}
-	tick := time.NewTicker(s.PollEvery)
-	defer tick.Stop()
+	w := s.watch(e.ID)
+	defer w.close()
 	for {
 		v, err := s.Views.View(ctx, e.ID)
 		if err == nil && v.Status.Terminal() {
 			return v, true
 		}
-		select {
-		case <-ctx.Done():
+		if !w.wait(ctx) {
 			return e, false
-		case <-changed:
-		case <-tick.C:
 		}
 	}
 }

@@ -15,6 +15,9 @@ type recent struct {
 	ttl time.Duration
 	mu  sync.Mutex
 	m   map[string]recentEntry
+	// pruned is when expired entries were last dropped: a sweep of the
+	// map per submit would cost as much as the map is large.
+	pruned time.Time
 }
 
 type recentEntry struct {
@@ -34,7 +37,11 @@ func (r *recent) put(e domain.Execution) {
 		return
 	}
 	r.m[e.ID] = recentEntry{e: e, at: now}
-	for id, x := range r.m { // a few entries at a time: the map stays as small as a minute of writes
+	if now.Sub(r.pruned) < r.ttl/4 {
+		return
+	}
+	r.pruned = now
+	for id, x := range r.m { // the map holds about a minute of writes
 		if now.Sub(x.at) > r.ttl {
 			delete(r.m, id)
 		}

@@ -47,11 +47,24 @@ func runEvents(ctx context.Context, args []string, getenv func(string) string, s
 	return 2, nil
 }
 
-// multiFlag is a repeatable string flag.
-type multiFlag []string
+// typesFlag adds the repeatable --type flag and returns the set it fills.
+func typesFlag(fs *flag.FlagSet) map[string]bool {
+	types := map[string]bool{}
+	fs.Func("type", "only events of this type (repeatable)", func(v string) error { types[v] = true; return nil })
+	return types
+}
 
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+// parseTime reads an RFC 3339 time flag ("" is the zero time).
+func parseTime(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--%s: %w", name, err)
+	}
+	return t, nil
+}
 
 // eventFilter selects events by type, execution and time.
 type eventFilter struct {
@@ -74,9 +87,8 @@ func runEventsExport(ctx context.Context, args []string, getenv func(string) str
 	var c toolConfig
 	fs := flag.NewFlagSet("events export", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c.register(fs, "unused by export")
-	var types multiFlag
-	fs.Var(&types, "type", "only events of this type (repeatable)")
+	c.register(fs)
+	types := typesFlag(fs)
 	execution := fs.String("execution", "", "only the events of this execution")
 	from := fs.String("from", "", "start at the first record written at or after this RFC 3339 time")
 	fromOffset := fs.String("from-offset", "", "start at PARTITION:OFFSET (that partition only starts there)")
@@ -85,17 +97,14 @@ func runEventsExport(ctx context.Context, args []string, getenv func(string) str
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return 2, nil
 	}
-	filter := eventFilter{execution: *execution, types: map[string]bool{}}
-	for _, t := range types {
-		filter.types[t] = true
+	filter := eventFilter{execution: *execution, types: types}
+	fromTime, err := parseTime("from", *from)
+	if err == nil {
+		filter.to, err = parseTime("to", *to)
 	}
-	if *to != "" {
-		t, err := time.Parse(time.RFC3339Nano, *to)
-		if err != nil {
-			fmt.Fprintf(stderr, "events export: --to: %v\n", err)
-			return 2, nil
-		}
-		filter.to = t
+	if err != nil {
+		fmt.Fprintf(stderr, "events export: %v\n", err)
+		return 2, nil
 	}
 	if *format != "jsonl" && *format != "csv" {
 		fmt.Fprintln(stderr, "events export: --format must be jsonl or csv")
@@ -116,13 +125,8 @@ func runEventsExport(ctx context.Context, args []string, getenv func(string) str
 		return 1, err
 	}
 	starts := map[int32]int64{}
-	if *from != "" {
-		t, err := time.Parse(time.RFC3339Nano, *from)
-		if err != nil {
-			fmt.Fprintf(stderr, "events export: --from: %v\n", err)
-			return 2, nil
-		}
-		if starts, err = r.OffsetsAt(eventstore.Topic, t); err != nil {
+	if !fromTime.IsZero() {
+		if starts, err = r.OffsetsAt(eventstore.Topic, fromTime); err != nil {
 			return 1, err
 		}
 	}
@@ -169,9 +173,8 @@ func runEventsTail(ctx context.Context, args []string, getenv func(string) strin
 	var c toolConfig
 	fs := flag.NewFlagSet("events tail", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c.register(fs, "unused by tail")
-	var types multiFlag
-	fs.Var(&types, "type", "only events of this type (repeatable)")
+	c.register(fs)
+	types := typesFlag(fs)
 	from := fs.String("from", "", "start at this RFC 3339 time instead of now")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return 2, nil
@@ -185,27 +188,24 @@ func runEventsTail(ctx context.Context, args []string, getenv func(string) strin
 		return 1, err
 	}
 	defer env.close()
+	fromTime, err := parseTime("from", *from)
+	if err != nil {
+		fmt.Fprintf(stderr, "events tail: %v\n", err)
+		return 2, nil
+	}
 	var starts map[int32]int64
-	if *from != "" {
-		t, err := time.Parse(time.RFC3339Nano, *from)
-		if err != nil {
-			fmt.Fprintf(stderr, "events tail: --from: %v\n", err)
-			return 2, nil
-		}
+	if !fromTime.IsZero() {
 		r, err := kafka.NewLogReader(env.brokers)
 		if err != nil {
 			return 1, err
 		}
-		starts, err = r.OffsetsAt(eventstore.Topic, t)
+		starts, err = r.OffsetsAt(eventstore.Topic, fromTime)
 		r.Close()
 		if err != nil {
 			return 1, err
 		}
 	}
-	filter := eventFilter{types: map[string]bool{}}
-	for _, t := range types {
-		filter.types[t] = true
-	}
+	filter := eventFilter{types: types}
 	w := newEventWriter(stdout, "jsonl")
 	err = kafka.FollowFrom(ctx, env.brokers, eventstore.Topic, starts, quietLogger(), func(_ context.Context, rec kafka.Record) error {
 		env, err := eventstore.ParseRecord(rec.Value)

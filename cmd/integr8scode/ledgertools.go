@@ -70,7 +70,9 @@ func runLedgerVerify(ctx context.Context, args []string, getenv func(string) str
 	var c toolConfig
 	fs := flag.NewFlagSet("ledger verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c.register(fs, "the public keys to verify signatures with: a keys document (file) or the URL of "+
+	c.register(fs)
+	c.registerJSON(fs)
+	c.registerKeys(fs, "the public keys to verify signatures with: a keys document (file) or the URL of "+
 		"/api/v1/ledger/keys, or a key directory (default with --data-dir: its ledger-keys); keep an archived copy, "+
 		"a server you audit should not hand you the keys")
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -80,15 +82,12 @@ func runLedgerVerify(ctx context.Context, args []string, getenv func(string) str
 		fmt.Fprintln(stderr, "ledger verify: --keys is required with --kafka-brokers")
 		return 2, nil
 	}
-	env, err := c.connect(ctx, false)
+	env, err := c.openWithKeys(ctx, false)
 	if err != nil {
 		return 1, err
 	}
 	defer env.close()
-	keys, err := keyring.Open(ctx, env.keysSrc)
-	if err != nil {
-		return 1, err
-	}
+	keys := env.keys
 	report, err := verifyLedger(ctx, env.brokers, keys, stderr)
 	if err != nil {
 		return 1, err

@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/adapters/keyring"
@@ -215,24 +214,12 @@ func (p *platform) startProjector(ctx context.Context, wg *sync.WaitGroup) error
 	go func() {
 		defer wg.Done()
 		err := kafka.Project(ctx, kafka.ProjectConfig{Brokers: p.brokers, Topic: eventstore.Topic,
-			Group: p.cfg.GroupPrefix + "projector", Logger: p.log.With("component", "projector")}, projection{proj})
+			Group: p.cfg.GroupPrefix + "projector", Logger: p.log.With("component", "projector")}, kafka.LedgerProjection{Projector: proj})
 		if err != nil {
 			p.log.Error("projector stopped", "err", err)
 		}
 	}()
 	return nil
-}
-
-// projection feeds Kafka records to the projector.
-type projection struct{ *projections.Projector }
-
-func (pr projection) Handle(ctx context.Context, rec kafka.Record) error {
-	if env, err := eventstore.ParseRecord(rec.Value); err == nil {
-		var span trace.Span
-		ctx, span = eventstore.StartHandleSpan(ctx, env)
-		defer span.End()
-	}
-	return pr.Projector.Handle(ctx, projections.Delivery{Partition: rec.Partition, Offset: rec.Offset, Record: rec.Value})
 }
 
 // startRunner proves the sandbox, then follows the ledger and reconciles.
@@ -261,16 +248,7 @@ func (p *platform) startRunner(ctx context.Context, wg *sync.WaitGroup) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		err := kafka.Follow(ctx, p.brokers, eventstore.Topic, p.log.With("component", "runner"),
-			func(ctx context.Context, rec kafka.Record) error {
-				env, err := eventstore.ParseRecord(rec.Value)
-				if err != nil {
-					return nil // the projector parks what nobody can read
-				}
-				ctx, span := eventstore.StartHandleSpan(ctx, env)
-				defer span.End()
-				return r.HandleEvent(ctx, env)
-			})
+		err := kafka.FollowLedger(ctx, p.brokers, p.log.With("component", "runner"), r.HandleEvent)
 		if err != nil {
 			p.log.Error("runner stopped following the ledger", "err", err)
 		}

@@ -9,7 +9,6 @@ import (
 	"io"
 
 	"github.com/integr8scode/integr8scode/adapters/kafka"
-	"github.com/integr8scode/integr8scode/adapters/keyring"
 	"github.com/integr8scode/integr8scode/adapters/mongo"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
@@ -83,20 +82,18 @@ func runProjectionsRebuild(ctx context.Context, args []string, getenv func(strin
 	var c toolConfig
 	fs := flag.NewFlagSet("projections rebuild", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c.register(fs, toolKeysHelp)
+	c.register(fs)
+	c.registerKeys(fs, toolKeysHelp)
 	inPlace := fs.Bool("in-place", false, "drop the views, the archive and the positions of --mongodb-database first")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return 2, nil
 	}
-	env, err := c.connect(ctx, true)
+	env, err := c.openWithKeys(ctx, true)
 	if err != nil {
 		return 1, err
 	}
 	defer env.close()
-	keys, err := keyring.Open(ctx, env.keysSrc)
-	if err != nil {
-		return 1, err
-	}
+	keys := env.keys
 	db := env.db.Database()
 	if *inPlace {
 		for _, name := range mongo.Collections() {
@@ -139,19 +136,18 @@ func runProjectionsCompare(ctx context.Context, args []string, getenv func(strin
 	var c toolConfig
 	fs := flag.NewFlagSet("projections compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	c.register(fs, toolKeysHelp)
+	c.register(fs)
+	c.registerJSON(fs)
+	c.registerKeys(fs, toolKeysHelp)
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return 2, nil
 	}
-	env, err := c.connect(ctx, true)
+	env, err := c.openWithKeys(ctx, true)
 	if err != nil {
 		return 1, err
 	}
 	defer env.close()
-	keys, err := keyring.Open(ctx, env.keysSrc)
-	if err != nil {
-		return 1, err
-	}
+	keys := env.keys
 	live := mongo.NewProjections(env.db)
 	var diffs []difference
 	seen := map[string]bool{}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/integr8scode/integr8scode/adapters/kafka"
+	"github.com/integr8scode/integr8scode/adapters/keyring"
 	"github.com/integr8scode/integr8scode/adapters/mongo"
 	"github.com/integr8scode/integr8scode/eventstore"
 )
@@ -30,7 +31,8 @@ type toolConfig struct {
 	json bool
 }
 
-func (c *toolConfig) register(fs *flag.FlagSet, keysHelp string) {
+// register adds the flags that say where the ledger (and the views) are.
+func (c *toolConfig) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "data directory of a stopped `integr8scode up` (used when --kafka-brokers is not given)")
 	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "", "comma-separated Kafka bootstrap brokers (empty: the embedded stores of --data-dir)")
 	fs.StringVar(&c.KafkaSASLUser, "kafka-sasl-user", "", "SASL/SCRAM user of the Kafka brokers (empty: no authentication)")
@@ -38,7 +40,15 @@ func (c *toolConfig) register(fs *flag.FlagSet, keysHelp string) {
 	fs.StringVar(&c.KafkaSASLMech, "kafka-sasl-mechanism", kafka.MechanismSCRAMSHA512, "SASL mechanism: SCRAM-SHA-512 or SCRAM-SHA-256")
 	fs.StringVar(&c.MongoURI, "mongodb-uri", "", "MongoDB connection URI (with --kafka-brokers)")
 	fs.StringVar(&c.MongoDatabase, "mongodb-database", "integr8scode", "MongoDB database name")
-	fs.StringVar(&c.keys, "keys", "", keysHelp)
+}
+
+// registerKeys adds --keys, for the tools that verify signatures.
+func (c *toolConfig) registerKeys(fs *flag.FlagSet, help string) {
+	fs.StringVar(&c.keys, "keys", "", help)
+}
+
+// registerJSON adds --json, for the tools whose report a machine may read.
+func (c *toolConfig) registerJSON(fs *flag.FlagSet) {
 	fs.BoolVar(&c.json, "json", false, "print the report as JSON")
 }
 
@@ -47,7 +57,21 @@ type toolEnv struct {
 	brokers []string
 	db      *mongo.DB
 	keysSrc string
+	keys    *eventstore.KeySet // opened by openWithKeys
 	closers []func() error
+}
+
+// openWithKeys is connect, plus the public keys that verify the ledger.
+func (c *toolConfig) openWithKeys(ctx context.Context, withViews bool) (*toolEnv, error) {
+	env, err := c.connect(ctx, withViews)
+	if err != nil {
+		return nil, err
+	}
+	if env.keys, err = keyring.Open(ctx, env.keysSrc); err != nil {
+		env.close()
+		return nil, err
+	}
+	return env, nil
 }
 
 func (e *toolEnv) close() {

@@ -101,19 +101,11 @@ func StartLedger(t testing.TB, name string, lease time.Duration) Ledger {
 	go func() { _ = w.Run(ctx); done <- struct{}{} }()
 	go func() {
 		_ = kafka.Project(ctx, kafka.ProjectConfig{Brokers: l.Brokers, Topic: eventstore.Topic, Group: "integr8scode.projector",
-			SaveEvery: 100 * time.Millisecond, Logger: Quiet()}, Projection{proj})
+			SaveEvery: 100 * time.Millisecond, Logger: Quiet()}, kafka.LedgerProjection{Projector: proj})
 		done <- struct{}{}
 	}()
 	t.Cleanup(func() { cancel(); <-done; <-done })
 	return l
-}
-
-// Projection feeds Kafka records to a projector.
-type Projection struct{ *projections.Projector }
-
-// Handle hands one record to the projector.
-func (p Projection) Handle(ctx context.Context, rec kafka.Record) error {
-	return p.Projector.Handle(ctx, projections.Delivery{Partition: rec.Partition, Offset: rec.Offset, Record: rec.Value})
 }
 
 // Asker returns a client of the ledger writer named name.
@@ -203,13 +195,7 @@ func (l Ledger) RunRunner(t testing.TB, r *runner.Runner) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
 	go func() {
-		_ = kafka.Follow(ctx, l.Brokers, eventstore.Topic, Quiet(), func(ctx context.Context, rec kafka.Record) error {
-			env, err := eventstore.ParseRecord(rec.Value)
-			if err != nil {
-				return err
-			}
-			return r.HandleEvent(ctx, env)
-		})
+		_ = kafka.FollowLedger(ctx, l.Brokers, Quiet(), r.HandleEvent)
 		done <- struct{}{}
 	}()
 	go func() { _ = r.Run(ctx); done <- struct{}{} }()

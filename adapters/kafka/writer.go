@@ -197,6 +197,9 @@ type partitionWriter struct {
 	replyN   int32
 }
 
+// rebuildTimeout bounds one attempt to rebuild a partition's heads.
+const rebuildTimeout = 20 * time.Second
+
 // fenceKey is the changelog key of fence records: not an execution id (a
 // NUL is never in a UUID), so rebuilding skips it.
 const fenceKey = "\x00fence"
@@ -211,6 +214,10 @@ func (pw *partitionWriter) run(ctx context.Context) error {
 	conf.Producer.Return.Successes = false
 	conf.Producer.Transaction.Retry.Max = 10
 	conf.Producer.Transaction.Retry.Backoff = 100 * time.Millisecond
+	// A transaction here lasts milliseconds; one left open by a writer
+	// that died is aborted by the broker after this, so it never holds the
+	// partition's readers (read_committed) for long.
+	conf.Producer.Transaction.Timeout = 15 * time.Second
 	producer, err := sarama.NewAsyncProducer(addrs, conf) // InitProducerId: fences the previous owner
 	if err != nil {
 		return fmt.Errorf("transactional producer: %w", err)
@@ -229,7 +236,13 @@ func (pw *partitionWriter) run(ctx context.Context) error {
 	pw.replyN = int32(len(n))
 
 	start := time.Now()
-	if err := pw.rebuild(ctx); err != nil {
+	// Bounded: a rebuild that cannot see its own fence (a dead writer's
+	// transaction still open on the changelog) starts over with a fresh
+	// producer, which fences again, rather than wait for ever.
+	rctx, cancel := context.WithTimeout(ctx, rebuildTimeout)
+	err = pw.rebuild(rctx)
+	cancel()
+	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
 	offset, err := pw.committedOffset()

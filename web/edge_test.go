@@ -155,7 +155,7 @@ func TestStreamsPerClientAreCapped(t *testing.T) {
 		defer resp.Body.Close()
 	}
 	r := call(t, http.MethodGet, url, "")
-	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" || r.errorCode(t) != eTooManyRequests {
+	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" || r.errorCode(t) != domain.ETOOMANY {
 		t.Fatalf("third stream: %d %v %s", r.Status, r.Header, r.Body)
 	}
 	cancel()

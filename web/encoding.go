@@ -3,7 +3,10 @@ package web
 import (
 	"encoding/json"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/integr8scode/integr8scode/domain"
 )
@@ -12,7 +15,6 @@ import (
 const (
 	eMethodNotAllowed     = "method_not_allowed"     // 405
 	eUnsupportedMediaType = "unsupported_media_type" // 415
-	eTooManyRequests      = "too_many_requests"      // 429
 )
 
 // statusOf maps a domain error code to its HTTP status, in one table.
@@ -28,7 +30,7 @@ var statusOf = map[string]int{
 	domain.EINTERNAL:      http.StatusInternalServerError,
 	eMethodNotAllowed:     http.StatusMethodNotAllowed,
 	eUnsupportedMediaType: http.StatusUnsupportedMediaType,
-	eTooManyRequests:      http.StatusTooManyRequests,
+	domain.ETOOMANY:       http.StatusTooManyRequests,
 }
 
 func errorBody(code, message string) map[string]any {
@@ -49,6 +51,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path,
 			"request_id", requestIDFrom(r.Context()), "err", err)
 	}
+	if after, ok := domain.RetryAfterOf(err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(after)))
+	}
 	writeJSON(w, status, errorBody(code, domain.ErrorMessage(err)))
 }
 
@@ -58,4 +63,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
+}
+
+// retrySeconds is d as a Retry-After value: whole seconds, rounded up, at
+// least 1.
+func retrySeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
 }

@@ -98,7 +98,7 @@ func (s *server) handleStream() http.HandlerFunc {
 		release, ok := s.streams.acquire(r)
 		if !ok {
 			w.Header().Set("Retry-After", streamRetryAfter)
-			writeError(w, r, s.Logger, domain.Errorf(eTooManyRequests,
+			writeError(w, r, s.Logger, domain.Errorf(domain.ETOOMANY,
 				"this client already holds %d open streams; close one or retry later", s.streams.max))
 			return
 		}

@@ -20,9 +20,16 @@ const (
 	CollPositions  = "positions"  // the projector's next offset, per partition of the ledger
 )
 
-// Collections lists every collection this package uses.
+// Collections lists the collections of the read models: everything here
+// that the ledger rebuilds (projections rebuild drops and refills them).
 func Collections() []string {
 	return []string{CollExecutions, CollEvents, CollPositions}
+}
+
+// allCollections is every collection this package uses: the read models
+// and the primary data of accounts (accounts.go), which nothing rebuilds.
+func allCollections() []string {
+	return append(Collections(), AccountCollections()...)
 }
 
 // Connect opens a client to uri and checks that the server answers. Values
@@ -100,7 +107,7 @@ func (e *Embedded) Open(ctx context.Context, client *mongo.Client, dbName string
 	if !d.ferret {
 		return nil, fmt.Errorf("open %s on the embedded server: the client talks to another server", dbName)
 	}
-	if err := e.EnsureIDIndexes(ctx, dbName, Collections()...); err != nil {
+	if err := e.EnsureIDIndexes(ctx, dbName, allCollections()...); err != nil {
 		return nil, err
 	}
 	if d.fast, err = e.openSQLiteIndex(ctx, dbName); err != nil {
@@ -138,7 +145,7 @@ func createCollections(ctx context.Context, db *mongo.Database) error {
 	if err != nil {
 		return fmt.Errorf("list collections: %w", err)
 	}
-	for _, name := range Collections() {
+	for _, name := range allCollections() {
 		if slices.Contains(have, name) {
 			continue
 		}
@@ -176,6 +183,9 @@ func createIndexes(ctx context.Context, db *mongo.Database) error {
 			idx("owner_created_desc", false, bson.E{Key: "owner", Value: asc}, bson.E{Key: "created_at", Value: desc}, bson.E{Key: "_id", Value: desc}),
 		},
 		// positions is only ever read by _id.
+	}
+	for coll, models := range accountIndexes() {
+		specs[coll] = models
 	}
 	for coll, models := range specs {
 		if _, err := db.Collection(coll).Indexes().CreateMany(ctx, models); err != nil {

@@ -1,0 +1,224 @@
+package mongo
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/integr8scode/integr8scode/accounts"
+	"github.com/integr8scode/integr8scode/domain"
+)
+
+func newUser(name string) accounts.User {
+	return accounts.User{ID: uuid.Must(uuid.NewV7()).String(), Username: name, Role: accounts.RoleUser,
+		PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$a2V5", CreatedAt: at(0), UpdatedAt: at(0)}
+}
+
+func TestUsernamesAreUniqueCaseInsensitivelyUnderConcurrentRegistration(t *testing.T) {
+	a := NewAccounts(newTestDB(t, backendEmbedded))
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var won, taken atomic.Int32
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := "Ada"
+			if i%2 == 1 {
+				name = "aDA"
+			}
+			switch err := a.CreateUser(ctx, newUser(name)); {
+			case err == nil:
+				won.Add(1)
+			case domain.ErrorCode(err) == domain.ECONFLICT:
+				taken.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if won.Load() != 1 || taken.Load() != 7 {
+		t.Fatalf("%d registrations won and %d were refused; want 1 and 7", won.Load(), taken.Load())
+	}
+	u, err := a.UserByName(ctx, accounts.UsernameKey("ADA"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.User(ctx, u.ID)
+	if err != nil || got.Username != u.Username {
+		t.Fatalf("by id: %+v, %v", got, err)
+	}
+}
+
+func TestUserRoundTripsEveryField(t *testing.T) {
+	a := NewAccounts(newTestDB(t, backendEmbedded))
+	ctx := context.Background()
+	u := newUser("grace")
+	if err := a.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	u.Role, u.Disabled, u.Quota, u.UpdatedAt = accounts.RoleAdmin, true, &accounts.Quota{PerMinute: 5, Burst: 2, Concurrent: 1}, at(time.Hour)
+	if err := a.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.User(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Role != u.Role || !got.Disabled || *got.Quota != *u.Quota || !got.UpdatedAt.Equal(u.UpdatedAt) ||
+		!got.CreatedAt.Equal(u.CreatedAt) || got.PasswordHash != u.PasswordHash {
+		t.Fatalf("stored %+v, read back %+v", u, got)
+	}
+	if _, err := a.User(ctx, uuid.NewString()); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("missing user: %v", err)
+	}
+	if err := a.UpdateUser(ctx, newUser("nobody")); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("update of a missing user: %v", err)
+	}
+}
+
+func TestRefreshTokenIsSpentOnceAcrossConcurrentUses(t *testing.T) {
+	a := NewAccounts(newTestDB(t, backendEmbedded))
+	ctx := context.Background()
+	tok := accounts.RefreshToken{Hash: accounts.HashSecret("s"), Family: "f1", UserID: "u1", ExpiresAt: at(time.Hour), CreatedAt: at(0)}
+	if err := a.CreateRefresh(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Refresh(ctx, tok.Hash)
+	if err != nil || got != tok {
+		t.Fatalf("read back %+v, %v; want %+v", got, err, tok)
+	}
+	var wg sync.WaitGroup
+	var fresh atomic.Int32
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := a.UseRefresh(ctx, tok.Hash, at(time.Minute))
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				fresh.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if fresh.Load() != 1 {
+		t.Fatalf("the token was spent %d times", fresh.Load())
+	}
+	if revoked, _ := a.FamilyRevoked(ctx, "f1"); revoked {
+		t.Fatal("revoked before RevokeFamily")
+	}
+	for range 2 { // revoking twice is fine
+		if err := a.RevokeFamily(ctx, "f1", at(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if revoked, err := a.FamilyRevoked(ctx, "f1"); !revoked || err != nil {
+		t.Fatalf("revoked = %v, %v", revoked, err)
+	}
+}
+
+func TestAPITokensAreListedAndRevokedOnlyByTheirOwner(t *testing.T) {
+	a := NewAccounts(newTestDB(t, backendEmbedded))
+	ctx := context.Background()
+	exp := at(time.Hour)
+	var ids []string
+	for i, owner := range []string{"alice", "alice", "bob"} {
+		tok := accounts.APIToken{ID: uuid.Must(uuid.NewV7()).String(), Hash: accounts.HashSecret(fmt.Sprint(i)),
+			UserID: owner, Name: fmt.Sprint("t", i), CreatedAt: at(time.Duration(i) * time.Second)}
+		if i == 0 {
+			tok.ExpiresAt = &exp
+		}
+		if err := a.CreateAPIToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, tok.ID)
+	}
+	list, err := a.APITokens(ctx, "alice")
+	if err != nil || len(list) != 2 || list[0].ID != ids[1] || list[1].ID != ids[0] || !list[1].ExpiresAt.Equal(exp) {
+		t.Fatalf("alice's tokens: %+v, %v", list, err)
+	}
+	if err := a.DeleteAPIToken(ctx, "alice", ids[2]); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("alice revoked bob's token: %v", err)
+	}
+	if _, err := a.APIToken(ctx, accounts.HashSecret("2")); err != nil {
+		t.Fatalf("bob's token is gone: %v", err)
+	}
+	if err := a.DeleteAPIToken(ctx, "alice", ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.APIToken(ctx, accounts.HashSecret("0")); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("revoked token still found: %v", err)
+	}
+}
+
+func TestScriptsPageNewestFirstPerOwner(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, d *DB) {
+		a := NewAccounts(d)
+		ctx := context.Background()
+		var mine []string
+		for i := range 5 {
+			for _, owner := range []string{"alice", "bob"} {
+				s := accounts.Script{ID: uuid.Must(uuid.NewV7()).String(), Owner: owner, Name: fmt.Sprint(owner, i),
+					Script: "print(1)", Language: "python", Version: "3.11", CreatedAt: at(0), UpdatedAt: at(0)}
+				if err := a.CreateScript(ctx, s); err != nil {
+					t.Fatal(err)
+				}
+				if owner == "alice" {
+					mine = append([]string{s.ID}, mine...)
+				}
+			}
+		}
+		var got []string
+		before := ""
+		for {
+			page, more, err := a.Scripts(ctx, "alice", before, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range page {
+				got = append(got, s.ID)
+			}
+			if !more {
+				break
+			}
+			before = page[len(page)-1].ID
+		}
+		if fmt.Sprint(got) != fmt.Sprint(mine) {
+			t.Fatalf("pages gave %v, want %v", got, mine)
+		}
+		if n, err := a.CountScripts(ctx, "alice"); n != 5 || err != nil {
+			t.Fatalf("count = %d, %v", n, err)
+		}
+	})
+}
+
+func TestLoginFailuresAreCountedAndCleared(t *testing.T) {
+	a := NewAccounts(newTestDB(t, backendEmbedded))
+	ctx := context.Background()
+	if f, err := a.LoginFailures(ctx, "x"); err != nil || f.Count != 0 {
+		t.Fatalf("no failures yet: %+v, %v", f, err)
+	}
+	for i := 1; i <= 2; i++ {
+		if err := a.SaveLoginFailures(ctx, "x", accounts.Failures{Count: i, Last: at(time.Duration(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f, _ := a.LoginFailures(ctx, "x"); f.Count != 2 || !f.Last.Equal(at(2)) {
+		t.Fatalf("failures = %+v", f)
+	}
+	if err := a.SaveLoginFailures(ctx, "x", accounts.Failures{}); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := a.LoginFailures(ctx, "x"); f.Count != 0 {
+		t.Fatalf("not cleared: %+v", f)
+	}
+}

@@ -73,6 +73,9 @@ func newTokenIssuer(keys SigningKeys, ttl time.Duration, now func() time.Time) *
 
 // issue returns a signed access token for userID in sign-in family.
 func (t *tokenIssuer) issue(userID, family string) (string, time.Time, error) {
+	if t == nil {
+		return "", time.Time{}, errNoKeys
+	}
 	now := t.now()
 	exp := now.Add(t.ttl)
 	c := accessClaims{RegisteredClaims: jwt.RegisteredClaims{
@@ -86,11 +89,17 @@ func (t *tokenIssuer) issue(userID, family string) (string, time.Time, error) {
 	return s, exp, err
 }
 
-var errBadToken = errors.New("invalid access token")
+var (
+	errBadToken = errors.New("invalid access token")
+	errNoKeys   = errors.New("accounts: no token signing keys configured")
+)
 
 // verify returns the claims of a valid access token.
 func (t *tokenIssuer) verify(raw string) (accessClaims, error) {
 	var c accessClaims
+	if t == nil {
+		return c, errNoKeys
+	}
 	_, err := t.parser.ParseWithClaims(raw, &c, func(tok *jwt.Token) (any, error) {
 		kid, _ := tok.Header["kid"].(string)
 		key, ok := t.keys.Keys[kid]

@@ -12,9 +12,9 @@ import (
 // (with room for a burst of Burst), and Concurrent executions queued or
 // running at once.
 type Quota struct {
-	PerMinute  int `json:"submissions_per_minute"`
-	Burst      int `json:"burst"`
-	Concurrent int `json:"concurrent"`
+	PerMinute  int
+	Burst      int
+	Concurrent int
 }
 
 // maxQuotaValue bounds what an admin may set, so a typo cannot turn a

@@ -12,7 +12,9 @@ import (
 	"github.com/integr8scode/integr8scode/domain"
 )
 
-// Config sets up a Service. Keys and Store are required.
+// Config sets up a Service. Store is required; Keys too for anything that
+// issues or checks tokens (the admin command line manages accounts
+// without them).
 type Config struct {
 	Store Store
 	Keys  SigningKeys
@@ -45,8 +47,11 @@ func New(c Config) (*Service, error) {
 	if c.Store == nil {
 		return nil, errors.New("accounts: a store is required")
 	}
-	if err := c.Keys.Validate(); err != nil {
-		return nil, err
+	var tokens *tokenIssuer
+	if c.Keys.Active != "" || len(c.Keys.Keys) > 0 {
+		if err := c.Keys.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	if c.AccessTTL == 0 {
 		c.AccessTTL = 10 * time.Minute
@@ -70,7 +75,10 @@ func New(c Config) (*Service, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	return &Service{store: c.Store, tokens: newTokenIssuer(c.Keys, c.AccessTTL, c.Now), hasher: c.Hasher,
+	if c.Keys.Active != "" {
+		tokens = newTokenIssuer(c.Keys, c.AccessTTL, c.Now)
+	}
+	return &Service{store: c.Store, tokens: tokens, hasher: c.Hasher,
 		throttle: c.Throttle, cfg: c, now: c.Now, log: c.Logger}, nil
 }
 

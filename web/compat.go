@@ -60,7 +60,7 @@ func (s *server) handleCompatExecute() http.HandlerFunc {
 
 func (s *server) handleCompatResult() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		e, err := s.lookup(r.Context(), chi.URLParam(r, "id"))
+		e, err := s.lookupFor(r, chi.URLParam(r, "id"))
 		if err != nil {
 			writeError(w, r, s.Logger, err)
 			return

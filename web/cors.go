@@ -14,8 +14,8 @@ import (
 // pass the protection.
 
 const (
-	corsAllowMethods  = "GET, HEAD, POST"
-	corsAllowHeaders  = "Content-Type, Idempotency-Key, Last-Event-ID, X-Request-Id"
+	corsAllowMethods  = "GET, HEAD, POST, PUT, PATCH, DELETE"
+	corsAllowHeaders  = "Authorization, Content-Type, Idempotency-Key, Last-Event-ID, X-Request-Id"
 	corsExposeHeaders = "Location, Retry-After, X-Request-Id"
 	corsMaxAge        = "600"
 )

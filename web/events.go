@@ -35,7 +35,7 @@ type recordedEvent struct {
 func (s *server) handleEvents() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := chi.URLParam(r, "id")
-		if _, err := s.lookup(r.Context(), id); err != nil {
+		if _, err := s.lookupFor(r, id); err != nil {
 			writeError(w, r, s.Logger, err)
 			return
 		}
@@ -81,7 +81,7 @@ func (s *server) handleStream() http.HandlerFunc {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		e, err := s.lookup(r.Context(), id)
+		e, err := s.lookupFor(r, id)
 		if err != nil {
 			writeError(w, r, s.Logger, err)
 			return
@@ -95,7 +95,7 @@ func (s *server) handleStream() http.HandlerFunc {
 				"Last-Event-ID %d is beyond the execution's last event (%d)", last, e.Sequence))
 			return
 		}
-		release, ok := s.streams.acquire(r)
+		release, ok := s.streams.acquire(s.quotaKey(r))
 		if !ok {
 			w.Header().Set("Retry-After", streamRetryAfter)
 			writeError(w, r, s.Logger, domain.Errorf(domain.ETOOMANY,

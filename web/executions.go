@@ -62,10 +62,6 @@ func (l *limitsRequest) requested() (domain.Limits, error) {
 // it twice.
 var idempotencyNamespace = uuid.MustParse("6c0b1f3e-2f5d-4e55-9d55-8f0e7a1c2b90")
 
-// owner is who the request acts for. Authentication arrives with its own
-// issue; until then everyone is anonymous.
-func owner(*http.Request) string { return "anonymous" }
-
 func (s *server) handleSubmit() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req submitRequest
@@ -110,7 +106,7 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 	if err != nil {
 		return domain.Execution{}, false, err
 	}
-	who := owner(r)
+	who := principal(r).ID()
 	ev, err := domain.Queue(domain.Spec{Language: lang, Version: version, Script: req.Script,
 		Stdin: req.Stdin, Limits: limits, Owner: who})
 	if err != nil {
@@ -124,6 +120,12 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 		}
 		id = uuid.NewSHA1(idempotencyNamespace, []byte(who+"\x00"+key)).String()
 	}
+	done, err := s.admit(r)
+	if err != nil {
+		return domain.Execution{}, false, err
+	}
+	var queued *domain.Execution
+	defer func() { done(queued) }()
 	// The writer compares the whole request (script, stdin, language,
 	// version, resolved limits, owner) with the one that created the id:
 	// a replay of a key with anything else is refused.
@@ -150,6 +152,7 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 	if err != nil {
 		return domain.Execution{}, false, err
 	}
+	queued = &e
 	return e, true, nil
 }
 
@@ -226,6 +229,22 @@ func (s *server) lookup(ctx context.Context, id string) (domain.Execution, error
 	return v, nil
 }
 
+// lookupFor reads an execution for the request's principal: one owned by
+// another user is "not found", exactly like one that does not exist, so
+// ids cannot be probed (OWASP API1:2023, broken object level
+// authorization). Anonymous executions are capabilities: whoever holds
+// the id may read and cancel them.
+func (s *server) lookupFor(r *http.Request, id string) (domain.Execution, error) {
+	e, err := s.lookup(r.Context(), id)
+	if err != nil {
+		return e, err
+	}
+	if !principal(r).CanSee(e.Owner) {
+		return domain.Execution{}, errNotFound("execution " + bounded(id, 36) + " not found")
+	}
+	return e, nil
+}
+
 // waitTerminal waits until the execution's view is terminal, within a bound
 // derived from its timeout; ok is false when the bound passed first.
 func (s *server) waitTerminal(ctx context.Context, e domain.Execution) (domain.Execution, bool) {
@@ -250,7 +269,7 @@ func (s *server) waitTerminal(ctx context.Context, e domain.Execution) (domain.E
 
 func (s *server) handleGet() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		e, err := s.lookup(r.Context(), chi.URLParam(r, "id"))
+		e, err := s.lookupFor(r, chi.URLParam(r, "id"))
 		if err != nil {
 			writeError(w, r, s.Logger, err)
 			return
@@ -271,12 +290,13 @@ func (s *server) handleCancel() http.HandlerFunc {
 				return
 			}
 		}
-		e, err := s.lookup(r.Context(), id)
+		e, err := s.lookupFor(r, id)
 		if err != nil {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		who := owner(r)
+		// An admin cancelling someone's execution is recorded as the admin.
+		who := principal(r).ID()
 		reply, err := s.ask(r.Context(), eventstore.Command{Kind: eventstore.CommandCancel, ExecutionID: id, Actor: who,
 			CorrelationID: requestIDFrom(r.Context())})
 		if err == nil {
@@ -326,7 +346,18 @@ func (s *server) handleList() http.HandlerFunc {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		q.Owner = "" // every execution is visible until authentication arrives
+		// Anonymous executions are reachable by id only: a list of them
+		// would hand everyone's ids (and scripts) to anyone. Users list
+		// their own; admins everything, or one owner's with ?owner=.
+		switch p := principal(r); {
+		case !p.Signed():
+			s.unauthorized(w, r, errSignIn)
+			return
+		case p.Admin():
+			q.Owner = r.URL.Query().Get("owner")
+		default:
+			q.Owner = p.User.ID
+		}
 		items, more, err := s.Views.List(r.Context(), q)
 		if err != nil {
 			writeError(w, r, s.Logger, err)

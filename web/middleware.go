@@ -13,8 +13,10 @@ import (
 )
 
 type httpMetrics struct {
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	authFailures *prometheus.CounterVec // by how the credential came: cookie, bearer, token, password, refresh
+	rejections   *prometheus.CounterVec // by gate: backlog, concurrent, rate, sign_in, registration
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -25,9 +27,15 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "integr8scode", Subsystem: "http",
 			Name: "request_duration_seconds", Help: "HTTP request latency by route pattern.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"route", "method"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "integr8scode", Subsystem: "http",
+			Name: "auth_failures_total", Help: "Refused credentials by kind: cookie, bearer, token, password, refresh."},
+			[]string{"kind"}),
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "integr8scode", Subsystem: "http",
+			Name: "rejections_total", Help: "Requests refused by a limit: backlog, concurrent, rate, sign_in, registration."},
+			[]string{"gate"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.latency)
+		reg.MustRegister(m.requests, m.latency, m.authFailures, m.rejections)
 	}
 	return m
 }

@@ -27,6 +27,49 @@ func (s *server) router() *chi.Mux {
 	r.Get("/metrics", promhttp.HandlerFor(s.Gatherer, promhttp.HandlerOpts{}).ServeHTTP)
 
 	r.Route("/api/v1", func(r chi.Router) {
+		// Signing in, refreshing and out read their own credentials: a
+		// stale session cookie must not lock a browser out of them.
+		if s.Accounts != nil {
+			r.Post("/auth/register", s.handleRegister())
+			r.Post("/auth/login", s.handleLogin())
+			r.Post("/auth/refresh", s.handleRefresh())
+			r.Post("/auth/logout", s.handleLogout())
+		}
+		r.Group(func(r chi.Router) {
+			r.Use(s.authenticate)
+			s.apiRoutes(r)
+		})
+	})
+	notFound, notAllowed := s.unrouted(r)
+	r.NotFound(notFound)
+	r.MethodNotAllowed(notAllowed)
+	return r
+}
+
+// apiRoutes are the routes that act for the request's principal.
+func (s *server) apiRoutes(r chi.Router) {
+	if s.Accounts != nil {
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireUser)
+			r.Get("/auth/me", s.handleMe())
+			r.Post("/auth/tokens", s.handleCreateToken())
+			r.Get("/auth/tokens", s.handleListTokens())
+			r.Delete("/auth/tokens/{id}", s.handleRevokeToken())
+			if s.Scripts != nil {
+				r.Post("/scripts", s.handleCreateScript())
+				r.Get("/scripts", s.handleListScripts())
+				r.Get("/scripts/{id}", s.handleGetScript())
+				r.Put("/scripts/{id}", s.handlePutScript())
+				r.Delete("/scripts/{id}", s.handleDeleteScript())
+			}
+		})
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireAdmin)
+			r.Get("/admin/users", s.handleAdminUsers())
+			r.Patch("/admin/users/{id}", s.handleAdminPatchUser())
+		})
+	}
+	{
 		r.Post("/executions", s.handleSubmit())
 		r.Get("/executions", s.handleList())
 		r.Get("/executions/{id}", s.handleGet())
@@ -41,9 +84,5 @@ func (s *server) router() *chi.Mux {
 		// The original product's API, kept for its clients.
 		r.Post("/execute", s.handleCompatExecute())
 		r.Get("/executions/{id}/result", s.handleCompatResult())
-	})
-	notFound, notAllowed := s.unrouted(r)
-	r.NotFound(notFound)
-	r.MethodNotAllowed(notAllowed)
-	return r
+	}
 }

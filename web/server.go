@@ -7,10 +7,12 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/integr8scode/integr8scode/accounts"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
 	"github.com/integr8scode/integr8scode/projections"
@@ -51,15 +53,32 @@ type Deps struct {
 	// CORSOrigins are the origins ("https://app.example.com") whose pages
 	// may call the API from a browser. Empty: only the API's own origin.
 	CORSOrigins []string
+
+	// Accounts and Scripts serve sign-in, tokens and saved scripts. Nil:
+	// accounts are off, everyone is anonymous and the account routes
+	// answer 404.
+	Accounts *accounts.Service
+	Scripts  *accounts.Scripts
+	// Quotas bound what each caller submits (default accounts.DefaultQuotas).
+	Quotas *accounts.Quotas
+	// TrustedProxies may say who the client is in X-Forwarded-For.
+	TrustedProxies []netip.Prefix
+	// MaxBacklog is how many queued executions the platform takes before
+	// it answers new submissions 503 (default 500, at most 1000).
+	MaxBacklog int
 }
 
 type server struct {
 	Deps
-	metrics *httpMetrics
-	queue   *queue
-	recent  *recent
-	streams *streamCap
-	cors    *crossOrigin
+	Quotas        accounts.Quotas
+	proxies       trustedProxies
+	admission     *admission
+	registrations *accounts.KeyedLimiter
+	metrics       *httpMetrics
+	queue         *queue
+	recent        *recent
+	streams       *streamCap
+	cors          *crossOrigin
 }
 
 // NewServer returns the whole HTTP API as one handler.
@@ -84,7 +103,17 @@ func newServer(d Deps) *server {
 	if d.StreamsPerClient == 0 {
 		d.StreamsPerClient = 8
 	}
-	s := &server{Deps: d, metrics: newHTTPMetrics(d.Registerer), recent: newRecent(time.Minute),
+	if d.MaxBacklog <= 0 {
+		d.MaxBacklog = defaultMaxBacklog
+	}
+	d.MaxBacklog = min(d.MaxBacklog, queueScan)
+	quotas := accounts.DefaultQuotas
+	if d.Quotas != nil {
+		quotas = *d.Quotas
+	}
+	s := &server{Deps: d, Quotas: quotas, proxies: trustedProxies(d.TrustedProxies), admission: newAdmission(),
+		registrations: accounts.NewKeyedLimiter(nil),
+		metrics:       newHTTPMetrics(d.Registerer), recent: newRecent(time.Minute),
 		streams: newStreamCap(d.StreamsPerClient)}
 	cors, err := newCrossOrigin(d.CORSOrigins)
 	if err != nil {

@@ -148,24 +148,29 @@ func ExportPublic(r Ring, dir string) error {
 
 // writeFile writes name in dir atomically (a temporary file renamed), 0600.
 func writeFile(dir, name string, data []byte) error {
+	return writeFileOf("ledger keys", dir, name, data)
+}
+
+// writeFileOf is writeFile with errors prefixed by what.
+func writeFileOf(what, dir, name string, data []byte) error {
 	tmp, err := os.CreateTemp(dir, "."+name+".*")
 	if err != nil {
-		return fmt.Errorf("ledger keys: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return fmt.Errorf("ledger keys: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("ledger keys: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("ledger keys: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("ledger keys: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

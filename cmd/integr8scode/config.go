@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
+	"github.com/integr8scode/integr8scode/accounts"
 	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/web"
@@ -54,6 +56,24 @@ type config struct {
 
 	LedgerKeys  string
 	GroupPrefix string
+
+	AuthKeys       string
+	TrustedProxies string
+	QuotaAnonymous string
+	QuotaUser      string
+	QuotaAdmin     string
+	MaxBacklog     int
+	quotas         accounts.Quotas // parsed from the Quota* flags by validate
+	proxies        []netip.Prefix  // parsed from TrustedProxies by validate
+}
+
+// authKeys is where the access tokens' signing keys are: --auth-keys, or
+// auth-keys in the data directory.
+func (c *config) authKeys() string {
+	if c.AuthKeys != "" {
+		return c.AuthKeys
+	}
+	return filepath.Join(c.DataDir, "auth-keys")
 }
 
 // ledgerKeys is where the ledger writer's keys are: --ledger-keys, or
@@ -71,6 +91,15 @@ func (c *config) register(fs *flag.FlagSet, role string) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	if role == "up" || role == "api" {
 		fs.StringVar(&c.CORSOrigins, "cors-origins", "", "comma-separated origins (https://app.example.com) whose web pages may call the API; empty: same origin only")
+		fs.StringVar(&c.AuthKeys, "auth-keys", "", "directory of the access tokens' HMAC signing keys (default: auth-keys in --data-dir, "+
+			"created with a first key if missing); every api replica must read the same one")
+		fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For "+
+			"and X-Forwarded-Proto are believed; empty: none (the peer address is the client)")
+		q := accounts.DefaultQuotas
+		fs.StringVar(&c.QuotaAnonymous, "quota-anonymous", quotaString(q.Anonymous), "limits of each anonymous client address: submissions per minute, burst, executions at once")
+		fs.StringVar(&c.QuotaUser, "quota-user", quotaString(q.User), "limits of each user (an admin may set other limits per user)")
+		fs.StringVar(&c.QuotaAdmin, "quota-admin", quotaString(q.Admin), "limits of each admin")
+		fs.IntVar(&c.MaxBacklog, "max-backlog", 500, "queued executions beyond which new submissions are answered 503 (at most 1000)")
 	}
 	if embedded(role) {
 		fs.IntVar(&c.EmbeddedKafkaPort, "embedded-kafka-port", 0, "loopback port of the embedded Kafka broker, SASL/SCRAM only (0: any free port)")
@@ -169,6 +198,28 @@ func (c *config) validate(role string) error {
 	if _, err := web.ParseOrigins(c.CORSOrigins); err != nil {
 		errs = append(errs, fmt.Errorf("--cors-origins: %w", err))
 	}
+	if role == "up" || role == "api" {
+		var err error
+		if c.proxies, err = web.ParseTrustedProxies(c.TrustedProxies); err != nil {
+			errs = append(errs, fmt.Errorf("--trusted-proxies: %w", err))
+		}
+		for _, q := range []struct {
+			flag, value string
+			into        *accounts.Quota
+			base        accounts.Quota
+		}{
+			{"--quota-anonymous", c.QuotaAnonymous, &c.quotas.Anonymous, accounts.DefaultQuotas.Anonymous},
+			{"--quota-user", c.QuotaUser, &c.quotas.User, accounts.DefaultQuotas.User},
+			{"--quota-admin", c.QuotaAdmin, &c.quotas.Admin, accounts.DefaultQuotas.Admin},
+		} {
+			if *q.into, err = accounts.ParseQuota(q.value, q.base); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", q.flag, err))
+			}
+		}
+		if c.MaxBacklog < 1 || c.MaxBacklog > 1000 {
+			errs = append(errs, errors.New("--max-backlog must be from 1 to 1000"))
+		}
+	}
 	if c.MaxTimeout < domain.DefaultLimits.Timeout() || c.MaxMemory < domain.DefaultLimits.MemoryBytes || c.MaxCPU < domain.DefaultLimits.CPUMillicores {
 		errs = append(errs, errors.New("the maximum limits must not be below the default limits (5s, 128 MiB, 100m)"))
 	}
@@ -208,6 +259,11 @@ func (c *config) brokers() []string {
 		}
 	}
 	return out
+}
+
+// quotaString is a quota as the --quota-* flags take it.
+func quotaString(q accounts.Quota) string {
+	return fmt.Sprintf("per-minute=%d,burst=%d,concurrent=%d", q.PerMinute, q.Burst, q.Concurrent)
 }
 
 func (c *config) maxLimits() domain.Limits {

@@ -41,6 +41,7 @@ commands:
   ledger      audit the ledger (verify) and manage its signing keys (keys)
   projections rebuild the views from the ledger, or compare them with it
   events      export the ledger's events (JSON lines or CSV) or follow them live
+  admin       create accounts (the first admin), set passwords, rotate token keys
   version     print the version
 
 Run "integr8scode <command> -h" for the flags of a command. Every flag can
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runProjections(ctx, rest, getenv, stdout, stderr)
 	case "events":
 		return runEvents(ctx, rest, getenv, stdout, stderr)
+	case "admin":
+		return runAdmin(ctx, rest, getenv, stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "integr8scode", version)
 		return 0, nil

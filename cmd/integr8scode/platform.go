@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/integr8scode/integr8scode/accounts"
 	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/adapters/keyring"
 	"github.com/integr8scode/integr8scode/adapters/mongo"
@@ -52,6 +53,8 @@ type platform struct {
 	// keys verify the ledger's signatures; signer (api, up) signs.
 	keys   *eventstore.KeySet
 	signer eventstore.Signer
+	// tokenKeys sign and verify access tokens (api, up).
+	tokenKeys accounts.SigningKeys
 	// catchUp says whether the views have caught up with the log as it
 	// was when this process started (readiness).
 	catchUp *catchUp
@@ -303,11 +306,31 @@ func (p *platform) serve(ctx context.Context, ln net.Listener, h http.Handler) e
 	return nil
 }
 
-func (p *platform) apiHandler(ask web.Ledger) http.Handler {
+func (p *platform) apiHandler(ask web.Ledger) (http.Handler, error) {
 	origins, _ := web.ParseOrigins(p.cfg.CORSOrigins) // validated with the configuration
+	store := mongo.NewAccounts(p.db)
+	acc, err := accounts.New(accounts.Config{Store: store, Keys: p.tokenKeys, Logger: p.log.With("component", "accounts")})
+	if err != nil {
+		return nil, err
+	}
+	quotas := p.cfg.quotas
 	return web.NewServer(web.Deps{Ledger: ask, Views: p.views, Hub: p.hub, Backlog: projections.Backlog{Store: p.views},
 		Keys: p.keys, Catalog: p.catalog(), Logger: p.log.With("component", "api"), Gatherer: p.reg, Registerer: p.reg,
-		Ready: p.readyCheck, CORSOrigins: origins})
+		Ready: p.readyCheck, CORSOrigins: origins,
+		Accounts: acc, Scripts: &accounts.Scripts{Store: store, Catalog: p.catalog()},
+		Quotas: &quotas, TrustedProxies: p.cfg.proxies, MaxBacklog: p.cfg.MaxBacklog}), nil
+}
+
+// loadTokenKeys opens the access tokens' signing keys (created on first
+// start in the data directory).
+func (p *platform) loadTokenKeys() error {
+	k, err := keyring.LoadOrCreateTokenKeys(p.cfg.authKeys())
+	if err != nil {
+		return err
+	}
+	p.tokenKeys = k
+	p.log.Info("token keys", "dir", p.cfg.authKeys(), "signing_key", k.Active, "keys", len(k.Keys))
+	return nil
 }
 
 func (p *platform) opsHandler() http.Handler {

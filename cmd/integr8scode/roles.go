@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -102,6 +103,14 @@ func start(ctx context.Context, role string, args []string, getenv func(string) 
 	if role == "stores" {
 		printConnection(stderr, p.broker, p.emb)
 	}
+	if role == "up" {
+		// For the admin command line on this machine (admintools.go).
+		f := filepath.Join(cfg.DataDir, storesFile)
+		if err := os.WriteFile(f, []byte(storesEnv(p.broker, p.emb)), 0o600); err != nil {
+			return err
+		}
+		defer os.Remove(f)
+	}
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
@@ -142,11 +151,18 @@ func (p *platform) assemble(ctx context.Context, role string, wg *sync.WaitGroup
 		if err := p.startWriter(ctx, wg); err != nil {
 			return err
 		}
+		if err := p.loadTokenKeys(); err != nil {
+			return err
+		}
 		ask, err := p.asker("api")
 		if err != nil {
 			return err
 		}
-		p.setHandler(p.apiHandler(ask))
+		h, err := p.apiHandler(ask)
+		if err != nil {
+			return err
+		}
+		p.setHandler(h)
 	}
 	if role == "up" || role == "projector" {
 		if err := p.startProjector(ctx, wg); err != nil {
@@ -166,6 +182,12 @@ func (p *platform) assemble(ctx context.Context, role string, wg *sync.WaitGroup
 // It names files rather than printing the password: a process that can
 // read them (the data directory is 0700) may connect, no other.
 func printConnection(w io.Writer, k *kafka.Embedded, m *mongo.Embedded) {
+	io.WriteString(w, "# api, runner and projector processes connect to these stores with:\n"+storesEnv(k, m))
+}
+
+// storesEnv is how to reach the embedded stores, as environment
+// variables in shell syntax.
+func storesEnv(k *kafka.Embedded, m *mongo.Embedded) string {
 	env := []struct{ name, value string }{
 		{"INTEGR8SCODE_KAFKA_BROKERS", strings.Join(k.Addrs(), ",")},
 		{"INTEGR8SCODE_KAFKA_SASL_MECHANISM", k.SASL().Mechanism},
@@ -174,11 +196,10 @@ func printConnection(w io.Writer, k *kafka.Embedded, m *mongo.Embedded) {
 		{"INTEGR8SCODE_MONGODB_URI", m.URI()},
 	}
 	var b strings.Builder
-	b.WriteString("# api, runner and projector processes connect to these stores with:\n")
 	for _, e := range env {
 		fmt.Fprintf(&b, "%s=%s\n", e.name, shellQuote(e.value))
 	}
-	io.WriteString(w, b.String())
+	return b.String()
 }
 
 // shellQuote quotes s for a POSIX shell.

@@ -1,0 +1,94 @@
+package keyring
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/integr8scode/integr8scode/accounts"
+)
+
+// Token keys are the HMAC secrets that sign access tokens (JWTs), kept in
+// a directory of their own, apart from the ledger's keys: the data
+// directory's auth-keys, or a Kubernetes Secret mounted as one.
+//
+//	<id>.key  32 random bytes, base64; 0600
+//	active    the id of the key that signs now
+//
+// Rotation adds a key and points active at it. Old keys keep verifying
+// the tokens they signed until those expire (minutes); delete them after
+// that. Every API replica must read the same directory.
+
+// LoadOrCreateTokenKeys opens the token keys in dir, creating dir (0700)
+// and a first key if it holds none.
+func LoadOrCreateTokenKeys(dir string) (accounts.SigningKeys, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return accounts.SigningKeys{}, fmt.Errorf("token keys: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, activeFile)); errors.Is(err, fs.ErrNotExist) {
+		if _, err := RotateTokenKey(dir); err != nil {
+			return accounts.SigningKeys{}, err
+		}
+	}
+	return LoadTokenKeys(dir)
+}
+
+// LoadTokenKeys opens the token keys in dir.
+func LoadTokenKeys(dir string) (accounts.SigningKeys, error) {
+	k := accounts.SigningKeys{Keys: map[string][]byte{}}
+	active, err := os.ReadFile(filepath.Join(dir, activeFile))
+	if err != nil {
+		return k, fmt.Errorf("token keys: %w", err)
+	}
+	k.Active = strings.TrimSpace(string(active))
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return k, fmt.Errorf("token keys: %w", err)
+	}
+	for _, e := range entries {
+		id, ok := strings.CutSuffix(e.Name(), ".key")
+		if !ok || strings.HasPrefix(id, ".") || e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return k, fmt.Errorf("token keys: %w", err)
+		}
+		secret, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil {
+			return k, fmt.Errorf("token keys: %s is not base64: %w", e.Name(), err)
+		}
+		k.Keys[id] = secret
+	}
+	if err := k.Validate(); err != nil {
+		return k, fmt.Errorf("token keys in %s: %w", dir, err)
+	}
+	return k, nil
+}
+
+// RotateTokenKey adds a new 256-bit key to dir and makes it the active
+// one. It returns the new key's id.
+func RotateTokenKey(dir string) (string, error) {
+	secret := make([]byte, 32)
+	id := make([]byte, 8)
+	if _, err := rand.Read(secret); err != nil {
+		return "", fmt.Errorf("token keys: %w", err)
+	}
+	if _, err := rand.Read(id); err != nil {
+		return "", fmt.Errorf("token keys: %w", err)
+	}
+	hexID := hex.EncodeToString(id)
+	if err := writeFileOf("token keys", dir, hexID+".key", []byte(base64.StdEncoding.EncodeToString(secret)+"\n")); err != nil {
+		return "", err
+	}
+	if err := writeFileOf("token keys", dir, activeFile, []byte(hexID+"\n")); err != nil {
+		return "", err
+	}
+	return hexID, nil
+}

@@ -88,7 +88,7 @@ func FuzzLastEventID(f *testing.F) {
 
 // documented are the statuses the API documents. Anything else (a 500
 // above all) is a defect.
-var documented = map[int]bool{200: true, 202: true, 204: true, 400: true, 403: true, 404: true, 405: true,
+var documented = map[int]bool{200: true, 201: true, 202: true, 204: true, 400: true, 401: true, 403: true, 404: true, 405: true,
 	409: true, 413: true, 415: true, 422: true, 429: true, 503: true}
 
 // checkAnswer sends one request straight to the router and checks the
@@ -137,6 +137,9 @@ var routerSeeds = []struct{ method, path, contentType, origin, body string }{
 	{"GET", "/api/v1/executions?limit=-1&cursor=zz&status=x", "", "", ""},
 	{"POST", "/api/v1/executions/0193a1c2-0000-7000-8000-000000000000/cancel", "", "", "{}"},
 	{"DELETE", "/metrics", "", "", ""},
+	{"POST", "/api/v1/auth/login", "application/json", "", `{"username":"ada","password":"x"}`},
+	{"PATCH", "/api/v1/admin/users/0193a1c2-0000-7000-8000-000000000000", "application/json", "", `{"role":"admin"}`},
+	{"PUT", "/api/v1/scripts/0193a1c2-0000-7000-8000-000000000000", "application/json", "", `{"name":"a","script":"1"}`},
 	{"GET", "/%ff", "", "", ""},
 }
 
@@ -165,6 +168,9 @@ func TestEveryAnswerIsDocumented(t *testing.T) {
 		method := pick("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "X-"+strings.Repeat("Q", rng.IntN(50)))
 		path := pick("/api/v1/executions", "/api/v1/executions/"+id, "/api/v1/executions/"+id+"/events",
 			"/api/v1/executions/"+id+"/cancel", "/api/v1/executions/"+id+"/result", "/api/v1/execute",
+			"/api/v1/auth/login", "/api/v1/auth/register", "/api/v1/auth/refresh", "/api/v1/auth/logout", "/api/v1/auth/me",
+			"/api/v1/auth/tokens", "/api/v1/auth/tokens/"+id, "/api/v1/scripts", "/api/v1/scripts/"+id,
+			"/api/v1/admin/users", "/api/v1/admin/users/"+id,
 			"/api/v1/runtimes", "/api/v1/queue", "/healthz", "/metrics", "/nope", "/api/v1/executions?limit="+id+"&status="+id+"&cursor="+id)
 		ct := pick("", "application/json", "text/plain", "application/json; charset=utf-16", "multipart/form-data; boundary=x")
 		origin := pick("", "", "https://evil.example", "null")

@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/integr8scode/integr8scode/accounts"
+	"github.com/integr8scode/integr8scode/adapters/mongo"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/internal/testenv"
 	"github.com/integr8scode/integr8scode/projections"
@@ -33,11 +35,20 @@ func startAPI(t testing.TB, tune func(*Deps, *http.Server)) *api {
 	t.Helper()
 	l := testenv.StartLedger(t, "web_test", 15*time.Second)
 	reg := prometheus.NewRegistry()
+	catalog := domain.Catalog{
+		Runtimes:      []domain.Runtime{{Language: "python", Versions: []string{"3.11"}, DefaultVersion: "3.11", FileExtension: "py"}},
+		DefaultLimits: domain.DefaultLimits, MaxLimits: domain.DefaultMaxLimits}
+	store := mongo.NewAccounts(l.DB)
+	acc, err := accounts.New(accounts.Config{Store: store, Keys: testTokenKeys, Logger: testenv.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Limits far above what any test submits; the quota tests set their own.
+	roomy := accounts.Quota{PerMinute: 100000, Burst: 10000, Concurrent: 10000}
 	d := Deps{Ledger: l.Asker(t, "api"), Views: l.Views, Backlog: projections.Backlog{Store: l.Views}, Keys: l.Keys,
-		Catalog: domain.Catalog{
-			Runtimes:      []domain.Runtime{{Language: "python", Versions: []string{"3.11"}, DefaultVersion: "3.11", FileExtension: "py"}},
-			DefaultLimits: domain.DefaultLimits, MaxLimits: domain.DefaultMaxLimits},
-		Logger: testenv.Quiet(), Gatherer: reg, Registerer: reg}
+		Catalog: catalog, Logger: testenv.Quiet(), Gatherer: reg, Registerer: reg,
+		Accounts: acc, Scripts: &accounts.Scripts{Store: store, Catalog: catalog},
+		Quotas: &accounts.Quotas{Anonymous: roomy, User: roomy, Admin: roomy}}
 	ts := httptest.NewUnstartedServer(nil)
 	DefaultEdge.Configure(ts.Config)
 	if tune != nil {
@@ -49,6 +60,9 @@ func startAPI(t testing.TB, tune func(*Deps, *http.Server)) *api {
 	t.Cleanup(ts.Close)
 	return &api{URL: ts.URL, handler: h, srv: ts, reg: reg}
 }
+
+// testTokenKeys sign the access tokens of the test servers.
+var testTokenKeys = accounts.SigningKeys{Active: "k1", Keys: map[string][]byte{"k1": []byte("0123456789abcdef0123456789abcdef")}}
 
 type answer struct {
 	Status int

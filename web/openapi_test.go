@@ -9,6 +9,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/integr8scode/integr8scode/accounts"
 	"github.com/integr8scode/integr8scode/domain"
 )
 
@@ -28,7 +29,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		}
 	}
 	var routed []string
-	s := newServer(Deps{Catalog: domain.Catalog{}})
+	// Accounts on, as the platform runs: the zero values are enough to
+	// mount their routes.
+	s := newServer(Deps{Catalog: domain.Catalog{}, Accounts: &accounts.Service{}, Scripts: &accounts.Scripts{}})
 	err := chi.Walk(s.router(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		if strings.HasPrefix(route, "/api/v1/") && route != "/api/v1/openapi.yaml" {
 			routed = append(routed, method+" "+route)

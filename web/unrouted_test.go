@@ -34,7 +34,7 @@ func TestUnroutedRequestsAnswerPrecisely(t *testing.T) {
 		}
 	})
 	t.Run("OK HEAD on GET routes", func(t *testing.T) {
-		for _, path := range []string{"/healthz", "/readyz", "/metrics", "/api/v1/executions", "/api/v1/runtimes", "/api/v1/openapi.yaml"} {
+		for _, path := range []string{"/healthz", "/readyz", "/metrics", "/api/v1/queue", "/api/v1/runtimes", "/api/v1/openapi.yaml"} {
 			if r := call(t, http.MethodHead, a.URL+path, ""); r.Status != http.StatusOK {
 				t.Fatalf("HEAD %s: %d", path, r.Status)
 			}

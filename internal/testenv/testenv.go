@@ -70,6 +70,9 @@ type Ledger struct {
 	Brokers []string
 	Views   *mongo.Projections
 	Keys    *eventstore.KeySet
+	// DB is the store's database (the views, and accounts when a test
+	// wants them).
+	DB *mongo.DB
 }
 
 // StartLedger starts the embedded broker and store, the ledger writer
@@ -82,8 +85,9 @@ func StartLedger(t testing.TB, name string, lease time.Duration) Ledger {
 	}
 	t.Cleanup(func() { k.Close() })
 	ring := Keys(t)
-	views := mongo.NewProjections(Store(t, name))
-	l := Ledger{Brokers: k.Brokers(), Views: views, Keys: ring.Keys}
+	db := Store(t, name)
+	views := mongo.NewProjections(db)
+	l := Ledger{Brokers: k.Brokers(), Views: views, Keys: ring.Keys, DB: db}
 
 	w, err := kafka.NewWriter(kafka.WriterConfig{Brokers: l.Brokers, Logger: Quiet(), ExpireEvery: 100 * time.Millisecond,
 		Decider: &eventstore.Decider{Signer: ring.Signer, DefaultLease: lease}})

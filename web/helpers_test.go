@@ -24,10 +24,11 @@ import (
 // platform configures it. No runner runs: executions stay queued, which is
 // what edge tests want (streams stay open, nothing finishes under them).
 type api struct {
-	URL     string
-	handler http.Handler
-	srv     *httptest.Server
-	reg     *prometheus.Registry
+	URL      string
+	handler  http.Handler
+	srv      *httptest.Server
+	reg      *prometheus.Registry
+	accounts *accounts.Service // the one the server uses, for making admins
 }
 
 // startAPI starts the API; tune may adjust its dependencies and the server.
@@ -58,7 +59,7 @@ func startAPI(t testing.TB, tune func(*Deps, *http.Server)) *api {
 	ts.Config.Handler = h
 	ts.Start()
 	t.Cleanup(ts.Close)
-	return &api{URL: ts.URL, handler: h, srv: ts, reg: reg}
+	return &api{URL: ts.URL, handler: h, srv: ts, reg: reg, accounts: d.Accounts}
 }
 
 // testTokenKeys sign the access tokens of the test servers.

@@ -85,8 +85,8 @@ func (a *admission) remembered(key string) []domain.Execution {
 // it with the execution queued (nil if none was).
 func (s *server) admit(r *http.Request) (done func(*domain.Execution), err error) {
 	ctx := r.Context()
-	if s.queue != nil {
-		v, err := s.queue.view(ctx)
+	if s.backlog != nil {
+		v, err := s.backlog.view(ctx)
 		if err != nil {
 			return nil, err
 		}

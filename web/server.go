@@ -74,6 +74,7 @@ type server struct {
 	proxies       trustedProxies
 	admission     *admission
 	registrations *accounts.KeyedLimiter
+	backlog       *queue // for the admission gate (quota.go)
 	metrics       *httpMetrics
 	queue         *queue
 	recent        *recent
@@ -123,7 +124,11 @@ func newServer(d Deps) *server {
 	}
 	s.cors = cors
 	if d.Backlog != nil {
+		// Two caches of the same backlog: the admission gate looks at it
+		// on every submission, and must not leave the positions of
+		// executions queued since out of the answers to their GETs.
 		s.queue = &queue{backlog: d.Backlog}
+		s.backlog = &queue{backlog: d.Backlog}
 	}
 	return s
 }

@@ -26,6 +26,7 @@ func runClient(ctx context.Context, args []string, getenv func(string) string, s
 	server := fs.String("server", "http://127.0.0.1:8080", "base URL of an integr8scode server")
 	stdinFile := fs.String("stdin", "", "file whose content is the script's stdin (- for this process's stdin)")
 	timeout := fs.Duration("timeout", 0, "script timeout (0: the server's default)")
+	token := fs.String("token", "", "personal API token (from POST /api/v1/auth/tokens) to run as its user; empty: anonymous")
 	fs.Usage = func() { fmt.Fprintln(stderr, "usage: integr8scode run [flags] FILE"); fs.PrintDefaults() }
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return 2, nil
@@ -54,9 +55,9 @@ func runClient(ctx context.Context, args []string, getenv func(string) string, s
 	if *timeout > 0 {
 		body["limits"] = map[string]any{"timeout_ms": timeout.Milliseconds()}
 	}
-	base := strings.TrimRight(*server, "/")
+	c := apiClient{base: strings.TrimRight(*server, "/"), token: *token}
 	var exec web.Execution
-	if err := call(ctx, http.MethodPost, base+"/api/v1/executions?wait=true", body, &exec); err != nil {
+	if err := c.call(ctx, http.MethodPost, "/api/v1/executions?wait=true", body, &exec); err != nil {
 		return 3, err
 	}
 	for !exec.Status.Terminal() {
@@ -65,7 +66,7 @@ func runClient(ctx context.Context, args []string, getenv func(string) string, s
 			return 130, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
-		if err := call(ctx, http.MethodGet, base+"/api/v1/executions/"+exec.ID, nil, &exec); err != nil {
+		if err := c.call(ctx, http.MethodGet, "/api/v1/executions/"+exec.ID, nil, &exec); err != nil {
 			return 3, err
 		}
 	}
@@ -84,9 +85,16 @@ func runClient(ctx context.Context, args []string, getenv func(string) string, s
 	}
 }
 
+// apiClient calls a server's API, as a user when it has a token.
+type apiClient struct {
+	base  string
+	token string // sent as Authorization: Bearer; empty: anonymous
+}
+
 // call sends a JSON request and decodes a JSON answer, turning the API's
 // error body into an error.
-func call(ctx context.Context, method, url string, in, out any) error {
+func (c apiClient) call(ctx context.Context, method, path string, in, out any) error {
+	url := c.base + path
 	var rd io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -100,6 +108,9 @@ func call(ctx context.Context, method, url string, in, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err

@@ -248,10 +248,14 @@ func TestEndToEnd(t *testing.T) {
 	})
 
 	t.Run("OK list newest first with cursor and status", func(t *testing.T) {
+		if r := do(t, http.MethodGet, api+"/executions", nil); r.Status != http.StatusUnauthorized {
+			t.Fatalf("anonymous list: %d %s", r.Status, r.Body)
+		}
+		admin := adminBearer(t, base, dir, "lister")
 		var all []web.Execution
 		cursor := ""
 		for page := 0; page < 20; page++ {
-			r := do(t, http.MethodGet, api+"/executions?limit=2&cursor="+cursor, nil)
+			r := do(t, http.MethodGet, api+"/executions?limit=2&cursor="+cursor, nil, admin...)
 			var out struct {
 				Executions []web.Execution `json:"executions"`
 				NextCursor string          `json:"next_cursor"`
@@ -276,7 +280,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatalf("not newest first at %d", i)
 			}
 		}
-		r := do(t, http.MethodGet, api+"/executions?status=failed", nil)
+		r := do(t, http.MethodGet, api+"/executions?status=failed", nil, admin...)
 		var out struct{ Executions []web.Execution }
 		r.decode(t, &out)
 		if len(out.Executions) < 3 {
@@ -381,6 +385,59 @@ func TestEndToEnd(t *testing.T) {
 			strings.NewReader(""), &out, &errOut)
 		if err != nil || code != 3 || out.String() != "out\n" || !strings.Contains(errOut.String(), "err\n") {
 			t.Fatalf("code %d err %v out %q stderr %q", code, err, out.String(), errOut.String())
+		}
+	})
+
+	t.Run("OK accounts from the admin command line, run --token as the user", func(t *testing.T) {
+		admin := adminBearer(t, base, dir, "operator")
+		admin2 := func(args ...string) (int, string) {
+			var out, errOut strings.Builder
+			code, err := run(t.Context(), append([]string{"integr8scode", "admin"}, args...), func(string) string { return "" },
+				strings.NewReader(testPassword+"\n"), &out, &errOut)
+			return code, fmt.Sprint(out.String(), errOut.String(), err)
+		}
+		if code, out := admin2("create-user", "--data-dir", dir, "--username", "ada"); code != 0 || !strings.Contains(out, "role user") {
+			t.Fatalf("create-user: %d %s", code, out)
+		}
+		if code, out := admin2("create-user", "--data-dir", dir, "--username", "ADA"); code != 1 || !strings.Contains(out, "taken") {
+			t.Fatalf("a taken name: %d %s", code, out)
+		}
+		var out, errOut strings.Builder
+		if code, err := run(t.Context(), []string{"integr8scode", "admin", "create-user", "--data-dir", dir, "--username", "weak"},
+			func(string) string { return "" }, strings.NewReader("password\n"), &out, &errOut); code != 1 || err == nil || !strings.Contains(err.Error(), "15 characters") {
+			t.Fatalf("a weak password: %d %v %s", code, err, errOut.String())
+		}
+		r := do(t, http.MethodPost, api+"/auth/login", map[string]string{"username": "ada", "password": testPassword})
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		r.decode(t, &tok)
+		r = do(t, http.MethodPost, api+"/auth/tokens", map[string]string{"name": "cli"}, "Authorization", "Bearer "+tok.AccessToken)
+		var created struct{ Token string }
+		r.decode(t, &created)
+		f := filepath.Join(t.TempDir(), "s.py")
+		os.WriteFile(f, []byte("print('as ada')\n"), 0o644)
+		out.Reset()
+		errOut.Reset()
+		code, err := run(t.Context(), []string{"integr8scode", "run", "--server", base, f},
+			func(k string) string {
+				if k == "INTEGR8SCODE_TOKEN" {
+					return created.Token
+				}
+				return ""
+			}, strings.NewReader(""), &out, &errOut)
+		if err != nil || code != 0 || out.String() != "as ada\n" {
+			t.Fatalf("run --token: %d %v %q %q", code, err, out.String(), errOut.String())
+		}
+		var me struct{ ID string }
+		do(t, http.MethodGet, api+"/auth/me", nil, "Authorization", "Bearer "+created.Token).decode(t, &me)
+		var list struct{ Executions []web.Execution }
+		do(t, http.MethodGet, api+"/executions?owner="+me.ID, nil, admin...).decode(t, &list)
+		if len(list.Executions) != 1 || list.Executions[0].Owner != me.ID || list.Executions[0].Output != "as ada\n" {
+			t.Fatalf("ada's executions: %+v", list.Executions)
+		}
+		if code, out := admin2("set-password", "--data-dir", dir, "--username", "ada"); code != 0 || !strings.Contains(out, "new password") {
+			t.Fatalf("set-password: %d %s", code, out)
 		}
 	})
 

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,41 @@ import (
 	"github.com/integr8scode/integr8scode/eventstore"
 	"github.com/integr8scode/integr8scode/web"
 )
+
+// roomyQuota lets the tests that are not about quotas submit as much as
+// they like from one address. Processes started as child binaries get it
+// through the environment (TestMain).
+const roomyQuota = "per-minute=100000,burst=10000,concurrent=10000"
+
+func TestMain(m *testing.M) {
+	os.Setenv("INTEGR8SCODE_QUOTA_ANONYMOUS", roomyQuota)
+	os.Exit(m.Run())
+}
+
+// testPassword passes the password policy.
+const testPassword = "correct horse battery staple"
+
+// adminBearer creates an admin on the platform of data directory dir with
+// the admin command line (as an operator on the machine would, while the
+// platform runs), signs it in and returns the Authorization header pair.
+func adminBearer(t testing.TB, base, dir, name string) []string {
+	t.Helper()
+	var out, errs bytes.Buffer
+	code, err := run(t.Context(), []string{"integr8scode", "admin", "create-user", "--data-dir", dir, "--username", name, "--role", "admin"},
+		func(string) string { return "" }, strings.NewReader(testPassword+"\n"), &out, &errs)
+	if code != 0 || err != nil {
+		t.Fatalf("admin create-user: %d %v\n%s%s", code, err, out.String(), errs.String())
+	}
+	r := do(t, http.MethodPost, base+"/api/v1/auth/login", map[string]string{"username": name, "password": testPassword})
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	r.decode(t, &tok)
+	if r.Status != http.StatusOK || tok.AccessToken == "" {
+		t.Fatalf("login %s: %d %s", name, r.Status, r.Body)
+	}
+	return []string{"Authorization", "Bearer " + tok.AccessToken}
+}
 
 func freeAddr(t testing.TB) string {
 	t.Helper()
@@ -52,7 +88,8 @@ func startUp(t testing.TB, dir string) (base string, stop func()) {
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		_, err := run(ctx, []string{"integr8scode", "up", "--listen", addr, "--data-dir", dir, "--slots", "4"},
+		_, err := run(ctx, []string{"integr8scode", "up", "--listen", addr, "--data-dir", dir, "--slots", "4",
+			"--quota-anonymous", roomyQuota},
 			func(string) string { return "" }, strings.NewReader(""), io.Discard, logs)
 		done <- err
 	}()

@@ -35,6 +35,8 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 	floor := fs.Bool("floor", true, "also time a bare `runc run` of the same script (needs root and runc)")
 	runcPath := fs.String("runc-path", "runc", "runc binary for the floor")
 	allowRemote := fs.Bool("allow-remote", false, "allow a --server that is not on loopback")
+	token := fs.String("token", "", "personal API token to submit as its user (whose limits must allow the load); empty: anonymous, "+
+		"which the server's --quota-anonymous must allow")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return 2, nil
 	}
@@ -42,15 +44,16 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 	if !*allowRemote && !isLoopbackURL(base) {
 		return 2, fmt.Errorf("--server %s is not a loopback address; pass --allow-remote to load another host", base)
 	}
+	c := apiClient{base: base, token: *token}
 	body := map[string]any{"script": `print("hi")`}
 
 	// Warm up: the first run pays for page cache and connections.
-	if _, err := timedRun(ctx, base, body); err != nil {
+	if _, err := timedRun(ctx, c, body); err != nil {
 		return 1, err
 	}
 	var api []time.Duration
 	for i := 0; i < *samples; i++ {
-		d, err := timedRun(ctx, base, body)
+		d, err := timedRun(ctx, c, body)
 		if err != nil {
 			return 1, err
 		}
@@ -68,7 +71,7 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stdout, "ratio of medians (API / bare runc): %.2f\n", float64(pct(api, 50))/float64(pct(bare, 50)))
 	}
 
-	done, failed, elapsed := throughput(ctx, base, body, *clients, *duration)
+	done, failed, elapsed := throughput(ctx, c, body, *clients, *duration)
 	fmt.Fprintf(stdout, "sustained: %d executions completed in %.1fs with %d clients = %.1f executions/s (%d failed requests)\n",
 		done, elapsed.Seconds(), *clients, float64(done)/elapsed.Seconds(), failed)
 	if failed > 0 {
@@ -88,10 +91,10 @@ func isLoopbackURL(base string) bool {
 
 // timedRun submits with ?wait=true and returns the time until the finished
 // execution came back; anything but a completed run is an error.
-func timedRun(ctx context.Context, base string, body map[string]any) (time.Duration, error) {
+func timedRun(ctx context.Context, c apiClient, body map[string]any) (time.Duration, error) {
 	start := time.Now()
 	var e web.Execution
-	if err := call(ctx, http.MethodPost, base+"/api/v1/executions?wait=true", body, &e); err != nil {
+	if err := c.call(ctx, http.MethodPost, "/api/v1/executions?wait=true", body, &e); err != nil {
 		return 0, err
 	}
 	if e.Status != domain.StatusCompleted || e.Output != "hi\n" {
@@ -119,7 +122,7 @@ func floorRuns(ctx context.Context, runcPath string, n int) ([]time.Duration, er
 	return sb.Floor(ctx, job, n)
 }
 
-func throughput(ctx context.Context, base string, body map[string]any, clients int, d time.Duration) (int64, int64, time.Duration) {
+func throughput(ctx context.Context, c apiClient, body map[string]any, clients int, d time.Duration) (int64, int64, time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var done, failed atomic.Int64
@@ -130,7 +133,7 @@ func throughput(ctx context.Context, base string, body map[string]any, clients i
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				if _, err := timedRun(context.WithoutCancel(ctx), base, body); err != nil {
+				if _, err := timedRun(context.WithoutCancel(ctx), c, body); err != nil {
 					failed.Add(1)
 					continue
 				}

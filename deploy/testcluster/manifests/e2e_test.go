@@ -83,12 +83,18 @@ func TestPlatformInCluster(t *testing.T) {
 	}
 	// The Secrets the overlay mounts, made as an operator would: the
 	// stores' credentials from their data directory, the ledger's keys
-	// with `integr8scode ledger keys`.
+	// with `integr8scode ledger keys`, the token keys with `integr8scode
+	// admin rotate-token-key`.
 	keysDir := filepath.Join(t.TempDir(), "ledger-keys")
 	if out, err := exec.Command(binary, "ledger", "keys", "--dir", keysDir).CombinedOutput(); err != nil {
 		t.Fatalf("ledger keys: %v\n%s", err, out)
 	}
 	createSecret(ctx, t, c, platformNS, "integr8scode-ledger-keys", dirFiles(t, keysDir))
+	authDir := filepath.Join(t.TempDir(), "auth-keys")
+	if out, err := exec.Command(binary, "admin", "rotate-token-key", "--auth-keys", authDir).CombinedOutput(); err != nil {
+		t.Fatalf("admin rotate-token-key: %v\n%s", err, out)
+	}
+	createSecret(ctx, t, c, platformNS, "integr8scode-auth-keys", dirFiles(t, authDir))
 	createSecret(ctx, t, c, platformNS, "integr8scode-stores", map[string][]byte{
 		"sasl-password": readFile(t, filepath.Join(storesDir, "kafka", "sasl-password")),
 		"ca.pem":        readFile(t, filepath.Join(storesDir, "mongo", "tls", "ca.pem")),

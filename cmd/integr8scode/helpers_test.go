@@ -45,6 +45,13 @@ func adminBearer(t testing.TB, base, dir, name string) []string {
 	if code != 0 || err != nil {
 		t.Fatalf("admin create-user: %d %v\n%s%s", code, err, out.String(), errs.String())
 	}
+	return adminBearerFor(t, base, name)
+}
+
+// adminBearerFor signs an existing account in (with testPassword) and
+// returns the Authorization header pair.
+func adminBearerFor(t testing.TB, base, name string) []string {
+	t.Helper()
 	r := do(t, http.MethodPost, base+"/api/v1/auth/login", map[string]string{"username": name, "password": testPassword})
 	var tok struct {
 		AccessToken string `json:"access_token"`

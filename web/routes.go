@@ -43,7 +43,8 @@ func (s *server) router() *chi.Mux {
 		r.Get("/executions/{id}/result", s.handleCompatResult())
 	})
 	notFound, notAllowed := s.unrouted(r)
-	r.NotFound(notFound)
+	// The web app answers the GET requests no route takes (web/ui.go).
+	r.NotFound(newUI(builtUI(), notFound))
 	r.MethodNotAllowed(notAllowed)
 	return r
 }

@@ -56,7 +56,7 @@ export default defineConfig({
     trace: 'retain-on-failure',
   },
   webServer: {
-    command: `${binary} up --listen 127.0.0.1:${port} --data-dir ${process.env.I8S_E2E_DATA} --output-cap-bytes 65536 --log-level warn`,
+    command: `${binary} up --listen 127.0.0.1:${port} --data-dir ${process.env.I8S_E2E_DATA} --slots 2 --output-cap-bytes 65536 --log-level warn`,
     url: `${base}/readyz`,
     timeout: 120_000,
     reuseExistingServer: false,

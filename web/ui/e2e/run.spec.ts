@@ -76,7 +76,7 @@ test('cancel while running', async ({ page }) => {
 });
 
 test('output beyond the cap is shown as truncated', async ({ page }) => {
-  // The test server caps each stream at 64 KiB (playwright.config.ts).
+  // The test server caps each stream at 64 KiB and runs 2 sandboxes at once (playwright.config.ts).
   await setScript(page, 'print("x" * 200_000)\n');
   await page.getByRole('button', { name: 'Run' }).click();
   await expect(statusOf(page)).toContainText(/completed|failed/);
@@ -112,4 +112,27 @@ test('copy buttons put the output on the clipboard', async ({ page }) => {
   await expect(statusOf(page)).toContainText('completed');
   await page.getByRole('button', { name: 'Copy output' }).click();
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe('copy me\n');
+});
+
+test('queued behind busy sandboxes: the queue position shows, and cancel works while queued', async ({ page, request }) => {
+  // The test server runs two sandboxes at once: fill both.
+  const busy: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const r = await request.post('/api/v1/executions', { data: { script: 'import time\ntime.sleep(20)\n', limits: { timeout_ms: 25000 } } });
+    expect(r.status()).toBe(202);
+    busy.push((await r.json()).execution_id);
+  }
+  try {
+    for (const id of busy) {
+      await expect.poll(async () => (await (await request.get(`/api/v1/executions/${id}`)).json()).status).toBe('running');
+    }
+    await setScript(page, 'print("waited")\n');
+    await page.getByRole('button', { name: 'Run' }).click();
+    await expect(statusOf(page)).toContainText('queued (position 1 in the queue)');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    await expect(statusOf(page)).toContainText('failed: cancelled');
+    await expect(page.getByLabel('Exit code')).toContainText('none');
+  } finally {
+    for (const id of busy) await request.post(`/api/v1/executions/${id}/cancel`);
+  }
 });

@@ -171,7 +171,7 @@ export class RunWatch {
       const fresh = liveFrom(e);
       const cur = this.live;
       if (!cur || (terminal(fresh.status) && !terminal(cur.status))) this.live = fresh;
-      else if (cur.status === 'queued' && fresh.status === 'queued') this.live = { ...cur, queuePosition: fresh.queue_position };
+      else if (cur.status === 'queued' && fresh.status === 'queued') this.live = { ...cur, queuePosition: fresh.queuePosition };
       this.error = '';
     } catch (err) {
       this.error = err instanceof ApiError ? err.message : String(err);

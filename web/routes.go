@@ -41,7 +41,8 @@ func (s *server) router() *chi.Mux {
 		})
 	})
 	notFound, notAllowed := s.unrouted(r)
-	r.NotFound(notFound)
+	// The web app answers the GET requests no route takes (web/ui.go).
+	r.NotFound(newUI(builtUI(), notFound))
 	r.MethodNotAllowed(notAllowed)
 	return r
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Prepares a Debian host for the runc sandbox: installs what is missing from
-# Debian's packages and checks what the kernel must offer. Safe to run again.
+# Prepares a Debian host for the runc sandbox and the web app's build and
+# browser tests: installs what is missing from Debian's packages and checks
+# what the kernel must offer. Safe to run again.
 set -euo pipefail
 
 need=()
@@ -9,6 +10,10 @@ command -v runc >/dev/null 2>&1 || need+=(runc)
 python3_ok() { /usr/bin/python3 -c 'import json, ssl, sqlite3' >/dev/null 2>&1; }
 [ -x /usr/bin/python3 ] && ! python3_ok && need+=(python3)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# The web app's browser tests (web/ui/e2e) drive Debian's chromium.
+[ -x /usr/bin/chromium ] || need+=(chromium)
+# The web app is built with Node.js and npm (web/ui, Taskfile ui:build).
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then

@@ -56,7 +56,9 @@ export default defineConfig({
     trace: 'retain-on-failure',
   },
   webServer: {
-    command: `${binary} up --listen 127.0.0.1:${port} --data-dir ${process.env.I8S_E2E_DATA} --slots 2 --output-cap-bytes 65536 --log-level warn`,
+    // Every test submits from 127.0.0.1: the anonymous quota (20 a minute,
+    // 2 at once per address by default) would refuse the later tests.
+    command: `${binary} up --listen 127.0.0.1:${port} --data-dir ${process.env.I8S_E2E_DATA} --slots 2 --output-cap-bytes 65536 --log-level warn --quota-anonymous per-minute=10000,burst=1000,concurrent=100`,
     url: `${base}/readyz`,
     timeout: 120_000,
     reuseExistingServer: false,

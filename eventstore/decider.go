@@ -213,7 +213,7 @@ func (d *Decider) append(h *Head, cmd Command, now time.Time, decide func(*domai
 			return Outcome{}, domain.Errorf(domain.ETOOLARGE, "%s of %s is %d bytes encoded, over the ledger's %d",
 				ev.EventType(), cmd.ExecutionID, len(data), MaxDataBytes)
 		}
-		env := Envelope{EventID: uuid.Must(uuid.NewV7()).String(), Type: ev.EventType(), SchemaVersion: CurrentSchemaVersion,
+		env := Envelope{EventID: uuid.Must(uuid.NewV7()).String(), Type: ev.EventType(), SchemaVersion: SchemaVersions[ev.EventType()],
 			ExecutionID: cmd.ExecutionID, Sequence: next.State.Sequence + 1, OccurredAt: now.UTC(),
 			CorrelationID: cmd.CorrelationID, CausationID: cmd.CausationID, Actor: cmd.Actor, Data: data}
 		rec, err := env.Seal(next.Hash, d.Signer)

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"sort"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/integr8scode/integr8scode/accounts"
 	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/eventstore"
 )
 
 // TestOpenAPIMatchesRoutes keeps the published contract and the router in
@@ -45,5 +48,34 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	sort.Strings(routed)
 	if strings.Join(documented, "\n") != strings.Join(routed, "\n") {
 		t.Fatalf("openapi.yaml and routes differ:\ndocumented:\n%s\nrouted:\n%s", strings.Join(documented, "\n"), strings.Join(routed, "\n"))
+	}
+}
+
+func TestEventSchemasAreServedAsPublished(t *testing.T) {
+	a := startAPI(t, nil)
+	r := call(t, "GET", a.URL+"/api/v1/events/schemas", "")
+	var idx struct {
+		Schemas []struct {
+			Type    string
+			Version int
+			Current bool
+			URL     string
+		}
+	}
+	if err := json.Unmarshal(r.Body, &idx); err != nil || r.Status != http.StatusOK || len(idx.Schemas) != len(eventstore.SchemaVersions)+1 {
+		t.Fatalf("index: %d %s", r.Status, r.Body)
+	}
+	for _, s := range idx.Schemas {
+		got := call(t, "GET", a.URL+s.URL, "")
+		want, err := eventstore.SchemaFile(s.Type, s.Version)
+		if err != nil || got.Status != http.StatusOK || got.Header.Get("Content-Type") != "application/schema+json" ||
+			!bytes.Equal(got.Body, bytes.TrimSpace(want)) || !s.Current {
+			t.Fatalf("%s: %d %s", s.URL, got.Status, got.Header.Get("Content-Type"))
+		}
+	}
+	for _, path := range []string{"/ExecutionQueued/9", "/ExecutionQueued/x", "/..%2fschemas.go/1", "/Nope/1"} {
+		if r := call(t, "GET", a.URL+"/api/v1/events/schemas"+path, ""); r.Status != http.StatusNotFound {
+			t.Fatalf("%s: %d", path, r.Status)
+		}
 	}
 }

@@ -80,6 +80,8 @@ func (s *server) apiRoutes(r chi.Router) {
 		r.Get("/runtimes", s.handleRuntimes())
 		r.Get("/queue", s.handleQueue())
 		r.Get("/ledger/keys", s.handleLedgerKeys())
+		r.Get("/events/schemas", s.handleSchemaIndex())
+		r.Get("/events/schemas/{type}/{version}", s.handleSchema())
 		r.Get("/openapi.yaml", s.handleOpenAPI())
 
 		// The original product's API, kept for its clients.

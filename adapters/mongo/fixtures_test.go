@@ -86,7 +86,7 @@ func chain(t *testing.T, id string) []projections.ArchivedEvent {
 			t.Fatal(err)
 		}
 		env := eventstore.Envelope{
-			EventID: fmt.Sprintf("%s-e%d", id, i+1), Type: ev.EventType(), SchemaVersion: eventstore.CurrentSchemaVersion,
+			EventID: fmt.Sprintf("%s-e%d", id, i+1), Type: ev.EventType(), SchemaVersion: eventstore.SchemaVersions[ev.EventType()],
 			ExecutionID: id, Sequence: int64(i + 1), OccurredAt: at(time.Duration(i)*time.Second + time.Duration(i)),
 			CorrelationID: "req-1", Actor: "alice", Data: data,
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -521,7 +522,45 @@ func TestEndToEnd(t *testing.T) {
 		if e := waitDone(t, base2, n.ID, 30*time.Second); e.Output != "again\n" {
 			t.Fatalf("after restart: %+v", e)
 		}
+		// Last, while this platform runs: every event this test made, read
+		// back through the API, is inside the published contract.
+		checkContract(t, base2, dir)
 	})
+
+}
+
+// checkContract validates every event of every execution on the platform
+// at base (data directory dir) against docs/events/schemas.
+func checkContract(t *testing.T, base, dir string) {
+	t.Helper()
+	admin := adminBearer(t, base, dir, "contract")
+	checked, cursor := 0, ""
+	for {
+		var page struct {
+			Executions []web.Execution `json:"executions"`
+			NextCursor string          `json:"next_cursor"`
+		}
+		do(t, http.MethodGet, base+"/api/v1/executions?limit=100&cursor="+cursor, nil, admin...).decode(t, &page)
+		for _, e := range page.Executions {
+			var evs struct {
+				Events []struct{ Record json.RawMessage }
+			}
+			do(t, http.MethodGet, base+"/api/v1/executions/"+e.ID+"/events", nil, admin...).decode(t, &evs)
+			for _, ev := range evs.Events {
+				if err := eventstore.ValidateRecord(ev.Record); err != nil {
+					t.Fatalf("execution %s: %v\n%s", e.ID, err, ev.Record)
+				}
+				checked++
+			}
+		}
+		if cursor = page.NextCursor; cursor == "" {
+			break
+		}
+	}
+	if checked < 50 {
+		t.Fatalf("only %d events checked", checked)
+	}
+	t.Logf("%d events match their schemas", checked)
 }
 
 const maxBodyBytesForTest = 4 * (domain.MaxScriptBytes + domain.MaxStdinBytes)

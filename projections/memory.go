@@ -17,12 +17,13 @@ type MemoryStore struct {
 	events    map[string]map[int64]ArchivedEvent
 	views     map[string]domain.Execution
 	positions map[int32]int64
+	facts     map[string]Fact
 }
 
 // NewMemoryStore returns an empty store.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{events: map[string]map[int64]ArchivedEvent{}, views: map[string]domain.Execution{},
-		positions: map[int32]int64{}}
+		positions: map[int32]int64{}, facts: map[string]Fact{}}
 }
 
 func (m *MemoryStore) AddEvent(_ context.Context, ev ArchivedEvent) (bool, error) {
@@ -132,4 +133,23 @@ func (m *MemoryStore) IDs() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func (m *MemoryStore) SaveFact(_ context.Context, f Fact) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.facts[f.ExecutionID] = f
+	return nil
+}
+
+func (m *MemoryStore) Facts(_ context.Context, q FactQuery) ([]Fact, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Fact
+	for _, f := range m.facts {
+		if !f.CreatedAt.Before(q.From) && f.CreatedAt.Before(q.To) && (q.Owner == "" || f.Owner == q.Owner) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }

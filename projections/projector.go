@@ -152,6 +152,7 @@ func (p *Projector) CatchUp(ctx context.Context, id string) error {
 			return fmt.Errorf("load view %s: %w", id, err)
 		}
 		expected := view.Sequence
+		before := view
 		events, err := p.store.Events(ctx, id, expected)
 		if err != nil {
 			return fmt.Errorf("load events of %s: %w", id, err)
@@ -178,6 +179,9 @@ func (p *Projector) CatchUp(ctx context.Context, id string) error {
 		}
 		if applied == 0 {
 			return nil
+		}
+		if err := saveFactIfMoved(ctx, p.store, before, view); err != nil {
+			return err
 		}
 		err = p.store.SaveView(ctx, view, expected)
 		if errors.Is(err, ErrStale) {

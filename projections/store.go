@@ -72,4 +72,6 @@ type Store interface {
 	Position(ctx context.Context, partition int32) (int64, error)
 	// SavePosition records the next offset to read of a partition.
 	SavePosition(ctx context.Context, partition int32, next int64) error
+	// The statistics' facts (stats.go).
+	FactStore
 }

@@ -79,6 +79,7 @@ func (s *server) apiRoutes(r chi.Router) {
 		r.Post("/executions/{id}/cancel", s.handleCancel())
 		r.Get("/runtimes", s.handleRuntimes())
 		r.Get("/queue", s.handleQueue())
+		r.Get("/stats", s.handleStats())
 		r.Get("/ledger/keys", s.handleLedgerKeys())
 		r.Get("/events/schemas", s.handleSchemaIndex())
 		r.Get("/events/schemas/{type}/{version}", s.handleSchema())

@@ -23,7 +23,7 @@ const (
 // Collections lists the collections of the read models: everything here
 // that the ledger rebuilds (projections rebuild drops and refills them).
 func Collections() []string {
-	return []string{CollExecutions, CollEvents, CollPositions}
+	return []string{CollExecutions, CollEvents, CollPositions, CollFacts}
 }
 
 // allCollections is every collection this package uses: the read models
@@ -183,6 +183,7 @@ func createIndexes(ctx context.Context, db *mongo.Database) error {
 			idx("owner_created_desc", false, bson.E{Key: "owner", Value: asc}, bson.E{Key: "created_at", Value: desc}, bson.E{Key: "_id", Value: desc}),
 		},
 		// positions is only ever read by _id.
+		CollFacts: {idx("created", false, bson.E{Key: "created_at", Value: asc})},
 	}
 	for coll, models := range accountIndexes() {
 		specs[coll] = models

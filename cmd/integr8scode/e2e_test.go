@@ -525,6 +525,7 @@ func TestEndToEnd(t *testing.T) {
 		// Last, while this platform runs: every event this test made, read
 		// back through the API, is inside the published contract.
 		checkContract(t, base2, dir)
+		checkStatsAgainstExport(t, base2, dir)
 	})
 
 }
@@ -561,6 +562,82 @@ func checkContract(t *testing.T, base, dir string) {
 		t.Fatalf("only %d events checked", checked)
 	}
 	t.Logf("%d events match their schemas", checked)
+}
+
+// checkStatsAgainstExport compares GET /api/v1/stats with counts computed
+// from `integr8scode events export` of the same ledger, read from the
+// running platform's embedded broker (stores.env names it).
+func checkStatsAgainstExport(t *testing.T, base, dir string) {
+	t.Helper()
+	env, err := os.ReadFile(filepath.Join(dir, storesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	getenv := func(k string) string {
+		for _, line := range strings.Split(string(env), "\n") {
+			if v, ok := strings.CutPrefix(line, k+"="); ok {
+				return shellUnquote(v)
+			}
+		}
+		return ""
+	}
+	admin := adminBearer(t, base, dir, "statistician")
+	var last string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		var out, errOut strings.Builder
+		if code, err := run(t.Context(), []string{"integr8scode", "events", "export"}, getenv, strings.NewReader(""), &out, &errOut); code != 0 {
+			t.Fatalf("events export: %d %v %s", code, err, errOut.String())
+		}
+		status, reasons, first := map[string]string{}, map[string]int{}, time.Now()
+		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			var rec struct {
+				Type        string    `json:"type"`
+				ExecutionID string    `json:"execution_id"`
+				OccurredAt  time.Time `json:"occurred_at"`
+				Data        struct {
+					Reason string `json:"reason"`
+				} `json:"data"`
+			}
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("export line %q: %v", line, err)
+			}
+			switch rec.Type {
+			case domain.TypeExecutionQueued:
+				status[rec.ExecutionID] = "queued"
+				if rec.OccurredAt.Before(first) {
+					first = rec.OccurredAt
+				}
+			case domain.TypeExecutionStarted:
+				status[rec.ExecutionID] = "running"
+			case domain.TypeExecutionCompleted:
+				status[rec.ExecutionID] = "completed"
+			case domain.TypeExecutionFailed:
+				status[rec.ExecutionID] = "failed"
+				reasons[rec.Data.Reason]++
+			}
+		}
+		byStatus := map[string]int{}
+		for _, st := range status {
+			byStatus[st]++
+		}
+		// Submissions are stamped when queued: the range starts at the
+		// first submit, to the second, and ends now.
+		q := "?bucket=hour&from=" + first.UTC().Truncate(time.Second).Format(time.RFC3339) + "&to=" + time.Now().UTC().Add(time.Minute).Format(time.RFC3339)
+		var stats struct {
+			Executions      int            `json:"executions"`
+			ByStatus        map[string]int `json:"by_status"`
+			ByFailureReason map[string]int `json:"by_failure_reason"`
+		}
+		do(t, http.MethodGet, base+"/api/v1/stats"+q, nil, admin...).decode(t, &stats)
+		want := fmt.Sprint(len(status), byStatus, reasons)
+		got := fmt.Sprint(stats.Executions, stats.ByStatus, stats.ByFailureReason)
+		if got == want {
+			t.Logf("stats and export agree: %s", got)
+			return
+		}
+		last = fmt.Sprintf("stats %s, export %s", got, want)
+	}
+	t.Fatalf("the stats never matched the export: %s", last)
 }
 
 const maxBodyBytesForTest = 4 * (domain.MaxScriptBytes + domain.MaxStdinBytes)

@@ -94,6 +94,11 @@ func runEventsExport(ctx context.Context, args []string, getenv func(string) str
 	fromOffset := fs.String("from-offset", "", "start at PARTITION:OFFSET (that partition only starts there)")
 	to := fs.String("to", "", "only events that occurred before this RFC 3339 time")
 	format := fs.String("format", "jsonl", "jsonl (records as recorded) or csv")
+	// An export always ends at the end of the log as it was when the
+	// export started, so that two exports of a range are identical;
+	// `events tail` is the one that follows. The flag is accepted so that
+	// scripts can say so explicitly.
+	fs.Bool("until-end", true, "stop at the end of the log as it is when the export starts (always; `events tail` follows instead)")
 	if err := parseFlags(fs, args, getenv); err != nil {
 		return 2, nil
 	}

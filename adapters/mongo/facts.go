@@ -1,0 +1,76 @@
+package mongo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/projections"
+)
+
+// CollFacts holds one small document per execution for the statistics
+// (projections/stats.go): a read model like the views, rebuilt with them.
+const CollFacts = "facts"
+
+type factDoc struct {
+	ID              string    `bson:"_id"`
+	CreatedAt       time.Time `bson:"created_at"`
+	Owner           string    `bson:"owner"`
+	Language        string    `bson:"language"`
+	Version         string    `bson:"version"`
+	Status          string    `bson:"status"`
+	Reason          string    `bson:"reason,omitempty"`
+	Sequence        int64     `bson:"sequence"`
+	QueueWaitMs     *int64    `bson:"queue_wait_ms,omitempty"`
+	WallTimeMs      *int64    `bson:"wall_time_ms,omitempty"`
+	CPUTimeMs       *int64    `bson:"cpu_time_ms,omitempty"`
+	PeakMemoryBytes *int64    `bson:"peak_memory_bytes,omitempty"`
+}
+
+func (p *Projections) facts() *mongo.Collection { return p.db.db.Collection(CollFacts) }
+
+// SaveFact replaces the execution's fact. Like SavePosition it needs no
+// condition: the projector owning the execution's partition is its only
+// writer, and what it writes follows from the events it applied; after a
+// rebalance an older fact may briefly land over a newer one, which the
+// execution's next status change (or a rebuild) writes again.
+func (p *Projections) SaveFact(ctx context.Context, f projections.Fact) error {
+	doc := factDoc{ID: f.ExecutionID, CreatedAt: f.CreatedAt, Owner: f.Owner, Language: f.Language, Version: f.Version,
+		Status: string(f.Status), Reason: string(f.Reason), Sequence: f.Sequence, QueueWaitMs: f.QueueWaitMs,
+		WallTimeMs: f.WallTimeMs, CPUTimeMs: f.CPUTimeMs, PeakMemoryBytes: f.PeakMemoryBytes}
+	upsert := options.Replace().SetUpsert(true)
+	_, err := p.facts().ReplaceOne(ctx, byID(f.ExecutionID), doc, upsert)
+	if mongo.IsDuplicateKeyError(err) { // lost a race to create it (FerretDB's upsert; positions.go)
+		_, err = p.facts().ReplaceOne(ctx, byID(f.ExecutionID), doc, upsert)
+	}
+	if err != nil {
+		return fmt.Errorf("save fact %s: %w", f.ExecutionID, err)
+	}
+	return nil
+}
+
+// Facts reads the facts created in [From, To). Times are fixed-width
+// strings (timecodec.go), so the range is a string range on MongoDB's
+// index; FerretDB scans the small documents.
+func (p *Projections) Facts(ctx context.Context, q projections.FactQuery) ([]projections.Fact, error) {
+	filter := bson.D{{Key: "created_at", Value: bson.D{{Key: "$gte", Value: q.From.UTC()}, {Key: "$lt", Value: q.To.UTC()}}}}
+	if q.Owner != "" {
+		filter = append(filter, bson.E{Key: "owner", Value: q.Owner})
+	}
+	docs, err := findAll[factDoc](ctx, p.facts(), filter)
+	if err != nil {
+		return nil, fmt.Errorf("facts: %w", err)
+	}
+	out := make([]projections.Fact, len(docs))
+	for i, d := range docs {
+		out[i] = projections.Fact{ExecutionID: d.ID, CreatedAt: d.CreatedAt, Owner: d.Owner, Language: d.Language,
+			Version: d.Version, Status: domain.Status(d.Status), Reason: domain.Verdict(d.Reason), Sequence: d.Sequence,
+			QueueWaitMs: d.QueueWaitMs, WallTimeMs: d.WallTimeMs, CPUTimeMs: d.CPUTimeMs, PeakMemoryBytes: d.PeakMemoryBytes}
+	}
+	return out, nil
+}

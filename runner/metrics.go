@@ -1,6 +1,10 @@
 package runner
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/integr8scode/integr8scode/domain"
+)
 
 // Metrics are the runner's Prometheus series.
 type Metrics struct {
@@ -10,6 +14,10 @@ type Metrics struct {
 	duration prometheus.Histogram
 	queued   prometheus.Gauge
 	busy     prometheus.Gauge
+	// ready and slots let an alert tell "no runner takes work" apart from
+	// "runners are busy": a runner's series vanish when it stops.
+	ready prometheus.Gauge
+	slots prometheus.Gauge
 }
 
 // NewMetrics creates the runner's series and registers them with reg (nil: unregistered).
@@ -28,9 +36,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "queued_executions", Help: "Executions waiting for a sandbox, as of the last sweep."}),
 		busy: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "runner",
 			Name: "busy_slots", Help: "Sandboxes running now."}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "runner",
+			Name: "ready", Help: "1 while this runner takes work (its sandbox passed the self-test and it sweeps the backlog), else 0."}),
+		slots: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "runner",
+			Name: "slots", Help: "Sandboxes this runner may run at once (--slots)."}),
+	}
+	for _, v := range []domain.Verdict{domain.VerdictCompleted, domain.VerdictRuntimeErr, domain.VerdictTimeout,
+		domain.VerdictMemoryLimit, domain.VerdictOutputLimit, domain.VerdictCancelled, domain.VerdictSystemError} {
+		m.finished.WithLabelValues(string(v)) // every verdict visible from the start, at 0, so ratios have a denominator
 	}
 	if reg != nil {
-		reg.MustRegister(m.started, m.resumed, m.finished, m.duration, m.queued, m.busy)
+		reg.MustRegister(m.started, m.resumed, m.finished, m.duration, m.queued, m.busy, m.ready, m.slots)
 	}
 	return m
 }

@@ -17,6 +17,8 @@ import (
 func (r *Runner) Run(ctx context.Context) error {
 	t := time.NewTicker(r.cfg.ReconcileEvery)
 	defer t.Stop()
+	r.cfg.Metrics.ready.Set(1)
+	defer r.cfg.Metrics.ready.Set(0)
 	for {
 		if err := r.Reconcile(ctx); err != nil && ctx.Err() == nil {
 			r.cfg.Logger.Warn("reconcile failed", "err", err)

@@ -37,7 +37,11 @@ func (r *Runner) execute(traceCtx context.Context, rn *run, job Job, meta events
 		cancel(ErrDetached)
 	}
 
-	log := r.cfg.Logger.With("execution_id", id, "attempt", attempt)
+	log := r.cfg.Logger.With("execution_id", id, "attempt", attempt, "request_id", meta.CorrelationID)
+	if sc := span.SpanContext(); sc.IsValid() {
+		// Every line about this run leads to its trace.
+		log = log.With("trace_id", sc.TraceID().String(), "span_id", sc.SpanID().String())
+	}
 	renewDone := make(chan struct{})
 	go func() {
 		defer close(renewDone)

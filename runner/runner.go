@@ -172,6 +172,7 @@ func New(cfg Config) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	cfg.Metrics.slots.Set(float64(cfg.Slots))
 	return &Runner{cfg: cfg, slots: make(chan struct{}, cfg.Slots), kick: make(chan struct{}, 1),
 		runs: map[string]*run{}, vanished: map[string]int{}, finished: map[string]time.Time{}}, nil
 }

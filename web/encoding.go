@@ -48,7 +48,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		status = http.StatusInternalServerError
 	}
 	if status == http.StatusInternalServerError {
-		log.Error("request failed", "method", r.Method, "path", r.URL.Path,
+		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path,
 			"request_id", requestIDFrom(r.Context()), "err", err)
 	}
 	if after, ok := domain.RetryAfterOf(err); ok {

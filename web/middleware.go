@@ -34,6 +34,15 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Name: "rejections_total", Help: "Requests refused by a limit: backlog, concurrent, rate, sign_in, registration."},
 			[]string{"gate"}),
 	}
+	// Every kind and gate visible from the start, at 0: the alerts and
+	// dashboards that read them then see a series before the first refusal,
+	// and a renamed label shows as a missing series, not as silence.
+	for _, k := range []string{"cookie", "bearer", "token", "password", "refresh"} {
+		m.authFailures.WithLabelValues(k)
+	}
+	for _, g := range []string{"backlog", "concurrent", "rate", "sign_in", "registration"} {
+		m.rejections.WithLabelValues(g)
+	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.latency, m.authFailures, m.rejections)
 	}

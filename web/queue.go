@@ -23,7 +23,8 @@ const queueScan = 1000
 // runners take them, and how many run.
 type queueView struct {
 	at      time.Time
-	queued  []string // execution ids, oldest first
+	queued  []string  // execution ids, oldest first
+	oldest  time.Time // when the first of queued was submitted
 	running int
 	partial bool // more than queueScan unsettled executions
 }
@@ -53,6 +54,9 @@ func (q *queue) view(ctx context.Context) (*queueView, error) {
 	v := &queueView{at: time.Now(), running: len(running), partial: len(queued) >= queueScan || len(running) >= queueScan}
 	for _, e := range queued {
 		v.queued = append(v.queued, e.ID)
+	}
+	if len(queued) > 0 {
+		v.oldest = queued[0].CreatedAt
 	}
 	q.last = v
 	return v, nil

@@ -129,6 +129,9 @@ func newServer(d Deps) *server {
 		// executions queued since out of the answers to their GETs.
 		s.queue = &queue{backlog: d.Backlog}
 		s.backlog = &queue{backlog: d.Backlog}
+		if d.Registerer != nil {
+			d.Registerer.MustRegister(&queueCollector{q: s.backlog, log: d.Logger})
+		}
 	}
 	return s
 }

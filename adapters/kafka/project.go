@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Projection is a read model fed from a topic, that keeps its own position
@@ -33,6 +35,11 @@ type ProjectConfig struct {
 	// records flow (and always when it goes idle or is handed over).
 	SaveEvery time.Duration
 	Logger    *slog.Logger
+	// Lag, if set, is kept at the number of records of each partition this
+	// process reads that it has not handled yet (label "partition"; the
+	// partition's series goes when it is handed over). It counts the
+	// transaction markers too, so a caught-up partition may show 1.
+	Lag *prometheus.GaugeVec
 }
 
 // Project builds a projection from cfg.Topic until ctx ends. The consumer
@@ -125,6 +132,14 @@ func (g *projectGroup) partition(ctx context.Context, p int32, log *slog.Logger)
 	}
 	defer pc.Close()
 	saved := next
+	lag := func() {
+		if g.cfg.Lag != nil {
+			g.cfg.Lag.WithLabelValues(strconv.Itoa(int(p))).Set(float64(max(pc.HighWaterMarkOffset()-next, 0)))
+		}
+	}
+	if g.cfg.Lag != nil {
+		defer g.cfg.Lag.DeleteLabelValues(strconv.Itoa(int(p)))
+	}
 	save := func() error {
 		if next == saved {
 			return nil
@@ -153,6 +168,7 @@ func (g *projectGroup) partition(ctx context.Context, p int32, log *slog.Logger)
 		case err := <-pc.Errors():
 			log.Warn("reading the ledger", "err", err)
 		case <-tick.C:
+			lag()
 			if err := save(); err != nil {
 				return err
 			}
@@ -167,9 +183,11 @@ func (g *projectGroup) partition(ctx context.Context, p int32, log *slog.Logger)
 					return nil
 				}
 				log.Warn("projecting a record failed; trying again", "offset", m.Offset, "err", err)
+				lag() // the log grows on while the store fails: the lag must show it
 				sleep(ctx, time.Second)
 			}
 			next = m.Offset + 1
+			lag()
 			if len(pc.Messages()) == 0 {
 				// Idle: the position is cheap to save now and tells
 				// readiness that this partition has caught up.

@@ -420,6 +420,7 @@ func (pw *partitionWriter) transact(ctx context.Context, batch []*sarama.Consume
 	}
 	var msgs []*sarama.ProducerMessage
 	var appended []eventstore.Envelope
+	var logs []appendLog
 	add := func(ctx context.Context, id string, out eventstore.Outcome, replyTo string) error {
 		headers := traceHeaders(ctx)
 		for _, rec := range out.Records {
@@ -464,6 +465,7 @@ func (pw *partitionWriter) transact(ctx context.Context, batch []*sarama.Consume
 		if err := add(cctx, cmd.ExecutionID, out, cmd.ReplyTo); err != nil {
 			return err
 		}
+		logs = append(logs, appendLog{ctx: cctx, events: out.Events, who: commandLogAttrs(cmd)})
 	}
 	for id := range pw.running {
 		h := get(id)
@@ -473,6 +475,7 @@ func (pw *partitionWriter) transact(ctx context.Context, batch []*sarama.Consume
 			if err := add(ctx, id, out, ""); err != nil {
 				return err
 			}
+			logs = append(logs, appendLog{ctx: ctx, events: out.Events, who: []any{"actor", "ledger"}})
 		}
 	}
 	if len(msgs) == 0 && len(batch) == 0 {
@@ -504,6 +507,13 @@ func (pw *partitionWriter) transact(ctx context.Context, batch []*sarama.Consume
 	failpoint("committed")
 	pw.w.metrics.txnSeconds.Observe(time.Since(begin).Seconds())
 	pw.w.metrics.events.Add(float64(len(appended)))
+	pw.w.metrics.observeLatencies(appended, overlay)
+	for _, l := range logs {
+		for _, e := range l.events {
+			pw.log.InfoContext(l.ctx, "ledger event appended", append([]any{"execution_id", e.ExecutionID, "type", e.Type,
+				"sequence", e.Sequence, "event_id", e.EventID}, l.who...)...)
+		}
+	}
 	for _, h := range overlay {
 		pw.remember(h)
 	}
@@ -511,6 +521,27 @@ func (pw *partitionWriter) transact(ctx context.Context, batch []*sarama.Consume
 		pw.w.cfg.Appended(appended)
 	}
 	return nil
+}
+
+// appendLog is what the log line of each committed event tells besides
+// the event itself: its trace (through ctx) and who asked.
+type appendLog struct {
+	ctx    context.Context
+	events []eventstore.Envelope
+	who    []any
+}
+
+// commandLogAttrs names who asked for a command: a user (or "anonymous")
+// for submissions and cancels, which come from the API; the asking
+// component (a runner) otherwise. Never the script,
+// stdin or output: the log is not a copy of the ledger's data.
+func commandLogAttrs(cmd eventstore.Command) []any {
+	who := "actor"
+	if cmd.Kind == eventstore.CommandSubmit || cmd.Kind == eventstore.CommandCancel {
+		who = "user"
+	}
+	// The runner's commands carry the submitting request's id on.
+	return []any{who, cmd.Actor, "request_id", cmd.CorrelationID}
 }
 
 func hasSubmit(batch []*sarama.ConsumerMessage) bool {
@@ -538,6 +569,37 @@ type writerMetrics struct {
 	expired    prometheus.Counter
 	restarts   prometheus.Counter
 	txnSeconds prometheus.Histogram
+	// queueWait and toVerdict are measured here because the writer is the
+	// one place that appends each event exactly once, live: a projection
+	// being rebuilt would observe old events again.
+	queueWait *prometheus.HistogramVec
+	toVerdict prometheus.Histogram
+}
+
+// latencyBuckets span a fast start (tens of milliseconds) to the longest
+// allowed run plus a long wait in the queue.
+var latencyBuckets = []float64{0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300}
+
+// observeLatencies records, for the events just committed, how long each
+// execution waited from submission to its sandbox start and to its verdict.
+func (m *writerMetrics) observeLatencies(appended []eventstore.Envelope, heads map[string]*eventstore.Head) {
+	for _, e := range appended {
+		h := heads[e.ExecutionID]
+		if h == nil || h.State.CreatedAt.IsZero() {
+			continue
+		}
+		d := e.OccurredAt.Sub(h.State.CreatedAt).Seconds()
+		switch e.Type {
+		case domain.TypeExecutionStarted:
+			attempt := "first"
+			if h.State.Attempt > 1 {
+				attempt = "retry"
+			}
+			m.queueWait.WithLabelValues(attempt).Observe(d)
+		case domain.TypeExecutionCompleted, domain.TypeExecutionFailed:
+			m.toVerdict.Observe(d)
+		}
+	}
 }
 
 func newWriterMetrics(reg prometheus.Registerer) *writerMetrics {
@@ -554,9 +616,18 @@ func newWriterMetrics(reg prometheus.Registerer) *writerMetrics {
 		txnSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "integr8scode", Subsystem: "ledger",
 			Name: "transaction_seconds", Help: "Time from BeginTxn to a committed transaction.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "integr8scode", Subsystem: "ledger",
+			Name: "queue_wait_seconds", Help: "Time from an execution's submission to the start of its sandbox (ExecutionStarted), by attempt: first, or retry after a runner stopped.",
+			Buckets: latencyBuckets}, []string{"attempt"}),
+		toVerdict: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "integr8scode", Subsystem: "ledger",
+			Name: "execution_seconds", Help: "Time from an execution's submission to its terminal event (its verdict).",
+			Buckets: latencyBuckets}),
+	}
+	for _, a := range []string{"first", "retry"} {
+		m.queueWait.WithLabelValues(a) // both visible from the start
 	}
 	if reg != nil {
-		reg.MustRegister(m.commands, m.events, m.expired, m.restarts, m.txnSeconds)
+		reg.MustRegister(m.commands, m.events, m.expired, m.restarts, m.txnSeconds, m.queueWait, m.toVerdict)
 	}
 	return m
 }

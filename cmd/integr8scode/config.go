@@ -4,8 +4,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -25,6 +23,7 @@ type config struct {
 	Listen      string
 	DataDir     string
 	LogLevel    string
+	LogFormat   string
 	CORSOrigins string
 
 	KafkaBrokers      string
@@ -89,6 +88,7 @@ func (c *config) register(fs *flag.FlagSet, role string) {
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "address of the HTTP server (API, /healthz, /readyz, /metrics)")
 	fs.StringVar(&c.DataDir, "data-dir", "./data", "directory for this process's local state")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text (key=value) or json (one JSON object a line, for a log store)")
 	if role == "up" || role == "api" {
 		fs.StringVar(&c.CORSOrigins, "cors-origins", "", "comma-separated origins (https://app.example.com) whose web pages may call the API; empty: same origin only")
 		fs.StringVar(&c.AuthKeys, "auth-keys", "", "directory of the access tokens' HMAC signing keys (default: auth-keys in --data-dir, "+
@@ -268,12 +268,4 @@ func quotaString(q accounts.Quota) string {
 
 func (c *config) maxLimits() domain.Limits {
 	return domain.Limits{TimeoutMs: c.MaxTimeout.Milliseconds(), MemoryBytes: c.MaxMemory, CPUMillicores: c.MaxCPU}
-}
-
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: %w", level, err)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }

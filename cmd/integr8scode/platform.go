@@ -37,6 +37,7 @@ import (
 // ledger (Kafka) and the stores (MongoDB).
 type platform struct {
 	cfg     config
+	role    string
 	log     *slog.Logger
 	stderr  io.Writer
 	wlog    watermill.LoggerAdapter
@@ -213,11 +214,16 @@ func (p *platform) startProjector(ctx context.Context, wg *sync.WaitGroup) error
 	src := p.cfg.ledgerKeys()
 	proj := projections.NewProjector(p.views, p.keys, parker, p.hub, p.log.With("component", "projector"), p.reg).
 		RefreshKeys(func(ctx context.Context) (*eventstore.KeySet, error) { return keyring.Open(ctx, src) })
+	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "projector",
+		Name: "lag_records", Help: "Records of the ledger's partitions this projector reads that it has not applied yet, by partition."},
+		[]string{"partition"})
+	p.reg.MustRegister(lag)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		err := kafka.Project(ctx, kafka.ProjectConfig{Brokers: p.brokers, Topic: eventstore.Topic,
-			Group: p.cfg.GroupPrefix + "projector", Logger: p.log.With("component", "projector")}, kafka.LedgerProjection{Projector: proj})
+			Group: p.cfg.GroupPrefix + "projector", Logger: p.log.With("component", "projector"), Lag: lag},
+			kafka.LedgerProjection{Projector: proj})
 		if err != nil {
 			p.log.Error("projector stopped", "err", err)
 		}
@@ -361,8 +367,8 @@ func (p *platform) storeLogger() *slog.Logger {
 	if p.cfg.LogLevel == "debug" {
 		return p.log.With("component", "mongo")
 	}
-	h := slog.NewTextHandler(p.stderr, &slog.HandlerOptions{Level: slog.LevelError})
-	return slog.New(h).With("role", "up", "component", "mongo")
+	l, _ := newLogger(p.stderr, "error", p.cfg.LogFormat) // both validated at start
+	return l.With("role", "up", "component", "mongo")
 }
 
 // selfTester is a sandbox that can prove its isolation before taking work.
@@ -400,10 +406,8 @@ func (p *platform) sandbox(ctx context.Context) (runner.Sandbox, error) {
 		sb = runc
 	}
 	if st, ok := sb.(selfTester); ok {
-		stctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
-		if err := st.SelfTest(stctx); err != nil {
-			return nil, fmt.Errorf("sandbox self-test failed, refusing to run scripts: %w", err)
+		if err := p.proveSandbox(ctx, st); err != nil {
+			return nil, err
 		}
 	}
 	return sb, nil

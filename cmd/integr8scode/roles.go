@@ -42,7 +42,7 @@ func start(ctx context.Context, role string, args []string, getenv func(string) 
 	if err := cfg.loadSecrets(); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, cfg.LogLevel)
+	log, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
 		return err
 	}
@@ -78,6 +78,7 @@ func start(ctx context.Context, role string, args []string, getenv func(string) 
 	}
 	p := newPlatform(cfg, log, stderr)
 	p.getenv = getenv
+	p.role = role
 	defer p.close()
 
 	var handler http.Handler

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -32,9 +33,14 @@ import (
 // projector, a runner, and a second runner whose sandbox cannot pass its
 // self-test) under a real Prometheus and Alertmanager, built from their Go
 // modules (deploy/observability). After a small load:
+//
 //   - every query of every shipped dashboard returns data, and every
 //     series the alert rules read exists (a metric renamed in the code
 //     fails here, not silently in production);
+//
+//   - the spans the roles export over OTLP form one trace per execution,
+//     from the HTTP request to the projection, and the JSON log lines about
+//     it carry its trace id;
 //
 // then three faults, each of which must reach a webhook receiver through
 // Alertmanager: the broken runner's self-test (SandboxSelfTestFailing), a
@@ -52,7 +58,8 @@ func TestObservability(t *testing.T) {
 	kafkaAddr, mongoAddr := freeAddr(t), freeAddr(t)
 	stores := startRole(t, bin, "stores", nil, "--data-dir", t.TempDir(),
 		"--embedded-kafka-port", port(t, kafkaAddr), "--embedded-mongodb-port", port(t, mongoAddr))
-	env := connectionEnv(t, stores)
+	traces := newTraceReceiver(t)
+	env := append(connectionEnv(t, stores), traces.env()...)
 	api := startRole(t, bin, "api", env, "--data-dir", t.TempDir(), "--log-format", "json")
 	base := "http://" + api.addr
 	projector := startRole(t, bin, "projector", env, "--ledger-keys", base+"/api/v1/ledger/keys")
@@ -90,8 +97,13 @@ func TestObservability(t *testing.T) {
 		t.Fatalf("a made-up token: %d", r.Status)
 	}
 
+	var traceID string
+	t.Run("OK one trace from the request through the ledger and the sandbox to the projection", func(t *testing.T) {
+		traceID = checkTrace(t, traces, ids[0])
+	})
+
 	t.Run("OK json logs follow an execution and never hold its script", func(t *testing.T) {
-		checkLogs(t, ids[0], api, runner)
+		checkLogs(t, ids[0], traceID, api, runner)
 	})
 
 	t.Run("OK every dashboard query returns data", func(t *testing.T) {
@@ -170,11 +182,49 @@ func TestObservability(t *testing.T) {
 // that must never reach the platform's logs.
 const secretMarker = "do-not-log-7f3a9c"
 
+// checkTrace waits for the spans of execution id to arrive and returns
+// their one trace: started by the HTTP request in the api, through the
+// ledger writer (api), the runner's handling and sandbox, to the
+// projector, each process exporting its own spans.
+func checkTrace(t *testing.T, r *traceReceiver, id string) string {
+	t.Helper()
+	want := []struct{ process, name string }{
+		{"api", "POST /api/v1/executions"},
+		{"api", "ledger.append"},
+		{"runner", "ledger.handle " + domain.TypeExecutionQueued},
+		{"runner", "sandbox.run"},
+		{"projector", "ledger.handle " + domain.TypeExecutionQueued},
+		{"projector", "ledger.handle " + domain.TypeExecutionCompleted},
+	}
+	var traces []string
+	var missing []string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var spans []receivedSpan
+		traces, spans = r.traceOf(id)
+		missing = nil
+		for _, w := range want {
+			if !slices.ContainsFunc(spans, func(s receivedSpan) bool { return s.Process == w.process && s.Name == w.name }) {
+				missing = append(missing, w.process+": "+w.name)
+			}
+		}
+		if (len(missing) == 0 && len(traces) == 1) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(traces) != 1 || len(missing) > 0 {
+		t.Fatalf("the spans of %s form %d traces (want 1); missing %v", id, len(traces), missing)
+	}
+	return traces[0]
+}
+
 // checkLogs reads the JSON logs of the api and the runner: every line is
 // a JSON object, the ledger writer logged each event of execution id once
-// with the submitting request's id, and any other line about it carries
-// the same one. No line holds the script, stdin or output.
-func checkLogs(t *testing.T, id string, api, runner *role) {
+// with the submitting request's id and the execution's trace, and any
+// other line about it carries the same request. No line holds the script,
+// stdin or output.
+func checkLogs(t *testing.T, id, traceID string, api, runner *role) {
 	t.Helper()
 	types := map[string]int{}
 	requests := map[string]bool{}
@@ -199,6 +249,9 @@ func checkLogs(t *testing.T, id string, api, runner *role) {
 			}
 			if l["msg"] == "ledger event appended" {
 				types[l["type"].(string)]++
+				if l["trace_id"] != traceID {
+					t.Errorf("%s: trace_id %v, want the execution's trace %s: %v", r.name, l["trace_id"], traceID, l)
+				}
 			}
 		}
 	}

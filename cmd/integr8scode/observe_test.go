@@ -40,7 +40,8 @@ import (
 //
 //   - the spans the roles export over OTLP form one trace per execution,
 //     from the HTTP request to the projection, and the JSON log lines about
-//     it carry its trace id;
+//     it carry its trace id; shipped to a real VictoriaLogs, they are
+//     found by the execution's id;
 //
 // then three faults, each of which must reach a webhook receiver through
 // Alertmanager: the broken runner's self-test (SandboxSelfTestFailing), a
@@ -104,6 +105,10 @@ func TestObservability(t *testing.T) {
 
 	t.Run("OK json logs follow an execution and never hold its script", func(t *testing.T) {
 		checkLogs(t, ids[0], traceID, api, runner)
+	})
+
+	t.Run("OK shipped to a log store, an execution's lines are found by its id", func(t *testing.T) {
+		checkLogStore(t, bins, ids[0], traceID, api, runner)
 	})
 
 	t.Run("OK every dashboard query returns data", func(t *testing.T) {
@@ -260,6 +265,46 @@ func checkLogs(t *testing.T, id, traceID string, api, runner *role) {
 	}
 	if len(requests) != 1 {
 		t.Errorf("the lines of %s name request ids %v, want the one submission's", id, requests)
+	}
+}
+
+// checkLogStore ships the JSON logs of the api and the runner to a real
+// VictoriaLogs, as a log shipper would, and finds the lines of execution
+// id there by its id: the ledger writer's line for each of its events,
+// with its trace.
+func checkLogStore(t *testing.T, bins observability.Binaries, id, traceID string, roles ...*role) {
+	t.Helper()
+	logs := &syncBuffer{}
+	store, err := observability.StartLogStore(t.Context(), bins, t.TempDir(), freeAddr(t), logs)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, tail(logs.String(), 20))
+	}
+	defer store.Stop()
+	for _, r := range roles {
+		if err := store.Ship([]byte(r.logs.String())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := fmt.Sprintf(`execution_id:=%q`, id)
+	var found []map[string]string
+	deadline := time.Now().Add(20 * time.Second)
+	for len(found) < 3 && time.Now().Before(deadline) {
+		time.Sleep(500 * time.Millisecond)
+		if found, err = store.Query(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appended := 0
+	for _, l := range found {
+		if l["_msg"] == "ledger event appended" {
+			appended++
+			if l["trace_id"] != traceID || l["role"] != "api" {
+				t.Errorf("a line found in the store: %v, want role api and trace %s", l, traceID)
+			}
+		}
+	}
+	if appended != 3 {
+		t.Fatalf("the store found %d lines for %s (%d of appended events), want the 3 events': %v", len(found), q, appended, found)
 	}
 }
 

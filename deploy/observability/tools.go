@@ -1,6 +1,6 @@
-// Package observability builds and locates the Prometheus and Alertmanager
-// binaries that check the alert rules, run the end-to-end observability
-// test and `go tool task observe`. They are built from their Go modules
+// Package observability builds and locates the Prometheus, Alertmanager
+// and VictoriaLogs binaries that check the alert rules, run the end-to-end
+// observability test and `go tool task observe`. They are built from their Go modules
 // through the module proxy at pinned versions, once per machine, into a
 // cache shared by every checkout (like the test cluster's builds): a
 // fresh clone finds them built, and only the first build on a machine
@@ -27,6 +27,7 @@ import (
 const (
 	PrometheusVersion   = "v0.316.0"
 	AlertmanagerVersion = "v0.35.0"
+	VictoriaLogsVersion = "v1.52.1"
 )
 
 // component is one Go module whose commands are built together.
@@ -45,6 +46,7 @@ var (
 	prometheus   = component{"prometheus", "github.com/prometheus/prometheus", PrometheusVersion, []string{"cmd/prometheus", "cmd/promtool"}, nil}
 	alertmanager = component{"alertmanager", "github.com/prometheus/alertmanager", AlertmanagerVersion, []string{"cmd/alertmanager", "cmd/amtool"},
 		placeholderUI}
+	victoriaLogs = component{"victoria-logs", "github.com/VictoriaMetrics/VictoriaLogs", VictoriaLogsVersion, []string{"app/victoria-logs"}, nil}
 )
 
 // placeholderUI stands in for Alertmanager's web UI. Its package embeds
@@ -82,7 +84,7 @@ func placeholderUI(src string) error {
 
 // Binaries are the paths of the built commands.
 type Binaries struct {
-	Prometheus, Promtool, Alertmanager, Amtool string
+	Prometheus, Promtool, Alertmanager, Amtool, VictoriaLogs string
 }
 
 // CacheDir is where the builds live: $INTEGR8SCODE_OBSERVABILITY_BUILDS,
@@ -116,7 +118,7 @@ func Ensure(ctx context.Context, log io.Writer) (Binaries, error) {
 	}
 	defer unlock()
 	dirs := map[string]string{}
-	for _, c := range []component{prometheus, alertmanager} {
+	for _, c := range []component{prometheus, alertmanager, victoriaLogs} {
 		d, err := c.ensure(ctx, root, log)
 		if err != nil {
 			return Binaries{}, err
@@ -128,6 +130,7 @@ func Ensure(ctx context.Context, log io.Writer) (Binaries, error) {
 		Promtool:     filepath.Join(dirs["prometheus"], "promtool"),
 		Alertmanager: filepath.Join(dirs["alertmanager"], "alertmanager"),
 		Amtool:       filepath.Join(dirs["alertmanager"], "amtool"),
+		VictoriaLogs: filepath.Join(dirs["victoria-logs"], "victoria-logs"),
 	}, nil
 }
 

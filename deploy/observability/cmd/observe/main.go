@@ -5,7 +5,7 @@
 //	observe build                     build what is missing, print the binaries
 //	observe rules [-dir D]            promtool check rules and test rules
 //	observe dashboards [-out D]       write the dashboards' JSON
-//	observe up [-target host:port]…   Prometheus and Alertmanager for a local platform
+//	observe up [-target host:port]…   Prometheus, Alertmanager and VictoriaLogs for a local platform
 package main
 
 import (
@@ -44,7 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "prometheus   %s\npromtool     %s\nalertmanager %s\namtool       %s\n", b.Prometheus, b.Promtool, b.Alertmanager, b.Amtool)
+		fmt.Fprintf(stdout, "prometheus    %s\npromtool      %s\nalertmanager  %s\namtool        %s\nvictoria-logs %s\n",
+			b.Prometheus, b.Promtool, b.Alertmanager, b.Amtool, b.VictoriaLogs)
 		return nil
 	case "rules":
 		dir := fs.String("dir", "rules", "directory of the rule files (*.rules.yml) and their tests (*_test.yml)")
@@ -90,6 +91,7 @@ func up(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.
 	dir := fs.String("dir", ".observe", "state: generated configs, Prometheus's data, Alertmanager's data")
 	promAddr := fs.String("prometheus", "127.0.0.1:9090", "Prometheus's listen address")
 	amAddr := fs.String("alertmanager", "127.0.0.1:9093", "Alertmanager's listen address")
+	logsAddr := fs.String("logs", "127.0.0.1:9428", "VictoriaLogs's listen address (empty: no log store)")
 	rules := fs.String("rules", "deploy/observability/rules/integr8scode.rules.yml", "alert rule file")
 	interval := fs.Duration("interval", 15*time.Second, "scrape and rule evaluation interval")
 	if err := fs.Parse(args); err != nil {
@@ -117,6 +119,20 @@ func up(ctx context.Context, fs *flag.FlagSet, args []string, stdout, stderr io.
 		return fmt.Errorf("%w (their output: %s)", err, logf.Name())
 	}
 	defer s.Stop()
+	logsHelp := ""
+	if *logsAddr != "" {
+		ls, err := observability.StartLogStore(ctx, b, *dir, *logsAddr, logf)
+		if err != nil {
+			return fmt.Errorf("%w (its output: %s)", err, logf.Name())
+		}
+		defer ls.Stop()
+		logsHelp = fmt.Sprintf(`
+Logs: VictoriaLogs on %s (query UI %s/select/vmui/). Ship the platform's
+JSON logs to it, for instance:
+  bin/integr8scode up --log-format json 2>&1 | tee /dev/stderr | curl -sS -T - -X POST '%s%s'
+then find an execution's lines with the LogsQL query  execution_id:="ID"
+`, ls.URL, ls.URL, ls.URL, observability.InsertPath)
+	}
 	dash, _ := filepath.Abs("deploy/observability/dashboards")
 	fmt.Fprintf(stdout, `Prometheus   %s   (HTTP API; alerts: %s/api/v1/alerts)
 Alertmanager %s   (API: /api/v2/alerts; or amtool --alertmanager.url=%s alert)
@@ -127,8 +143,8 @@ Dashboards: in your Grafana, add a Prometheus data source with URL %s,
 then Dashboards → New → Import each file of
   %s
 (or provision them: deploy/observability/grafana/ has the provisioning files).
-Ctrl-C stops both.
-`, s.PrometheusURL, s.PrometheusURL, s.AlertmanagerURL, s.AlertmanagerURL, tg, *interval, rulesAbs, logf.Name(), s.PrometheusURL, dash)
+%sCtrl-C stops them all.
+`, s.PrometheusURL, s.PrometheusURL, s.AlertmanagerURL, s.AlertmanagerURL, tg, *interval, rulesAbs, logf.Name(), s.PrometheusURL, dash, logsHelp)
 	return s.Wait(ctx)
 }
 

@@ -73,7 +73,7 @@ func TestObservability(t *testing.T) {
 	hook := newAlertHook(t)
 	rules := shortenedRules(t)
 	prom := startStack(t, bins, hook.URL, rules, map[string][]string{
-		"integr8scode-api": {api.addr}, "integr8scode-projector": {projector.addr},
+		"integr8scode-stores": {stores.addr}, "integr8scode-api": {api.addr}, "integr8scode-projector": {projector.addr},
 		"integr8scode-runner": {runner.addr, broken.addr}})
 
 	// A small load: outcomes of several kinds, reads, a refused credential.

@@ -116,6 +116,15 @@ func (p *platform) startEmbedded(ctx context.Context) error {
 	p.onClose(m.Close)
 	p.emb = m
 	p.cfg.MongoURI = m.URI()
+	expiry, err := m.CertificateExpiry()
+	if err != nil {
+		return fmt.Errorf("embedded mongodb: %w", err)
+	}
+	// Renewed only at a start: an alert tells when a restart is due.
+	p.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "store",
+		Name: "certificate_expiry_timestamp_seconds",
+		Help: "When the first certificate of the embedded store's TLS set expires (Unix time); a restart within 30 days of it makes a new set."},
+		func() float64 { return float64(expiry.Unix()) }))
 	p.log.Info("embedded stores up", "kafka", k.Addrs(), "mongodb", m.URI(), "data_dir", p.cfg.DataDir)
 	return nil
 }

@@ -12,6 +12,9 @@ type Metrics struct {
 	resumed  prometheus.Counter
 	finished *prometheus.CounterVec
 	duration prometheus.Histogram
+	// overhead is the part of a run the script's measured wall time does
+	// not cover: the sandbox's setup and teardown as the runner sees them.
+	overhead prometheus.Histogram
 	queued   prometheus.Gauge
 	busy     prometheus.Gauge
 	// ready and slots let an alert tell "no runner takes work" apart from
@@ -32,6 +35,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "integr8scode", Subsystem: "runner",
 			Name: "run_duration_seconds", Help: "Time from claim to sandbox exit.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
+		overhead: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "integr8scode", Subsystem: "runner",
+			Name: "sandbox_overhead_seconds", Help: "Time of a run outside the script's measured wall time: preparing and removing the sandbox (runc bundle and cgroups; pod creation, scheduling and deletion).",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 		queued: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "runner",
 			Name: "queued_executions", Help: "Executions waiting for a sandbox, as of the last sweep."}),
 		busy: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "runner",
@@ -46,7 +52,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.finished.WithLabelValues(string(v)) // every verdict visible from the start, at 0, so ratios have a denominator
 	}
 	if reg != nil {
-		reg.MustRegister(m.started, m.resumed, m.finished, m.duration, m.queued, m.busy, m.ready, m.slots)
+		reg.MustRegister(m.started, m.resumed, m.finished, m.duration, m.overhead, m.queued, m.busy, m.ready, m.slots)
 	}
 	return m
 }

@@ -109,7 +109,12 @@ func (r *Runner) execute(traceCtx context.Context, rn *run, job Job, meta events
 		res = domain.Result{Verdict: domain.VerdictSystemError, Message: msg}
 	}
 	r.cfg.Metrics.finished.WithLabelValues(string(res.Verdict)).Inc()
-	r.cfg.Metrics.duration.Observe(time.Since(begin).Seconds())
+	took := time.Since(begin)
+	r.cfg.Metrics.duration.Observe(took.Seconds())
+	if err == nil && !resume && res.Usage.WallTimeMs > 0 {
+		// A resumed run's sandbox was set up by another runner's attempt.
+		r.cfg.Metrics.overhead.Observe(max(took-time.Duration(res.Usage.WallTimeMs)*time.Millisecond, 0).Seconds())
+	}
 	span.SetAttributes(attribute.String("execution.verdict", string(res.Verdict)))
 	r.report(traceCtx, id, attempt, res, err == nil, meta, log)
 }

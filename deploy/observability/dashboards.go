@@ -144,6 +144,8 @@ var sandboxes = Dashboard{UID: "integr8scode-sandboxes", Title: "Integr8sCode / 
 			{Title: "Runs started and resumed", Unit: "ops", Queries: []Query{
 				q(`sum(`+rate(`integr8scode_runner_runs_started_total`)+`)`, "started"),
 				q(`sum(`+rate(`integr8scode_runner_runs_resumed_total`)+`)`, "resumed")}},
+			{Title: "Sandbox overhead (run time outside the script)", Description: "Preparing and removing the sandbox: runc bundle and cgroups, or pod creation, scheduling and deletion.",
+				Unit: "s", Queries: quantiles("integr8scode_runner_sandbox_overhead_seconds", "", "")},
 			{Title: "Limits hit: timeouts, OOM kills, output caps", Unit: "ops", Queries: []Query{
 				q(`sum by (verdict) (`+rate(`integr8scode_runner_runs_finished_total{verdict=~"timeout|memory_limit|output_limit"}`)+`)`, "{{verdict}}")}},
 		}},

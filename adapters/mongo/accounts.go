@@ -354,12 +354,7 @@ func (a *Accounts) SaveLoginFailures(ctx context.Context, key string, f accounts
 	if f.Count == 0 {
 		_, err = a.failures.DeleteOne(ctx, byID(key))
 	} else {
-		doc := failuresDoc{ID: key, Count: f.Count, Last: f.Last}
-		upsert := options.Replace().SetUpsert(true)
-		_, err = a.failures.ReplaceOne(ctx, byID(key), doc, upsert)
-		if mongo.IsDuplicateKeyError(err) { // lost a race to create it (FerretDB's upsert; positions.go)
-			_, err = a.failures.ReplaceOne(ctx, byID(key), doc, upsert)
-		}
+		err = replaceByID(ctx, a.failures, key, failuresDoc{ID: key, Count: f.Count, Last: f.Last})
 	}
 	if err != nil {
 		return fmt.Errorf("login failures: %w", err)

@@ -464,4 +464,3 @@ func findAll[T any](ctx context.Context, coll *mongo.Collection, filter bson.D, 
 	}
 	return out, nil
 }
-

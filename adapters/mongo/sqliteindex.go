@@ -171,7 +171,7 @@ type embeddedDialect struct {
 	fast *sqliteIndex
 }
 
-func (*embeddedDialect) name() string  { return "embedded" }
+func (*embeddedDialect) name() string   { return "embedded" }
 func (e *embeddedDialect) close() error { return e.fast.close() }
 
 // events: the _ids from the SQLite index, the events by _id. Archived

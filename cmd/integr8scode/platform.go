@@ -167,10 +167,18 @@ func (p *platform) loadKeys(ctx context.Context, role string) error {
 	if ring.Signer == nil {
 		return fmt.Errorf("ledger keys in %s: no active private key to sign with", src)
 	}
-	p.keys, p.signer = ring.Keys, ring.Signer
+	signer := eventstore.NewRotatingSigner(ring.Signer)
+	p.keys, p.signer = ring.Keys, signer
 	p.log.Info("ledger keys", "dir", src, "signing_key", ring.Signer.KeyID(), "keys", len(ring.Keys.Keys()))
+	// A rotation takes effect without a restart: the writer signs with the
+	// new key, the API serves and verifies with it (the keys only grow).
+	go keyring.Watch(ctx, src, keysReloadEvery, ring.Keys, signer, p.log.With("component", "keys"))
 	return nil
 }
+
+// keysReloadEvery is how often a running writer looks at its key
+// directory for a rotation.
+var keysReloadEvery = 10 * time.Second
 
 // asker returns a command client of the ledger writer for this process.
 func (p *platform) asker(name string) (*kafka.Asker, error) {

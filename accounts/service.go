@@ -82,6 +82,21 @@ func New(c Config) (*Service, error) {
 		throttle: c.Throttle, cfg: c, now: c.Now, log: c.Logger}, nil
 }
 
+// SetKeys replaces the token signing keys (a rotation, read from the key
+// directory while the API runs): new tokens are signed with the new active
+// key, tokens signed with any key still in the ring stay valid.
+func (s *Service) SetKeys(k SigningKeys) error {
+	if err := k.Validate(); err != nil {
+		return err
+	}
+	if s.tokens == nil {
+		return errNoKeys
+	}
+	s.tokens.keys.Store(&k)
+	s.log.Info("token signing keys reloaded", "signing_key", k.Active, "keys", len(k.Keys))
+	return nil
+}
+
 // AccessTTL is how long an access token lives.
 func (s *Service) AccessTTL() time.Duration { return s.cfg.AccessTTL }
 

@@ -21,6 +21,26 @@ import (
 // rotation half written) is reported and left for the next look; what was
 // loaded before stays in force. It returns when ctx ends.
 func Watch(ctx context.Context, dir string, every time.Duration, keys *eventstore.KeySet, signer *eventstore.RotatingSigner, log *slog.Logger) {
+	WatchDir(ctx, dir, every, log, func() error {
+		ring, err := Load(dir)
+		if err != nil {
+			return err
+		}
+		if err := keys.Add(ring.Keys.Keys()...); err != nil {
+			return err
+		}
+		if ring.Signer != nil && ring.Signer.KeyID() != signer.KeyID() {
+			signer.Set(ring.Signer)
+			log.Info("ledger signing key rotated", "dir", dir, "signing_key", ring.Signer.KeyID(), "keys", len(keys.Keys()))
+		}
+		return nil
+	})
+}
+
+// WatchDir calls reload whenever the files of dir change, every interval
+// at most, until ctx ends. A reload that fails is reported and tried again
+// at the next change; what was loaded before stays in force.
+func WatchDir(ctx context.Context, dir string, every time.Duration, log *slog.Logger, reload func() error) {
 	last := fingerprint(dir)
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -34,20 +54,11 @@ func Watch(ctx context.Context, dir string, every time.Duration, keys *eventstor
 		if now == last {
 			continue
 		}
-		ring, err := Load(dir)
-		if err != nil {
-			log.Warn("the ledger keys changed but do not load; signing on with the key before", "dir", dir, "err", err)
-			continue
-		}
-		if err := keys.Add(ring.Keys.Keys()...); err != nil {
-			log.Warn("the ledger keys changed but hold a bad key; signing on with the key before", "dir", dir, "err", err)
+		if err := reload(); err != nil {
+			log.Warn("keys changed but do not load; the keys before stay in force", "dir", dir, "err", err)
 			continue
 		}
 		last = now
-		if ring.Signer != nil && ring.Signer.KeyID() != signer.KeyID() {
-			signer.Set(ring.Signer)
-			log.Info("ledger signing key rotated", "dir", dir, "signing_key", ring.Signer.KeyID(), "keys", len(keys.Keys()))
-		}
 	}
 }
 

@@ -30,7 +30,7 @@ commands:
   set-password  --username U: replace an account's password
   rotate-token-key
                 add a new signing key for access tokens and make it the
-                active one (restart the API processes to use it)
+                active one (running API processes switch to it within 10 s)
 
 Where the accounts are: --mongodb-uri (and --mongodb-database), or the data
 directory of an integr8scode up (--data-dir), running or stopped.
@@ -212,6 +212,6 @@ func runRotateTokenKey(args []string, getenv func(string) string, stdout, stderr
 	if err != nil {
 		return 1, err
 	}
-	fmt.Fprintf(stdout, "new token signing key %s in %s; restart the API processes to sign with it\n", id, dir)
+	fmt.Fprintf(stdout, "new token signing key %s in %s; running API processes sign with it within 10 s\n", id, dir)
 	return 0, nil
 }

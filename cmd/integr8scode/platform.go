@@ -314,13 +314,23 @@ func (p *platform) serve(ctx context.Context, ln net.Listener, h http.Handler) e
 	return nil
 }
 
-func (p *platform) apiHandler(ask web.Ledger) (http.Handler, error) {
+func (p *platform) apiHandler(ctx context.Context, ask web.Ledger) (http.Handler, error) {
 	origins, _ := web.ParseOrigins(p.cfg.CORSOrigins) // validated with the configuration
 	store := mongo.NewAccounts(p.db)
 	acc, err := accounts.New(accounts.Config{Store: store, Keys: p.tokenKeys, Logger: p.log.With("component", "accounts")})
 	if err != nil {
 		return nil, err
 	}
+	// A rotation (admin rotate-token-key, or the Secret's files replaced)
+	// takes effect without a restart.
+	dir := p.cfg.authKeys()
+	go keyring.WatchDir(ctx, dir, keysReloadEvery, p.log.With("component", "keys"), func() error {
+		k, err := keyring.LoadTokenKeys(dir)
+		if err != nil {
+			return err
+		}
+		return acc.SetKeys(k)
+	})
 	quotas := p.cfg.quotas
 	return web.NewServer(web.Deps{Ledger: ask, Views: p.views, Hub: p.hub, Backlog: projections.Backlog{Store: p.views},
 		Keys: p.keys, Catalog: p.catalog(), Logger: p.log.With("component", "api"), Gatherer: p.reg, Registerer: p.reg,

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -140,7 +141,10 @@ func (s *server) handleRefresh() http.HandlerFunc {
 // credential, whichever the client holds, and clears the cookies.
 func (s *server) handleLogout() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
+		// A client that gives up waiting must not leave its sign-in alive:
+		// the revocation finishes whatever the connection does.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+		defer cancel()
 		if c, err := r.Cookie(refreshCookie); err == nil {
 			if err := s.Accounts.Logout(ctx, c.Value); err != nil {
 				writeError(w, r, s.Logger, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -71,6 +72,9 @@ func New(c Config) (*Service, error) {
 	}
 	if c.Throttle.perIP == nil {
 		c.Throttle.perIP = NewKeyedLimiter(c.Now)
+	}
+	if c.Throttle.names == nil {
+		c.Throttle.names = new([64]sync.Mutex)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -144,7 +148,17 @@ func (s *Service) SetPassword(ctx context.Context, username, password string) (U
 		return User{}, err
 	}
 	u.UpdatedAt = s.now().UTC()
-	return u, s.store.UpdateUser(ctx, u)
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		return User{}, err
+	}
+	// A new password ends a lockout of the name.
+	return u, s.store.SaveLoginFailures(ctx, UsernameKey(u.Username), Failures{})
+}
+
+// Unlock ends a lockout of a username after failed sign-ins (the admin
+// command line), whether or not the name exists.
+func (s *Service) Unlock(ctx context.Context, username string) error {
+	return s.store.SaveLoginFailures(ctx, UsernameKey(username), Failures{})
 }
 
 // Session is what a sign-in or a refresh hands out.
@@ -169,7 +183,9 @@ func (s *Service) Login(ctx context.Context, username, password, ip string) (Ses
 	if len(key) > maxUsername*4 || len(password) > MaxPassword*4 {
 		return Session{}, errLogin // never hash an unbounded input
 	}
-	if err := s.throttle.before(ctx, s.store, key, ip, s.now()); err != nil {
+	unlock := s.throttle.lock(key)
+	defer unlock()
+	if err := s.throttle.begin(ctx, s.store, key, ip, s.now()); err != nil {
 		return Session{}, err
 	}
 	u, err := s.store.UserByName(ctx, key)
@@ -182,11 +198,10 @@ func (s *Service) Login(ctx context.Context, username, password, ip string) (Ses
 		return Session{}, err
 	}
 	if !ok || u.Disabled {
-		s.throttle.failed(ctx, s.store, key, ip, s.now())
-		s.log.Info("sign-in failed", "ip", ip)
+		s.log.Info("sign-in failed", "ip", ip) // counted by begin
 		return Session{}, errLogin
 	}
-	s.throttle.succeeded(ctx, s.store, key)
+	s.throttle.succeeded(ctx, s.store, key, ip)
 	if s.hasher.NeedsRehash(u.PasswordHash) {
 		if h, err := s.hasher.Hash(ctx, password); err == nil {
 			u.PasswordHash, u.UpdatedAt = h, s.now().UTC()

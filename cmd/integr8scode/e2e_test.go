@@ -441,6 +441,9 @@ func TestEndToEnd(t *testing.T) {
 		if code, out := admin2("set-password", "--data-dir", dir, "--username", "ada"); code != 0 || !strings.Contains(out, "new password") {
 			t.Fatalf("set-password: %d %s", code, out)
 		}
+		if code, out := admin2("unlock", "--data-dir", dir, "--username", "ada"); code != 0 || !strings.Contains(out, "may sign in again") {
+			t.Fatalf("unlock: %d %s", code, out)
+		}
 	})
 
 	t.Run("OK load profile of simulated people, signed in and anonymous, with a report", func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 
 	"github.com/integr8scode/integr8scode/accounts"
 	"github.com/integr8scode/integr8scode/domain"
@@ -756,5 +757,36 @@ func TestAdminRoutesAreForAdminsAndCannotLockThemselvesOut(t *testing.T) {
 	}
 	if r := call(t, "PATCH", a.URL+"/api/v1/admin/users/0193a1c2-0000-7000-8000-000000000000", `{"disabled":true}`, admin.bearer()...); r.Status != http.StatusNotFound {
 		t.Fatalf("an unknown user: %d", r.Status)
+	}
+}
+
+// TestIdempotencyKeysNameUnguessableIDsPerCaller: the id an
+// Idempotency-Key derives is keyed with the platform's secret (nobody can
+// compute an anonymous execution's id from a guessable key) and scoped to
+// the caller (two clients choosing the same key never meet).
+func TestIdempotencyKeysNameUnguessableIDsPerCaller(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	a := startAPI(t, func(d *Deps, _ *http.Server) {
+		d.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		d.IdempotencySecret = secret
+	})
+	submit := func(from string) Execution {
+		r := call(t, "POST", a.URL+"/api/v1/executions", `{"script":"print(1)"}`, "Idempotency-Key", "order-1001", "X-Forwarded-For", from)
+		if r.Status != http.StatusAccepted && r.Status != http.StatusOK {
+			t.Fatalf("submit from %s: %d %s", from, r.Status, r.Body)
+		}
+		return decodeExecution(t, r)
+	}
+	first, again, other := submit("203.0.113.1"), submit("203.0.113.1"), submit("198.51.100.7")
+	if first.ID != again.ID || first.ID == other.ID {
+		t.Fatalf("ids %s, %s (the same client again), %s (another client)", first.ID, again.ID, other.ID)
+	}
+	// The hash the original product's way would have given: anyone's to compute.
+	public := uuid.NewSHA1(uuid.MustParse("6c0b1f3e-2f5d-4e55-9d55-8f0e7a1c2b90"), []byte("anonymous\x00order-1001")).String()
+	if first.ID == public || strings.HasPrefix(first.ID, public[:8]) {
+		t.Fatal("the id is computable without the secret")
+	}
+	if id, err := uuid.Parse(first.ID); err != nil || id.Version() != 8 {
+		t.Fatalf("id %s: version %v, %v", first.ID, id.Version(), err)
 	}
 }

@@ -55,6 +55,8 @@ type platform struct {
 	signer eventstore.Signer
 	// tokenKeys sign and verify access tokens (api, up).
 	tokenKeys accounts.SigningKeys
+	// idempotency keys the ids derived from Idempotency-Key headers.
+	idempotency []byte
 	// catchUp says whether the views have caught up with the log as it
 	// was when this process started (readiness).
 	catchUp *catchUp
@@ -336,7 +338,7 @@ func (p *platform) apiHandler(ctx context.Context, ask web.Ledger) (http.Handler
 		Keys: p.keys, Catalog: p.catalog(), Logger: p.log.With("component", "api"), Gatherer: p.reg, Registerer: p.reg,
 		Ready: p.readyCheck, CORSOrigins: origins,
 		Accounts: acc, Scripts: &accounts.Scripts{Store: store, Catalog: p.catalog()},
-		Quotas: &quotas, TrustedProxies: p.cfg.proxies, MaxBacklog: p.cfg.MaxBacklog}), nil
+		Quotas: &quotas, TrustedProxies: p.cfg.proxies, MaxBacklog: p.cfg.MaxBacklog, IdempotencySecret: p.idempotency}), nil
 }
 
 // loadTokenKeys opens the access tokens' signing keys (created on first
@@ -347,6 +349,9 @@ func (p *platform) loadTokenKeys() error {
 		return err
 	}
 	p.tokenKeys = k
+	if p.idempotency, err = keyring.LoadOrCreateIdempotencySecret(p.cfg.authKeys()); err != nil {
+		return err
+	}
 	p.log.Info("token keys", "dir", p.cfg.authKeys(), "signing_key", k.Active, "keys", len(k.Keys))
 	return nil
 }

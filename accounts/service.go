@@ -265,8 +265,12 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Session, error) 
 		return Session{}, err
 	}
 	if !fresh {
-		s.log.Warn("refresh token reused: sign-in revoked", "user", t.UserID, "family", t.Family)
+		s.log.Warn("refresh token reused: sign-in revoked with the API tokens made in it", "user", t.UserID, "family", t.Family)
 		if err := s.store.RevokeFamily(ctx, t.Family, now); err != nil {
+			return Session{}, err
+		}
+		// A copy of the sign-in was taken: whatever it minted goes too.
+		if err := s.store.DeleteAPITokensOfSession(ctx, t.UserID, t.Family); err != nil {
 			return Session{}, err
 		}
 		return Session{}, errRefresh
@@ -318,34 +322,38 @@ var errCredential = domain.Errorf(domain.EUNAUTHORIZED, "the credentials are inv
 // Authorization: Bearer) or a personal API token. The user is read on every
 // request, so a disabled or deleted account, a revoked token or an ended
 // sign-in stops working at once.
-func (s *Service) Authenticate(ctx context.Context, credential string) (User, error) {
+//
+// session is the sign-in an access token belongs to ("" for an API token).
+func (s *Service) Authenticate(ctx context.Context, credential string) (u User, session string, err error) {
 	if IsAPIToken(credential) {
 		t, err := s.store.APIToken(ctx, HashSecret(credential))
 		if err != nil {
 			if domain.ErrorCode(err) == domain.ENOTFOUND {
-				return User{}, errCredential
+				return User{}, "", errCredential
 			}
-			return User{}, err
+			return User{}, "", err
 		}
 		if t.ExpiresAt != nil && !s.now().Before(*t.ExpiresAt) {
-			return User{}, errCredential
+			return User{}, "", errCredential
 		}
-		return s.activeUser(ctx, t.UserID)
+		u, err := s.activeUser(ctx, t.UserID)
+		return u, "", err
 	}
 	c, err := s.tokens.verify(credential)
 	if err != nil {
-		return User{}, errCredential
+		return User{}, "", errCredential
 	}
 	if c.Family != "" {
 		revoked, err := s.store.FamilyRevoked(ctx, c.Family)
 		if err != nil {
-			return User{}, err
+			return User{}, "", err
 		}
 		if revoked {
-			return User{}, errCredential
+			return User{}, "", errCredential
 		}
 	}
-	return s.activeUser(ctx, c.Subject)
+	u, err = s.activeUser(ctx, c.Subject)
+	return u, c.Family, err
 }
 
 func (s *Service) activeUser(ctx context.Context, id string) (User, error) {
@@ -372,9 +380,11 @@ const (
 	MaxTokenTTL = 366 * 24 * time.Hour
 )
 
-// CreateAPIToken makes a token for u named name that expires after ttl (0:
-// never). The secret is returned once and stored only as its hash.
-func (s *Service) CreateAPIToken(ctx context.Context, u User, name string, ttl time.Duration) (APIToken, string, error) {
+// CreateAPIToken makes a token for u, in sign-in session, named name that
+// expires after ttl (0: never). The secret is returned once and stored only
+// as its hash. The session is remembered: if its refresh token is ever
+// reused (a copy was taken), the tokens made in it are revoked with it.
+func (s *Service) CreateAPIToken(ctx context.Context, u User, session, name string, ttl time.Duration) (APIToken, string, error) {
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "" || len([]rune(name)) > maxTokenName:
@@ -391,7 +401,8 @@ func (s *Service) CreateAPIToken(ctx context.Context, u User, name string, ttl t
 	}
 	secret := newSecret(APITokenPrefix)
 	now := s.now().UTC()
-	t := APIToken{ID: uuid.Must(uuid.NewV7()).String(), Hash: HashSecret(secret), UserID: u.ID, Name: name, CreatedAt: now}
+	t := APIToken{ID: uuid.Must(uuid.NewV7()).String(), Hash: HashSecret(secret), UserID: u.ID, Name: name, CreatedAt: now,
+		Session: session}
 	if ttl > 0 {
 		exp := now.Add(ttl)
 		t.ExpiresAt = &exp

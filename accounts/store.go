@@ -42,6 +42,8 @@ type Store interface {
 	// DeleteAPIToken removes a user's token by its id; ENOTFOUND if the
 	// user has no such token.
 	DeleteAPIToken(ctx context.Context, userID, id string) error
+	// DeleteAPITokensOfSession removes the user's tokens made in a sign-in.
+	DeleteAPITokensOfSession(ctx context.Context, userID, session string) error
 
 	// LoginFailures returns the failed sign-ins recorded for a username
 	// key (zero if none); SaveLoginFailures records them; a zero value
@@ -69,6 +71,7 @@ type APIToken struct {
 	Name      string
 	CreatedAt time.Time
 	ExpiresAt *time.Time // nil: until revoked
+	Session   string     // the sign-in it was made in
 }
 
 // Failures are the recent failed sign-ins of one username.

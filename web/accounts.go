@@ -202,7 +202,8 @@ func (s *server) handleCreateToken() http.HandlerFunc {
 			}
 			ttl = time.Duration(*req.ExpiresIn) * time.Second
 		}
-		t, secret, err := s.Accounts.CreateAPIToken(r.Context(), *principal(r).User, req.Name, ttl)
+		p := principal(r)
+		t, secret, err := s.Accounts.CreateAPIToken(r.Context(), *p.User, p.Session, req.Name, ttl)
 		if err != nil {
 			writeError(w, r, s.Logger, err)
 			return

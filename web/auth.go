@@ -53,7 +53,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		u, err := s.Accounts.Authenticate(r.Context(), cred)
+		u, session, err := s.Accounts.Authenticate(r.Context(), cred)
 		if err != nil {
 			if domain.ErrorCode(err) == domain.EUNAUTHORIZED {
 				s.metrics.authFailures.WithLabelValues(via).Inc()
@@ -63,7 +63,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		ctx := context.WithValue(r.Context(), principalKey{}, accounts.Principal{User: &u, Via: via})
+		ctx := context.WithValue(r.Context(), principalKey{}, accounts.Principal{User: &u, Via: via, Session: session})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -110,6 +110,20 @@ func (s *server) requireUser(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// requireSignIn passes users who proved themselves with a sign-in (the
+// session cookie or an access token), not with a personal API token: a
+// leaked API token must not be able to make, list or revoke tokens.
+func (s *server) requireSignIn(next http.Handler) http.Handler {
+	return s.requireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if principal(r).Session == "" {
+			writeError(w, r, s.Logger, domain.Errorf(domain.EFORBIDDEN,
+				"API tokens are managed from a sign-in (the web app, or POST /api/v1/auth/login), not with an API token"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
 }
 
 // requireAdmin passes admins only: 401 for anonymous callers, 403 for

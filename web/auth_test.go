@@ -182,15 +182,24 @@ func TestSessionCookiesRefreshRotationReuseAndSignOut(t *testing.T) {
 		t.Fatalf("the refreshed access token: %d", r.Status)
 	}
 
+	// An API token made in this sign-in, by whoever holds it now.
+	minted := call(t, "POST", a.URL+"/api/v1/auth/tokens", `{"name":"minted"}`, "Authorization", "Bearer "+tok.AccessToken)
+	var mintedTok struct{ Token string }
+	_ = json.Unmarshal(minted.Body, &mintedTok)
+	if minted.Status != http.StatusCreated {
+		t.Fatalf("mint: %d %s", minted.Status, minted.Body)
+	}
+
 	// Reuse of the spent token: a copy was taken, the whole sign-in ends,
-	// for the newest refresh token and every access token of it too.
+	// for the newest refresh token and every access token of it too, and
+	// the API tokens made in it.
 	if r := withCookies(t, "POST", a.URL+"/api/v1/auth/refresh", "", []*http.Cookie{refresh}); r.Status != http.StatusUnauthorized {
 		t.Fatalf("reused refresh token: %d %s", r.Status, r.Body)
 	}
 	if r := withCookies(t, "POST", a.URL+"/api/v1/auth/refresh", "", []*http.Cookie{refresh2}); r.Status != http.StatusUnauthorized {
 		t.Fatalf("the sign-in survived the reuse: %d", r.Status)
 	}
-	for _, tokn := range []string{u.Access, tok.AccessToken} {
+	for _, tokn := range []string{u.Access, tok.AccessToken, mintedTok.Token} {
 		if r := call(t, "GET", a.URL+"/api/v1/auth/me", "", "Authorization", "Bearer "+tokn); r.Status != http.StatusUnauthorized ||
 			r.Header.Get("WWW-Authenticate") == "" {
 			t.Fatalf("an access token of the revoked sign-in: %d", r.Status)
@@ -356,6 +365,13 @@ func TestAPITokensAreShownOnceListedRevokedAndBearerOnly(t *testing.T) {
 	}
 	if r := withCookies(t, "GET", a.URL+"/api/v1/auth/me", "", []*http.Cookie{{Name: accessCookie, Value: tok.Token}}); r.Status != http.StatusUnauthorized {
 		t.Fatalf("the token as a cookie: %d", r.Status)
+	}
+	// A leaked API token cannot mint more, list or revoke them.
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/api/v1/auth/tokens", `{"name":"more"}`}, {"GET", "/api/v1/auth/tokens", ""}, {"DELETE", "/api/v1/auth/tokens/" + tok.ID, ""}} {
+		if r := call(t, c.method, a.URL+c.path, c.body, bearer...); r.Status != http.StatusForbidden {
+			t.Fatalf("%s %s with an API token: %d", c.method, c.path, r.Status)
+		}
 	}
 	if r := call(t, "DELETE", a.URL+"/api/v1/auth/tokens/"+tok.ID, "", other.bearer()...); r.Status != http.StatusNotFound {
 		t.Fatalf("another user revoking it: %d", r.Status)

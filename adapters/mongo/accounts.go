@@ -275,15 +275,17 @@ type apiTokenDoc struct {
 	Name      string     `bson:"name"`
 	CreatedAt time.Time  `bson:"created_at"`
 	ExpiresAt *time.Time `bson:"expires_at,omitempty"`
+	Session   string     `bson:"session"`
 }
 
 func (d apiTokenDoc) token() accounts.APIToken {
-	return accounts.APIToken{ID: d.ID, Hash: d.Hash, UserID: d.UserID, Name: d.Name, CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt}
+	return accounts.APIToken{ID: d.ID, Hash: d.Hash, UserID: d.UserID, Name: d.Name, CreatedAt: d.CreatedAt,
+		ExpiresAt: d.ExpiresAt, Session: d.Session}
 }
 
 func (a *Accounts) CreateAPIToken(ctx context.Context, t accounts.APIToken) error {
 	_, err := a.tokens.InsertOne(ctx, apiTokenDoc{Hash: t.Hash, ID: t.ID, UserID: t.UserID, Name: t.Name,
-		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt})
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, Session: t.Session})
 	if err != nil {
 		return fmt.Errorf("store API token: %w", err)
 	}
@@ -330,6 +332,23 @@ func (a *Accounts) DeleteAPIToken(ctx context.Context, userID, id string) error 
 		}
 	}
 	return domain.Errorf(domain.ENOTFOUND, "token %.36s not found", id)
+}
+
+// DeleteAPITokensOfSession deletes, by _id, the user's tokens made in a
+// sign-in.
+func (a *Accounts) DeleteAPITokensOfSession(ctx context.Context, userID, session string) error {
+	have, err := a.APITokens(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, t := range have {
+		if t.Session == session && session != "" {
+			if _, err := a.tokens.DeleteOne(ctx, byID(t.Hash)); err != nil {
+				return fmt.Errorf("revoke API token: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 type failuresDoc struct {

@@ -391,11 +391,13 @@ type scriptDoc struct {
 	Stdin     string    `bson:"stdin"`
 	CreatedAt time.Time `bson:"created_at"`
 	UpdatedAt time.Time `bson:"updated_at"`
+	Size      int64     `bson:"size"` // bytes of script and stdin, for ScriptUsage
 }
 
 func toScriptDoc(s accounts.Script) scriptDoc {
 	return scriptDoc{ID: s.ID, Owner: s.Owner, Name: s.Name, Script: s.Script, Language: s.Language,
-		Version: s.Version, Stdin: s.Stdin, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+		Version: s.Version, Stdin: s.Stdin, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+		Size: int64(len(s.Script) + len(s.Stdin))}
 }
 
 func (d scriptDoc) script() accounts.Script {
@@ -460,12 +462,18 @@ func (a *Accounts) Scripts(ctx context.Context, owner, before string, limit int)
 	return out, more, nil
 }
 
-func (a *Accounts) CountScripts(ctx context.Context, owner string) (int, error) {
-	n, err := a.scripts.CountDocuments(ctx, bson.D{{Key: "owner", Value: owner}})
+func (a *Accounts) ScriptUsage(ctx context.Context, owner string) (int, int64, error) {
+	docs, err := findAll[struct {
+		Size int64 `bson:"size"`
+	}](ctx, a.scripts, bson.D{{Key: "owner", Value: owner}}, options.Find().SetProjection(bson.D{{Key: "size", Value: 1}}))
 	if err != nil {
-		return 0, fmt.Errorf("count scripts: %w", err)
+		return 0, 0, fmt.Errorf("scripts' usage: %w", err)
 	}
-	return int(n), nil
+	var bytes int64
+	for _, d := range docs {
+		bytes += d.Size
+	}
+	return len(docs), bytes, nil
 }
 
 // findAll runs a query and decodes every result.

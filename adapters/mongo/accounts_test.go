@@ -195,8 +195,8 @@ func TestScriptsPageNewestFirstPerOwner(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(mine) {
 			t.Fatalf("pages gave %v, want %v", got, mine)
 		}
-		if n, err := a.CountScripts(ctx, "alice"); n != 5 || err != nil {
-			t.Fatalf("count = %d, %v", n, err)
+		if n, bytes, err := a.ScriptUsage(ctx, "alice"); n != 5 || bytes != 5*int64(len("print(1)")) || err != nil {
+			t.Fatalf("usage = %d scripts, %d bytes, %v", n, bytes, err)
 		}
 	})
 }

@@ -28,7 +28,9 @@ func TestDamagedKeysAreRefused(t *testing.T) {
 	}
 	ecPriv, _ := x509.MarshalPKCS8PrivateKey(ec)
 	ecPub, _ := x509.MarshalPKIXPublicKey(&ec.PublicKey)
-	pemOf := func(typ string, der []byte) string { return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})) }
+	pemOf := func(typ string, der []byte) string {
+		return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
+	}
 
 	for _, c := range []struct {
 		name, file, body, want string

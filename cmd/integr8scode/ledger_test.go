@@ -240,8 +240,8 @@ func TestKillDuringAnAppendLeavesOneCopy(t *testing.T) {
 				t.Fatalf("retry after the kill: %d %s", r.Status, r.Body)
 			}
 			waitEvents(t, base, e.ID, 10*time.Second)
-			_ = syscall.Kill(-second.Process.Pid, syscall.SIGKILL)
-			<-done
+			// The tool below needs the data directory that the process holds.
+			stopProcess(t, second, done)
 			code, out := runTool(t, "ledger", "verify", "--data-dir", dir, "--json")
 			var rep verifyReport
 			if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || rep.Events != 3 || rep.Executions != 1 {
@@ -267,8 +267,7 @@ func startProcessEnv(t *testing.T, bin, dir, addr string, env ...string) (*exec.
 	done := make(chan struct{})
 	go func() { exited <- cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+		stopProcess(t, cmd, done)
 		if t.Failed() {
 			t.Logf("process log:\n%s", tail(logs.String(), 60))
 		}

@@ -117,7 +117,8 @@ func (s *server) answerSession(w http.ResponseWriter, r *http.Request, sess acco
 
 func (s *server) handleRefresh() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(refreshCookie)
+		_, refresh := s.cookieNames(r)
+		c, err := r.Cookie(refresh)
 		if err != nil || c.Value == "" {
 			s.unauthorized(w, r, domain.Errorf(domain.EUNAUTHORIZED, "no sign-in to refresh; sign in again"))
 			return
@@ -145,13 +146,14 @@ func (s *server) handleLogout() http.HandlerFunc {
 		// the revocation finishes whatever the connection does.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
 		defer cancel()
-		if c, err := r.Cookie(refreshCookie); err == nil {
+		_, refresh := s.cookieNames(r)
+		if c, err := r.Cookie(refresh); err == nil {
 			if err := s.Accounts.Logout(ctx, c.Value); err != nil {
 				writeError(w, r, s.Logger, err)
 				return
 			}
 		}
-		if cred, _, err := credential(r); err == nil && cred != "" && !accounts.IsAPIToken(cred) {
+		if cred, _, err := s.credential(r); err == nil && cred != "" && !accounts.IsAPIToken(cred) {
 			if err := s.Accounts.EndSession(ctx, cred); err != nil {
 				writeError(w, r, s.Logger, err)
 				return

@@ -28,6 +28,18 @@ const (
 	refreshPath = "/api/v1/auth"
 )
 
+// cookieNames are the session cookies' names for r. Over HTTPS they carry
+// the prefixes browsers enforce (__Host-: Secure, Path=/, no Domain, so a
+// sibling subdomain cannot set one; __Secure- for the refresh cookie,
+// whose path is narrower), and only the prefixed names are read then.
+// Plain HTTP (development on loopback) has no such protection to give.
+func (s *server) cookieNames(r *http.Request) (access, refresh string) {
+	if s.proxies.secure(r) {
+		return "__Host-" + accessCookie, "__Secure-" + refreshCookie
+	}
+	return accessCookie, refreshCookie
+}
+
 type principalKey struct{}
 
 // principal is who r acts for (anonymous when no credential was given or
@@ -44,7 +56,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		cred, via, err := credential(r)
+		cred, via, err := s.credential(r)
 		if err != nil {
 			s.unauthorized(w, r, err)
 			return
@@ -69,7 +81,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 }
 
 // credential takes the credential of r and says where it came from.
-func credential(r *http.Request) (string, string, error) {
+func (s *server) credential(r *http.Request) (string, string, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, cred, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(cred) == "" {
@@ -81,7 +93,8 @@ func credential(r *http.Request) (string, string, error) {
 		}
 		return cred, "bearer", nil
 	}
-	if c, err := r.Cookie(accessCookie); err == nil && c.Value != "" {
+	access, _ := s.cookieNames(r)
+	if c, err := r.Cookie(access); err == nil && c.Value != "" {
 		if accounts.IsAPIToken(c.Value) {
 			return "", "", domain.Errorf(domain.EUNAUTHORIZED, "API tokens are accepted only in the Authorization header")
 		}
@@ -152,17 +165,19 @@ func (s *server) quotaKey(r *http.Request) string {
 // TLS; plain http://127.0.0.1 in development would drop Secure cookies).
 func (s *server) setSessionCookies(w http.ResponseWriter, r *http.Request, sess accounts.Session) {
 	secure := s.proxies.secure(r)
-	http.SetCookie(w, &http.Cookie{Name: accessCookie, Value: sess.Access, Path: "/",
+	access, refresh := s.cookieNames(r)
+	http.SetCookie(w, &http.Cookie{Name: access, Value: sess.Access, Path: "/",
 		Expires: sess.AccessExpires, MaxAge: int(time.Until(sess.AccessExpires).Seconds()),
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
-	http.SetCookie(w, &http.Cookie{Name: refreshCookie, Value: sess.Refresh, Path: refreshPath,
+	http.SetCookie(w, &http.Cookie{Name: refresh, Value: sess.Refresh, Path: refreshPath,
 		Expires: sess.RefreshExpires, MaxAge: int(time.Until(sess.RefreshExpires).Seconds()),
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
 }
 
 func (s *server) clearSessionCookies(w http.ResponseWriter, r *http.Request) {
 	secure := s.proxies.secure(r)
-	for _, c := range []struct{ name, path string }{{accessCookie, "/"}, {refreshCookie, refreshPath}} {
+	access, refresh := s.cookieNames(r)
+	for _, c := range []struct{ name, path string }{{access, "/"}, {refresh, refreshPath}} {
 		http.SetCookie(w, &http.Cookie{Name: c.name, Value: "", Path: c.path, MaxAge: -1,
 			HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
 	}

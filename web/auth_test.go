@@ -806,3 +806,31 @@ func TestIdempotencyKeysNameUnguessableIDsPerCaller(t *testing.T) {
 		t.Fatalf("id %s: version %v, %v", first.ID, id.Version(), err)
 	}
 }
+
+// TestSessionCookiesOverHTTPSCarryHostPrefixes: behind a trusted proxy
+// that says HTTPS, the cookies are Secure and prefixed, and only prefixed
+// cookies are read, so a sibling subdomain cannot plant a session.
+func TestSessionCookiesOverHTTPSCarryHostPrefixes(t *testing.T) {
+	a := startAPI(t, func(d *Deps, _ *http.Server) {
+		d.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	register(t, a, "secure-one")
+	https := []string{"X-Forwarded-Proto", "https"}
+	r := call(t, "POST", a.URL+"/api/v1/auth/login", credentialsBody("secure-one", goodPassword), https...)
+	cs := cookiesOf(r)
+	access, refresh := cookieNamed(cs, "__Host-"+accessCookie), cookieNamed(cs, "__Secure-"+refreshCookie)
+	if access == nil || refresh == nil || !access.Secure || !refresh.Secure || access.Path != "/" || access.Domain != "" {
+		t.Fatalf("cookies over HTTPS: %+v", cs)
+	}
+	if r := withCookies(t, "GET", a.URL+"/api/v1/auth/me", "", []*http.Cookie{access}, https...); r.Status != http.StatusOK {
+		t.Fatalf("the prefixed cookie over HTTPS: %d", r.Status)
+	}
+	// An unprefixed cookie (set by anyone for the parent domain) is not a session there.
+	planted := &http.Cookie{Name: accessCookie, Value: access.Value}
+	if r := withCookies(t, "GET", a.URL+"/api/v1/auth/me", "", []*http.Cookie{planted}, https...); r.Status != http.StatusUnauthorized {
+		t.Fatalf("an unprefixed cookie over HTTPS: %d", r.Status)
+	}
+	if r := withCookies(t, "POST", a.URL+"/api/v1/auth/refresh", "", []*http.Cookie{refresh}, https...); r.Status != http.StatusOK {
+		t.Fatalf("refresh with the prefixed cookie: %d %s", r.Status, r.Body)
+	}
+}

@@ -148,7 +148,7 @@ func (s *Service) SetPassword(ctx context.Context, username, password string) (U
 		return User{}, err
 	}
 	u.UpdatedAt = s.now().UTC()
-	if err := s.store.UpdateUser(ctx, u); err != nil {
+	if err := s.store.SetPasswordHash(ctx, u.ID, u.PasswordHash, u.UpdatedAt); err != nil {
 		return User{}, err
 	}
 	// A new password ends a lockout of the name.
@@ -205,7 +205,7 @@ func (s *Service) Login(ctx context.Context, username, password, ip string) (Ses
 	if s.hasher.NeedsRehash(u.PasswordHash) {
 		if h, err := s.hasher.Hash(ctx, password); err == nil {
 			u.PasswordHash, u.UpdatedAt = h, s.now().UTC()
-			_ = s.store.UpdateUser(ctx, u)
+			_ = s.store.SetPasswordHash(ctx, u.ID, h, u.UpdatedAt)
 		}
 	}
 	return s.startSession(ctx, u)

@@ -17,6 +17,9 @@ type Store interface {
 	// UpdateUser replaces the mutable fields (role, disabled, quota,
 	// password hash, updated_at) of u.ID.
 	UpdateUser(ctx context.Context, u User) error
+	// SetPasswordHash changes only u's password hash (and updated_at), so
+	// that it never undoes a concurrent change of role or disabled.
+	SetPasswordHash(ctx context.Context, id, hash string, at time.Time) error
 	// Users lists users oldest first, after the id after ("" from the start).
 	Users(ctx context.Context, after string, limit int) ([]User, bool, error)
 

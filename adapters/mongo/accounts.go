@@ -172,6 +172,21 @@ func (a *Accounts) UpdateUser(ctx context.Context, u accounts.User) error {
 	return nil
 }
 
+// SetPasswordHash sets two fields only. (On FerretDB 1.x an update is
+// still "read, then write the document", so a concurrent change can be
+// lost there in the moment between; on MongoDB it cannot.)
+func (a *Accounts) SetPasswordHash(ctx context.Context, id, hash string, at time.Time) error {
+	res, err := a.users.UpdateOne(ctx, byID(id), bson.D{{Key: "$set", Value: bson.D{
+		{Key: "password_hash", Value: hash}, {Key: "updated_at", Value: at}}}})
+	if err != nil {
+		return fmt.Errorf("set password of %s: %w", id, err)
+	}
+	if res.MatchedCount == 0 {
+		return domain.Errorf(domain.ENOTFOUND, "user %s not found", id)
+	}
+	return nil
+}
+
 // Users pages by _id, a UUIDv7: oldest first.
 func (a *Accounts) Users(ctx context.Context, after string, limit int) ([]accounts.User, bool, error) {
 	filter := bson.D{}

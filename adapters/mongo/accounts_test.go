@@ -222,3 +222,26 @@ func TestLoginFailuresAreCountedAndCleared(t *testing.T) {
 		t.Fatalf("not cleared: %+v", f)
 	}
 }
+
+func TestSetPasswordHashLeavesTheOtherFieldsAlone(t *testing.T) {
+	a := NewAccounts(newTestDB(t, backendEmbedded))
+	ctx := context.Background()
+	u := newUser("hopper")
+	if err := a.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	u.Disabled = true // an admin's change the password change must not undo
+	if err := a.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetPasswordHash(ctx, u.ID, "$argon2id$new", at(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := a.User(ctx, u.ID)
+	if !got.Disabled || got.PasswordHash != "$argon2id$new" || !got.UpdatedAt.Equal(at(time.Hour)) {
+		t.Fatalf("after SetPasswordHash: %+v", got)
+	}
+	if err := a.SetPasswordHash(ctx, "nobody", "x", at(0)); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("unknown user: %v", err)
+	}
+}

@@ -40,6 +40,7 @@ async function compareTwo(page: Page) {
   await rows.nth(1).getByRole('checkbox').check();
   await rows.nth(2).getByRole('checkbox').check();
   await expect(page.getByRole('region', { name: 'Output difference' })).toContainText('+ line 6');
+  await expect(page.getByTestId('my-stats-executions')).toHaveText('2');
 }
 
 for (const scheme of ['light', 'dark'] as const) {
@@ -61,8 +62,10 @@ for (const scheme of ['light', 'dark'] as const) {
     await expect(page.getByTestId('new-token')).toBeVisible();
     await check('/tokens with a new secret');
     await page.goto('/admin');
-    await expect(page.getByTestId('stats-later')).toBeVisible();
-    await check('/admin');
+    await expect(page.getByTestId('stats-completed')).toBeVisible();
+    await page.getByText('The numbers').click();
+    await expect(page.getByRole('region', { name: 'Executions per hour' })).toBeVisible();
+    await check('/admin, statistics with the numbers open');
     await page.goto('/admin/users');
     await expect(page.getByRole('list', { name: 'Accounts' })).toContainText('stranger');
     await check('/admin/users');
@@ -145,6 +148,10 @@ test('375 px wide: the account and admin pages do not scroll sideways', async ({
   for (const path of ['/scripts', '/tokens', '/admin', '/admin/users', '/admin/executions', `/executions/${foreign}`]) {
     await page.goto(path);
     await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+    if (path === '/admin') {
+      await expect(page.getByTestId('stats-completed')).toBeVisible();
+      await page.getByText('The numbers').click();
+    }
     await fits(path);
   }
   await page.goto('/tokens');
@@ -167,9 +174,12 @@ test('375 px wide: the account and admin pages do not scroll sideways', async ({
   }
 });
 
-test('screenshots of the account and admin pages for docs/ui.md', async ({ page }, info) => {
+test('screenshots of the account and admin pages for docs/ui.md', async ({ page, request }, info) => {
   test.setTimeout(90_000);
   await populated(page);
+  // A failure, anonymous, for the overview's failures by reason.
+  const failed = await request.post('/api/v1/executions?wait=true', { data: { script: 'raise SystemExit(1)\n' } });
+  expect((await failed.json()).status).toBe('failed');
   const views = [
     { name: 'light', scheme: 'light' as const, width: 1280, height: 800 },
     { name: 'dark', scheme: 'dark' as const, width: 1280, height: 800 },
@@ -187,6 +197,11 @@ test('screenshots of the account and admin pages for docs/ui.md', async ({ page 
     await page.goto('/scripts');
     await expect(page.getByRole('list', { name: 'Saved scripts' })).toContainText('squares');
     await shoot('scripts');
+    await page.goto('/admin');
+    await expect(page.getByTestId('stats-completed')).toBeVisible();
+    await expect(page.getByRole('table', { name: 'By owner' })).toContainText('chief');
+    await expect(page.getByRole('table', { name: 'Failures by reason' })).toContainText('runtime_error');
+    await shoot('admin-overview');
     await page.goto('/admin/executions');
     await page.getByRole('button', { name: 'Verify these in this browser' }).click();
     await expect(page.getByTestId('ledger-summary')).toContainText('Verified in this browser', { timeout: 30_000 });

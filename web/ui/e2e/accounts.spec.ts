@@ -195,6 +195,9 @@ test('history: newest first, by status, page by page, and two runs compared', as
   await rows.nth(1).getByRole('checkbox').check();
   await page.getByRole('button', { name: 'Newer' }).click();
   await expect(page.getByText('Page 1')).toBeVisible();
+  // The page number changes at once, the rows when page 1 has come: wait
+  // for them, or the check lands on page 2's row, already ticked.
+  await expect(rows).toHaveCount(21);
   await rows.nth(1).getByRole('checkbox').check();
   const comparison = page.getByRole('region', { name: 'Comparison' });
   await expect(comparison).toContainText('older:');

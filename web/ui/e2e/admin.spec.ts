@@ -3,7 +3,7 @@
 // the running server's data directory.
 import { test, expect, setScript, createUser, signIn, runAs, PASSWORD } from './fixtures';
 
-test('admin: queue figures (statistics come later), users (role, disable, limits), every execution with its owner, verified', async ({
+test('admin: queue figures and statistics, users (role, disable, limits), every execution with its owner, verified', async ({
   page,
   browser,
   request,
@@ -12,22 +12,80 @@ test('admin: queue figures (statistics come later), users (role, disable, limits
   const admin = createUser('root', 'admin');
   const target = createUser('target');
 
-  // A user's run and an anonymous one, for the list of every execution.
+  // The target's runs of known outcomes (2 completed, 2 failed: an error
+  // and a time limit) and an anonymous one, for the statistics and the
+  // list of every execution.
   const userContext = await browser.newContext();
   const userPage = await userContext.newPage();
   await signIn(userPage, target);
   const userRun = await runAs(userPage, 'print("by target")\n');
+  await runAs(userPage, 'print(sum(range(10)))\n');
+  await runAs(userPage, 'raise SystemExit(3)\n');
+  const slow = await userPage.request.post('/api/v1/executions?wait=true', { data: { script: 'while True:\n    pass\n', limits: { timeout_ms: 1000 } } });
+  expect((await slow.json()).failure_reason).toBe('timeout');
   const anon = await request.post('/api/v1/executions?wait=true', { data: { script: 'print("by nobody")\n' } });
   expect(anon.status()).toBe(200);
+  expect((await request.get('/api/v1/stats')).status()).toBe(401); // anonymous callers have none
+  // Statistics are a projection: wait until it has the four ended runs.
+  const mine = async () => (await (await userPage.request.get('/api/v1/stats')).json()) as { by_status: Record<string, number> };
+  await expect.poll(async () => (await mine()).by_status, { timeout: 20_000 }).toEqual({ completed: 2, failed: 2 });
+
+  // The user's own statistics under their history: exactly their runs.
+  await userPage.goto('/history');
+  const own = userPage.getByRole('region', { name: 'Your last 7 days' });
+  await expect(own.getByTestId('my-stats-executions')).toHaveText('4');
+  await expect(own.getByTestId('my-stats-completed')).toHaveText('2');
+  await expect(own.getByTestId('my-stats-failed')).toHaveText('2');
+  await expect(own.getByRole('rowheader', { name: 'Wall time' }).locator('..')).toHaveText(/^\s*Wall time\s*4\s*((\d+ ms|[\d.]+ s)\s*){4}$/);
+  await expect(own.getByRole('img', { name: /^Executions per day, 7 days from .+: 4 in all/ })).toBeVisible();
 
   await signIn(page, admin);
+  // Everyone's statistics of the last 24 hours: the totals are the server's
+  // (the other tests of this run share the server), once every run so far
+  // has ended in the projection; the target's row is theirs alone.
+  type Everyone = { executions: number; by_status: Record<string, number> };
+  let all: Everyone = { executions: 0, by_status: {} };
+  await expect
+    .poll(async () => {
+      all = await (await page.request.get('/api/v1/stats')).json();
+      return (all.by_status.queued ?? 0) + (all.by_status.running ?? 0);
+    })
+    .toBe(0);
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' }).click();
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('Administration');
-  // The server has no /api/v1/stats: the page says so and shows the queue it does report.
-  expect((await request.get('/api/v1/stats')).status()).toBe(404);
-  await expect(page.getByTestId('stats-later')).toContainText('Statistics come later');
   await expect(page.getByTestId('queued')).toHaveText(/^\d+( or more)?$/);
   await expect(page.getByTestId('running')).toHaveText(/^\d+( or more)?$/);
+  expect(all.by_status.completed).toBeGreaterThanOrEqual(3);
+  expect(all.by_status.failed).toBeGreaterThanOrEqual(2);
+  const stats = page.getByRole('region', { name: 'Statistics' });
+  await expect(stats.getByTestId('stats-executions')).toHaveText(all.executions.toLocaleString('en-US'));
+  await expect(stats.getByTestId('stats-completed')).toHaveText(all.by_status.completed.toLocaleString('en-US'));
+  await expect(stats.getByTestId('stats-failed')).toHaveText(all.by_status.failed.toLocaleString('en-US'));
+  const owners = stats.getByRole('table', { name: 'By owner' });
+  await expect(owners.getByRole('row').filter({ has: page.getByRole('rowheader', { name: target, exact: true }) })).toHaveText(
+    new RegExp(`^\\s*${target}\\s*4\\s*$`),
+  );
+  await expect(owners.getByRole('rowheader', { name: 'anonymous', exact: true })).toBeVisible();
+  const reasons = stats.getByRole('table', { name: 'Failures by reason' });
+  await expect(reasons.getByRole('rowheader', { name: /time limit reached/ })).toBeVisible();
+  await expect(reasons.getByRole('rowheader', { name: /exited with an error/ })).toBeVisible();
+  await expect(stats.getByRole('table', { name: 'By runtime' }).getByRole('rowheader', { name: /^python \d/ }).first()).toBeVisible();
+  for (const measure of ['Queue wait', 'Wall time', 'CPU time']) {
+    await expect(stats.getByRole('rowheader', { name: measure }).locator('..')).toHaveText(
+      new RegExp(`^\\s*${measure}\\s*\\d+\\s*((\\d+ ms|[\\d.]+ (s|min|h))\\s*){4}$`),
+    );
+  }
+  await expect(stats.getByRole('rowheader', { name: 'Peak memory' }).locator('..')).toHaveText(/^\s*Peak memory\s*\d+\s*([\d.]+ (B|KiB|MiB)\s*){4}$/);
+  await expect(stats.getByRole('img', { name: new RegExp(`^Executions per hour, 24 hours from .+: ${all.executions} in all`) })).toBeVisible();
+  await expect(stats.getByRole('img').locator('rect.bar')).toHaveCount(24);
+  // The numbers behind the chart, as a table.
+  await stats.getByText('The numbers').click();
+  await expect(stats.getByRole('region', { name: 'Executions per hour' }).getByRole('row')).toHaveCount(25);
+  // By day: 30 UTC days, the same executions.
+  await stats.getByRole('combobox', { name: 'Range' }).selectOption({ label: 'Last 30 days, by day' });
+  await expect(stats.getByRole('img', { name: /^Executions per day, 30 days from / })).toBeVisible();
+  await expect(stats.getByRole('img').locator('rect.bar')).toHaveCount(30);
+  await expect(stats.getByTestId('stats-completed')).toHaveText(all.by_status.completed.toLocaleString('en-US'));
 
   // Users.
   await page.getByRole('navigation', { name: 'Administration' }).getByRole('link', { name: 'Users' }).click();
@@ -83,10 +141,10 @@ test('admin: queue figures (statistics come later), users (role, disable, limits
   await expect(userRow).toContainText(target);
   await expect(table.getByRole('row').filter({ hasText: 'anonymous' }).first()).toBeVisible();
   await page.getByRole('combobox', { name: 'Owner' }).selectOption({ label: target });
-  await expect(table.getByRole('row')).toHaveCount(3); // header, the run, the sleeper
+  await expect(table.getByRole('row')).toHaveCount(6); // header, the four runs, the sleeper
   await expect(table.getByRole('row').filter({ hasText: 'anonymous' })).toHaveCount(0);
   await page.getByRole('button', { name: 'Verify these in this browser' }).click();
-  await expect(page.getByTestId('ledger-summary')).toContainText('Verified in this browser: the ledger chains of all 2 executions shown check out', {
+  await expect(page.getByTestId('ledger-summary')).toContainText('Verified in this browser: the ledger chains of all 5 executions shown check out', {
     timeout: 30_000,
   });
   await expect(userRow).toContainText('verified (3 events)');

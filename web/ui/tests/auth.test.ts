@@ -4,7 +4,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { sessionFetch, noteSession, readHint, onSessionEnded, retryAfterSeconds, inWords, EARLY_MS } from '../src/lib/auth';
 import { api, ApiError, errorMessage } from '../src/lib/api';
-import { figures } from '../src/lib/figures';
 import { diffLines } from '../src/lib/diff';
 import { loadDraft, saveDraft } from '../src/lib/draft';
 
@@ -172,15 +171,6 @@ describe('Retry-After in words', () => {
 });
 
 describe('the rest of the account pages’ helpers', () => {
-  it('lists the figures of a statistics document by name', () => {
-    expect(figures({ executions: { completed: 1200, failed_total: 3 }, ok: true, runners: ['a', 'b'], note: null })).toEqual([
-      { label: 'executions › completed', value: (1200).toLocaleString() },
-      { label: 'executions › failed total', value: '3' },
-      { label: 'ok', value: 'true' },
-      { label: 'runners', value: '2 items' },
-    ]);
-  });
-
   it('diffs an empty output as no lines', () => {
     expect(diffLines('', 'careful')).toEqual([{ kind: 'added', text: 'careful' }]);
     expect(diffLines('', '')).toEqual([]);

@@ -2,6 +2,7 @@
 // ApiError with the server's {"error":{"code","message"}}.
 
 import { parseStrict, isObject, type JSONValue } from './json';
+import type { Stats, StatsQuery } from './stats';
 import { sessionFetch, noteSession, forgetSession, retryAfterSeconds, inWords } from './auth';
 
 export type Status = 'queued' | 'running' | 'completed' | 'failed';
@@ -169,8 +170,8 @@ export const api = {
   list: (params: { limit?: number; cursor?: string; status?: string; owner?: string }) =>
     call<{ executions: Execution[]; next_cursor?: string }>('GET', `/api/v1/executions${query(params)}`),
   queue: () => call<QueueFigures>('GET', '/api/v1/queue'),
-  /** Platform statistics; the server has no such route yet (404), see AdminOverview. */
-  stats: () => call<JSONValue>('GET', '/api/v1/stats'),
+  /** Statistics of the executions submitted in [from, to): the caller's own, an admin's everyone's (or one owner's). */
+  stats: (q: StatsQuery) => call<Stats>('GET', `/api/v1/stats${query({ ...q })}`),
   ledgerKeys: () => call<JSONValue>('GET', '/api/v1/ledger/keys'),
 
   /** The events, with each record read by the strict reader rather than JSON.parse. */
@@ -232,6 +233,18 @@ export const api = {
 
   // Administration (role admin).
   users: (cursor?: string) => call<{ users: User[]; next_cursor?: string }>('GET', `/api/v1/admin/users${query({ limit: 100, cursor })}`),
+  /** Every account (pages of 100, at most 5000), for owner names. */
+  async allUsers(): Promise<User[]> {
+    const all: User[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 50; i++) {
+      const page = await api.users(cursor);
+      all.push(...page.users);
+      if (!page.next_cursor) break;
+      cursor = page.next_cursor;
+    }
+    return all;
+  },
   patchUser: (id: string, patch: { role?: 'user' | 'admin'; disabled?: boolean; limits?: UserLimits | null }) =>
     call<User>('PATCH', `/api/v1/admin/users/${encodeURIComponent(id)}`, patch),
 };

@@ -3,6 +3,7 @@ package accounts
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -53,14 +54,14 @@ type accessClaims struct {
 
 // tokenIssuer signs and verifies access tokens.
 type tokenIssuer struct {
-	keys   SigningKeys
+	keys   atomic.Pointer[SigningKeys] // swapped whole on a rotation
 	ttl    time.Duration
 	now    func() time.Time
 	parser *jwt.Parser
 }
 
 func newTokenIssuer(keys SigningKeys, ttl time.Duration, now func() time.Time) *tokenIssuer {
-	return &tokenIssuer{keys: keys, ttl: ttl, now: now, parser: jwt.NewParser(
+	t := &tokenIssuer{ttl: ttl, now: now, parser: jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuer(Issuer),
@@ -69,6 +70,8 @@ func newTokenIssuer(keys SigningKeys, ttl time.Duration, now func() time.Time) *
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(now),
 	)}
+	t.keys.Store(&keys)
+	return t
 }
 
 // issue returns a signed access token for userID in sign-in family.
@@ -83,9 +86,10 @@ func (t *tokenIssuer) issue(userID, family string) (string, time.Time, error) {
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
 		ID: uuid.NewString(),
 	}, Type: accessTyp, Family: family}
+	keys := t.keys.Load()
 	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
-	tok.Header["kid"] = t.keys.Active
-	s, err := tok.SignedString(t.keys.Keys[t.keys.Active])
+	tok.Header["kid"] = keys.Active
+	s, err := tok.SignedString(keys.Keys[keys.Active])
 	return s, exp, err
 }
 
@@ -102,7 +106,7 @@ func (t *tokenIssuer) verify(raw string) (accessClaims, error) {
 	}
 	_, err := t.parser.ParseWithClaims(raw, &c, func(tok *jwt.Token) (any, error) {
 		kid, _ := tok.Header["kid"].(string)
-		key, ok := t.keys.Keys[kid]
+		key, ok := t.keys.Load().Keys[kid]
 		if !ok {
 			return nil, fmt.Errorf("unknown key id %q", kid)
 		}

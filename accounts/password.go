@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/trustelem/zxcvbn/frequency"
@@ -45,7 +46,9 @@ func CheckPassword(username, password string) error {
 		return domain.Errorf(domain.EUNPROCESSABLE, "password must be valid UTF-8 text")
 	}
 	p := norm.NFKC.String(password)
-	n := utf8.RuneCountInString(p)
+	// Length as typed: normalisation may expand one character into many
+	// (U+FDFA is 18 after NFKC), which must not pass for a long password.
+	n := min(utf8.RuneCountInString(password), utf8.RuneCountInString(p))
 	switch {
 	case n < MinPassword:
 		return domain.Errorf(domain.EUNPROCESSABLE,
@@ -141,13 +144,20 @@ func NewHasher(p Argon2Params, concurrent int) *Hasher {
 	return &Hasher{params: p, slots: make(chan struct{}, concurrent)}
 }
 
+// maxHashWait bounds the wait for a slot: a flood of sign-ins gets 503
+// quickly rather than queueing for as long as its clients hold on.
+const maxHashWait = 3 * time.Second
+
 func (h *Hasher) acquire(ctx context.Context) error {
+	t := time.NewTimer(maxHashWait)
+	defer t.Stop()
 	select {
 	case h.slots <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return domain.Errorf(domain.EUNAVAILABLE, "too many sign-ins at once; retry in a moment")
+	case <-t.C:
 	}
+	return domain.RetryLater(2*time.Second, domain.EUNAVAILABLE, "too many sign-ins at once; retry in a moment")
 }
 
 func (h *Hasher) release() { <-h.slots }

@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,14 +34,18 @@ type ScriptStore interface {
 	// Scripts lists owner's scripts newest first (by id, a UUIDv7), those
 	// with an id below before ("" from the newest).
 	Scripts(ctx context.Context, owner, before string, limit int) ([]Script, bool, error)
-	// CountScripts counts owner's scripts.
-	CountScripts(ctx context.Context, owner string) (int, error)
+	// ScriptUsage counts owner's scripts and their bytes (script and stdin).
+	ScriptUsage(ctx context.Context, owner string) (count int, bytes int64, err error)
 }
 
 const (
 	maxScriptName = 200
-	// MaxScriptsPerUser bounds one user's saved scripts.
-	MaxScriptsPerUser = 1000
+	// MaxScriptsPerUser and MaxScriptBytesPerUser bound one user's saved
+	// scripts: they are primary data nobody rebuilds, on the platform's disk.
+	MaxScriptsPerUser     = 500
+	MaxScriptBytesPerUser = 16 << 20
+	// scriptWritesPerMinute bounds saves and replacements per user.
+	scriptWritesPerMinute = 60
 )
 
 // ScriptDraft is what a user sends to save or replace a script.
@@ -73,6 +78,31 @@ type Scripts struct {
 	Store   ScriptStore
 	Catalog domain.Catalog
 	Now     func() time.Time
+
+	writesOnce sync.Once
+	writes     *KeyedLimiter
+}
+
+// admitWrite bounds a user's saves and replacements, and what they keep:
+// at most MaxScriptsPerUser scripts (when adding one) and
+// MaxScriptBytesPerUser bytes with the write's own added (size) and
+// replaced (was) bytes accounted.
+func (s *Scripts) admitWrite(ctx context.Context, u User, adding bool, size, was int64) error {
+	s.writesOnce.Do(func() { s.writes = NewKeyedLimiter(s.Now) })
+	if d := s.writes.Take(u.ID, scriptWritesPerMinute, scriptWritesPerMinute/2); d > 0 {
+		return domain.RetryLater(d, domain.ETOOMANY, "you saved %d scripts in the last minute, the most allowed; retry shortly", scriptWritesPerMinute)
+	}
+	n, bytes, err := s.Store.ScriptUsage(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	if adding && n >= MaxScriptsPerUser {
+		return domain.Errorf(domain.ECONFLICT, "you have %d saved scripts, the most allowed; delete one first", n)
+	}
+	if bytes-was+size > MaxScriptBytesPerUser {
+		return domain.Errorf(domain.ECONFLICT, "your saved scripts would hold more than %d MiB; delete some first", MaxScriptBytesPerUser>>20)
+	}
+	return nil
 }
 
 func (s *Scripts) now() time.Time {
@@ -95,12 +125,8 @@ func (s *Scripts) Create(ctx context.Context, u User, d ScriptDraft) (Script, er
 	if err != nil {
 		return Script{}, err
 	}
-	n, err := s.Store.CountScripts(ctx, u.ID)
-	if err != nil {
+	if err := s.admitWrite(ctx, u, true, int64(len(d.Script)+len(d.Stdin)), 0); err != nil {
 		return Script{}, err
-	}
-	if n >= MaxScriptsPerUser {
-		return Script{}, domain.Errorf(domain.ECONFLICT, "you have %d saved scripts, the most allowed; delete one first", n)
 	}
 	now := s.now()
 	sc := Script{ID: uuid.Must(uuid.NewV7()).String(), Owner: u.ID, Name: d.Name, Script: d.Script,
@@ -133,6 +159,9 @@ func (s *Scripts) Replace(ctx context.Context, u User, id string, d ScriptDraft)
 		return Script{}, err
 	}
 	if d, err = d.validate(s.Catalog); err != nil {
+		return Script{}, err
+	}
+	if err := s.admitWrite(ctx, u, false, int64(len(d.Script)+len(d.Stdin)), int64(len(sc.Script)+len(sc.Stdin))); err != nil {
 		return Script{}, err
 	}
 	sc.Name, sc.Script, sc.Language, sc.Version, sc.Stdin = d.Name, d.Script, d.Language, d.Version, d.Stdin

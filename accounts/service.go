@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -72,6 +73,9 @@ func New(c Config) (*Service, error) {
 	if c.Throttle.perIP == nil {
 		c.Throttle.perIP = NewKeyedLimiter(c.Now)
 	}
+	if c.Throttle.names == nil {
+		c.Throttle.names = new([64]sync.Mutex)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -80,6 +84,21 @@ func New(c Config) (*Service, error) {
 	}
 	return &Service{store: c.Store, tokens: tokens, hasher: c.Hasher,
 		throttle: c.Throttle, cfg: c, now: c.Now, log: c.Logger}, nil
+}
+
+// SetKeys replaces the token signing keys (a rotation, read from the key
+// directory while the API runs): new tokens are signed with the new active
+// key, tokens signed with any key still in the ring stay valid.
+func (s *Service) SetKeys(k SigningKeys) error {
+	if err := k.Validate(); err != nil {
+		return err
+	}
+	if s.tokens == nil {
+		return errNoKeys
+	}
+	s.tokens.keys.Store(&k)
+	s.log.Info("token signing keys reloaded", "signing_key", k.Active, "keys", len(k.Keys))
+	return nil
 }
 
 // AccessTTL is how long an access token lives.
@@ -129,7 +148,17 @@ func (s *Service) SetPassword(ctx context.Context, username, password string) (U
 		return User{}, err
 	}
 	u.UpdatedAt = s.now().UTC()
-	return u, s.store.UpdateUser(ctx, u)
+	if err := s.store.SetPasswordHash(ctx, u.ID, u.PasswordHash, u.UpdatedAt); err != nil {
+		return User{}, err
+	}
+	// A new password ends a lockout of the name.
+	return u, s.store.SaveLoginFailures(ctx, UsernameKey(u.Username), Failures{})
+}
+
+// Unlock ends a lockout of a username after failed sign-ins (the admin
+// command line), whether or not the name exists.
+func (s *Service) Unlock(ctx context.Context, username string) error {
+	return s.store.SaveLoginFailures(ctx, UsernameKey(username), Failures{})
 }
 
 // Session is what a sign-in or a refresh hands out.
@@ -154,7 +183,9 @@ func (s *Service) Login(ctx context.Context, username, password, ip string) (Ses
 	if len(key) > maxUsername*4 || len(password) > MaxPassword*4 {
 		return Session{}, errLogin // never hash an unbounded input
 	}
-	if err := s.throttle.before(ctx, s.store, key, ip, s.now()); err != nil {
+	unlock := s.throttle.lock(key)
+	defer unlock()
+	if err := s.throttle.begin(ctx, s.store, key, ip, s.now()); err != nil {
 		return Session{}, err
 	}
 	u, err := s.store.UserByName(ctx, key)
@@ -167,15 +198,14 @@ func (s *Service) Login(ctx context.Context, username, password, ip string) (Ses
 		return Session{}, err
 	}
 	if !ok || u.Disabled {
-		s.throttle.failed(ctx, s.store, key, ip, s.now())
-		s.log.Info("sign-in failed", "ip", ip)
+		s.log.Info("sign-in failed", "ip", ip) // counted by begin
 		return Session{}, errLogin
 	}
-	s.throttle.succeeded(ctx, s.store, key)
+	s.throttle.succeeded(ctx, s.store, key, ip)
 	if s.hasher.NeedsRehash(u.PasswordHash) {
 		if h, err := s.hasher.Hash(ctx, password); err == nil {
 			u.PasswordHash, u.UpdatedAt = h, s.now().UTC()
-			_ = s.store.UpdateUser(ctx, u)
+			_ = s.store.SetPasswordHash(ctx, u.ID, h, u.UpdatedAt)
 		}
 	}
 	return s.startSession(ctx, u)
@@ -235,8 +265,12 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Session, error) 
 		return Session{}, err
 	}
 	if !fresh {
-		s.log.Warn("refresh token reused: sign-in revoked", "user", t.UserID, "family", t.Family)
+		s.log.Warn("refresh token reused: sign-in revoked with the API tokens made in it", "user", t.UserID, "family", t.Family)
 		if err := s.store.RevokeFamily(ctx, t.Family, now); err != nil {
+			return Session{}, err
+		}
+		// A copy of the sign-in was taken: whatever it minted goes too.
+		if err := s.store.DeleteAPITokensOfSession(ctx, t.UserID, t.Family); err != nil {
 			return Session{}, err
 		}
 		return Session{}, errRefresh
@@ -288,34 +322,38 @@ var errCredential = domain.Errorf(domain.EUNAUTHORIZED, "the credentials are inv
 // Authorization: Bearer) or a personal API token. The user is read on every
 // request, so a disabled or deleted account, a revoked token or an ended
 // sign-in stops working at once.
-func (s *Service) Authenticate(ctx context.Context, credential string) (User, error) {
+//
+// session is the sign-in an access token belongs to ("" for an API token).
+func (s *Service) Authenticate(ctx context.Context, credential string) (u User, session string, err error) {
 	if IsAPIToken(credential) {
 		t, err := s.store.APIToken(ctx, HashSecret(credential))
 		if err != nil {
 			if domain.ErrorCode(err) == domain.ENOTFOUND {
-				return User{}, errCredential
+				return User{}, "", errCredential
 			}
-			return User{}, err
+			return User{}, "", err
 		}
 		if t.ExpiresAt != nil && !s.now().Before(*t.ExpiresAt) {
-			return User{}, errCredential
+			return User{}, "", errCredential
 		}
-		return s.activeUser(ctx, t.UserID)
+		u, err := s.activeUser(ctx, t.UserID)
+		return u, "", err
 	}
 	c, err := s.tokens.verify(credential)
 	if err != nil {
-		return User{}, errCredential
+		return User{}, "", errCredential
 	}
 	if c.Family != "" {
 		revoked, err := s.store.FamilyRevoked(ctx, c.Family)
 		if err != nil {
-			return User{}, err
+			return User{}, "", err
 		}
 		if revoked {
-			return User{}, errCredential
+			return User{}, "", errCredential
 		}
 	}
-	return s.activeUser(ctx, c.Subject)
+	u, err = s.activeUser(ctx, c.Subject)
+	return u, c.Family, err
 }
 
 func (s *Service) activeUser(ctx context.Context, id string) (User, error) {
@@ -342,9 +380,11 @@ const (
 	MaxTokenTTL = 366 * 24 * time.Hour
 )
 
-// CreateAPIToken makes a token for u named name that expires after ttl (0:
-// never). The secret is returned once and stored only as its hash.
-func (s *Service) CreateAPIToken(ctx context.Context, u User, name string, ttl time.Duration) (APIToken, string, error) {
+// CreateAPIToken makes a token for u, in sign-in session, named name that
+// expires after ttl (0: never). The secret is returned once and stored only
+// as its hash. The session is remembered: if its refresh token is ever
+// reused (a copy was taken), the tokens made in it are revoked with it.
+func (s *Service) CreateAPIToken(ctx context.Context, u User, session, name string, ttl time.Duration) (APIToken, string, error) {
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "" || len([]rune(name)) > maxTokenName:
@@ -361,7 +401,8 @@ func (s *Service) CreateAPIToken(ctx context.Context, u User, name string, ttl t
 	}
 	secret := newSecret(APITokenPrefix)
 	now := s.now().UTC()
-	t := APIToken{ID: uuid.Must(uuid.NewV7()).String(), Hash: HashSecret(secret), UserID: u.ID, Name: name, CreatedAt: now}
+	t := APIToken{ID: uuid.Must(uuid.NewV7()).String(), Hash: HashSecret(secret), UserID: u.ID, Name: name, CreatedAt: now,
+		Session: session}
 	if ttl > 0 {
 		exp := now.Add(ttl)
 		t.ExpiresAt = &exp

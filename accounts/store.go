@@ -17,6 +17,9 @@ type Store interface {
 	// UpdateUser replaces the mutable fields (role, disabled, quota,
 	// password hash, updated_at) of u.ID.
 	UpdateUser(ctx context.Context, u User) error
+	// SetPasswordHash changes only u's password hash (and updated_at), so
+	// that it never undoes a concurrent change of role or disabled.
+	SetPasswordHash(ctx context.Context, id, hash string, at time.Time) error
 	// Users lists users oldest first, after the id after ("" from the start).
 	Users(ctx context.Context, after string, limit int) ([]User, bool, error)
 
@@ -42,6 +45,8 @@ type Store interface {
 	// DeleteAPIToken removes a user's token by its id; ENOTFOUND if the
 	// user has no such token.
 	DeleteAPIToken(ctx context.Context, userID, id string) error
+	// DeleteAPITokensOfSession removes the user's tokens made in a sign-in.
+	DeleteAPITokensOfSession(ctx context.Context, userID, session string) error
 
 	// LoginFailures returns the failed sign-ins recorded for a username
 	// key (zero if none); SaveLoginFailures records them; a zero value
@@ -69,6 +74,7 @@ type APIToken struct {
 	Name      string
 	CreatedAt time.Time
 	ExpiresAt *time.Time // nil: until revoked
+	Session   string     // the sign-in it was made in
 }
 
 // Failures are the recent failed sign-ins of one username.

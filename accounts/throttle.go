@@ -2,23 +2,33 @@ package accounts
 
 import (
 	"context"
+	"hash/fnv"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/integr8scode/integr8scode/domain"
 )
 
 // Throttle slows password guessing down (NIST SP 800-63B rev. 4 §3.2.2,
-// OWASP's Authentication Cheat Sheet). Per username, whether or not it
-// exists (so the answers never tell): the first FreeFailures failed
-// sign-ins cost nothing, each further one doubles a wait before the next
-// attempt (from BaseDelay up to MaxDelay), and LockAfter failures lock the
-// name for Lockout. A successful sign-in clears the count; so do Forget
-// without failures. Per client address: at most IPFailuresPerMinute failed
-// sign-ins a minute (burst IPBurst), in memory per API process.
+// OWASP's Authentication Cheat Sheet) without handing anyone a way to lock
+// other people out:
 //
-// A throttled attempt is refused before its password is hashed, with 429
-// and Retry-After.
+//   - per username and client address: the first FreeFailures failed
+//     sign-ins cost nothing, each further one doubles a wait before the
+//     next attempt from that address, from BaseDelay up to MaxDelay;
+//   - per username across all addresses: LockAfter consecutive failures
+//     (NIST's cap is 100) lock the name for Lockout; `integr8scode admin
+//     unlock` and a new password end it;
+//   - per client address: IPAttemptsPerMinute sign-in attempts a minute
+//     (burst IPBurst), in memory per API process.
+//
+// The rules hold whether or not the username exists, so the answers never
+// tell. An attempt is counted as failed before its password is hashed and
+// cleared if it succeeds, and the attempts on one name are taken one at a
+// time in a process: a burst of parallel guesses is throttled like the
+// same guesses in a row. A throttled attempt is refused with 429 and
+// Retry-After before any hashing.
 type Throttle struct {
 	FreeFailures        int
 	BaseDelay           time.Duration
@@ -26,71 +36,89 @@ type Throttle struct {
 	LockAfter           int
 	Lockout             time.Duration
 	Forget              time.Duration
-	IPFailuresPerMinute int
+	IPAttemptsPerMinute int
 	IPBurst             int
 
 	perIP *KeyedLimiter
+	names *[64]sync.Mutex // set by New
 }
 
 // DefaultThrottle is the policy of the platform.
 var DefaultThrottle = Throttle{
 	FreeFailures: 5, BaseDelay: time.Second, MaxDelay: 5 * time.Minute,
-	LockAfter: 20, Lockout: 15 * time.Minute, Forget: 24 * time.Hour,
-	IPFailuresPerMinute: 10, IPBurst: 30,
+	LockAfter: 100, Lockout: 15 * time.Minute, Forget: 24 * time.Hour,
+	IPAttemptsPerMinute: 20, IPBurst: 30,
 }
 
-// wait is how long after its last failure a username must wait.
+// wait is how long after its last failure a (name, address) pair waits.
 func (t *Throttle) wait(f Failures) time.Duration {
-	switch {
-	case f.Count >= t.LockAfter:
-		return t.Lockout
-	case f.Count < t.FreeFailures:
+	if f.Count < t.FreeFailures {
 		return 0
 	}
 	d := float64(t.BaseDelay) * math.Pow(2, float64(f.Count-t.FreeFailures))
 	return time.Duration(math.Min(d, float64(t.MaxDelay)))
 }
 
-func (t *Throttle) before(ctx context.Context, s Store, key, ip string, now time.Time) error {
-	if d := t.perIP.Peek(ip, t.IPFailuresPerMinute, t.IPBurst); d > 0 {
-		return domain.RetryLater(d, domain.ETOOMANY, "too many failed sign-ins from this address; wait before trying again")
+func pairKey(name, ip string) string { return name + "\x00" + ip }
+
+// lock takes a name's turn in this process.
+func (t *Throttle) lock(name string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	m := &t.names[h.Sum32()%uint32(len(t.names))]
+	m.Lock()
+	return m.Unlock
+}
+
+// begin admits an attempt on name from ip, or refuses it, and counts it as
+// failed until succeeded clears it. The caller holds lock(name).
+func (t *Throttle) begin(ctx context.Context, s Store, name, ip string, now time.Time) error {
+	if d := t.perIP.Take(ip, t.IPAttemptsPerMinute, t.IPBurst); d > 0 {
+		return domain.RetryLater(d, domain.ETOOMANY, "too many sign-in attempts from this address; wait before trying again")
 	}
-	f, err := s.LoginFailures(ctx, key)
+	byName, err := t.load(ctx, s, name, now)
 	if err != nil {
 		return err
 	}
-	if now.Sub(f.Last) > t.Forget {
-		return nil
-	}
-	if until := f.Last.Add(t.wait(f)); now.Before(until) {
-		msg := "too many failed sign-ins for this username; wait before trying again"
-		if f.Count >= t.LockAfter {
-			msg = "this username is locked for a while after too many failed sign-ins"
+	if byName.Count >= t.LockAfter {
+		if until := byName.Last.Add(t.Lockout); now.Before(until) {
+			return domain.RetryLater(until.Sub(now), domain.ETOOMANY,
+				"this username is locked for a while after too many failed sign-ins")
 		}
-		return domain.RetryLater(until.Sub(now), domain.ETOOMANY, "%s", msg)
+	}
+	byPair, err := t.load(ctx, s, pairKey(name, ip), now)
+	if err != nil {
+		return err
+	}
+	if until := byPair.Last.Add(t.wait(byPair)); now.Before(until) {
+		return domain.RetryLater(until.Sub(now), domain.ETOOMANY,
+			"too many failed sign-ins for this username from this address; wait before trying again")
+	}
+	for _, c := range []struct {
+		key string
+		f   Failures
+	}{{name, byName}, {pairKey(name, ip), byPair}} {
+		if err := s.SaveLoginFailures(ctx, c.key, Failures{Count: c.f.Count + 1, Last: now.UTC()}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// failed records a failure. Errors are logged by nobody: a store that
-// cannot record a failure must not turn a wrong password into a 500, and
-// the per-address limit still holds.
-func (t *Throttle) failed(ctx context.Context, s Store, key, ip string, now time.Time) {
-	t.perIP.Take(ip, t.IPFailuresPerMinute, t.IPBurst)
+// load reads a count, forgotten after Forget without failures.
+func (t *Throttle) load(ctx context.Context, s Store, key string, now time.Time) (Failures, error) {
 	f, err := s.LoginFailures(ctx, key)
 	if err != nil {
-		return
+		return Failures{}, err
 	}
 	if now.Sub(f.Last) > t.Forget {
-		f = Failures{}
+		return Failures{}, nil
 	}
-	f.Count++
-	f.Last = now.UTC()
-	_ = s.SaveLoginFailures(ctx, key, f)
+	return f, nil
 }
 
-func (t *Throttle) succeeded(ctx context.Context, s Store, key string) {
-	if f, err := s.LoginFailures(ctx, key); err == nil && f.Count > 0 {
-		_ = s.SaveLoginFailures(ctx, key, Failures{})
-	}
+// succeeded clears what begin counted: the attempt did not fail.
+func (t *Throttle) succeeded(ctx context.Context, s Store, name, ip string) {
+	_ = s.SaveLoginFailures(ctx, name, Failures{})
+	_ = s.SaveLoginFailures(ctx, pairKey(name, ip), Failures{})
 }

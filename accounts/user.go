@@ -67,6 +67,9 @@ type Principal struct {
 	// Via says how the request proved it: "cookie", "bearer" (an access
 	// JWT in Authorization) or "token" (a personal API token).
 	Via string
+	// Session is the sign-in an access token belongs to; "" for an API
+	// token.
+	Session string
 }
 
 // Anonymous is the owner and actor recorded for executions of callers who

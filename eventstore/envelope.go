@@ -165,6 +165,9 @@ func (e Envelope) ComputeHash() (string, error) {
 // Seal links e after the event whose hash is prev, hashes it and signs the
 // hash with signer. It returns the record to write.
 func (e *Envelope) Seal(prev string, signer Signer) ([]byte, error) {
+	if r, ok := signer.(*RotatingSigner); ok {
+		signer = r.Snapshot() // one key for key_id and signature alike
+	}
 	e.PrevHash, e.KeyID, e.Hash, e.Signature = prev, signer.KeyID(), "", ""
 	h, err := e.ComputeHash()
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"sync"
+	"sync/atomic"
 )
 
 // Signer signs the hashes of the events the ledger writer appends. The
@@ -53,7 +55,10 @@ type PublicKey struct {
 // KeySet holds the public keys an event's signature may be checked against:
 // the writer's current key and every key it used before (rotation never
 // makes an old event unverifiable).
+// A KeySet only ever grows (Add), so it is safe to share and to update
+// while events are verified with it.
 type KeySet struct {
+	mu   sync.RWMutex
 	keys map[string]ed25519.PublicKey
 }
 
@@ -61,26 +66,43 @@ type KeySet struct {
 // match its bytes.
 func NewKeySet(keys ...PublicKey) (*KeySet, error) {
 	ks := &KeySet{keys: map[string]ed25519.PublicKey{}}
-	for _, k := range keys {
-		if len(k.Key) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("key %s: %d bytes, an Ed25519 public key has %d", k.KeyID, len(k.Key), ed25519.PublicKeySize)
-		}
-		if KeyIDOf(k.Key) != k.KeyID {
-			return nil, fmt.Errorf("key %s: its id does not match its bytes (%s)", k.KeyID, KeyIDOf(k.Key))
-		}
-		ks.keys[k.KeyID] = k.Key
+	if err := ks.Add(keys...); err != nil {
+		return nil, err
 	}
 	return ks, nil
 }
 
+// Add puts keys into the set (a rotation's new key), refusing them all if
+// one's id does not match its bytes.
+func (ks *KeySet) Add(keys ...PublicKey) error {
+	for _, k := range keys {
+		if len(k.Key) != ed25519.PublicKeySize {
+			return fmt.Errorf("key %s: %d bytes, an Ed25519 public key has %d", k.KeyID, len(k.Key), ed25519.PublicKeySize)
+		}
+		if KeyIDOf(k.Key) != k.KeyID {
+			return fmt.Errorf("key %s: its id does not match its bytes (%s)", k.KeyID, KeyIDOf(k.Key))
+		}
+	}
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	for _, k := range keys {
+		ks.keys[k.KeyID] = k.Key
+	}
+	return nil
+}
+
 // Has reports whether the set holds the key named keyID.
 func (ks *KeySet) Has(keyID string) bool {
+	ks.mu.RLock()
+	defer ks.mu.RUnlock()
 	_, ok := ks.keys[keyID]
 	return ok
 }
 
 // Keys lists the set's keys ordered by key id.
 func (ks *KeySet) Keys() []PublicKey {
+	ks.mu.RLock()
+	defer ks.mu.RUnlock()
 	out := make([]PublicKey, 0, len(ks.keys))
 	for id, k := range ks.keys {
 		out = append(out, PublicKey{KeyID: id, Key: k})
@@ -92,7 +114,9 @@ func (ks *KeySet) Keys() []PublicKey {
 // Verify checks signature (base64url without padding) of the hex hash by
 // the key named keyID.
 func (ks *KeySet) Verify(keyID, hash, signature string) error {
+	ks.mu.RLock()
 	pub, ok := ks.keys[keyID]
+	ks.mu.RUnlock()
 	if !ok {
 		return fmt.Errorf("signed with unknown key %q", keyID)
 	}
@@ -109,6 +133,29 @@ func (ks *KeySet) Verify(keyID, hash, signature string) error {
 	}
 	return nil
 }
+
+// RotatingSigner signs with whichever key was set last: the ledger
+// writer's signer while the key directory can be rotated under a running
+// process (keyring.Watch). Seal takes one Snapshot per event, so an
+// event's key_id and signature always come from the same key.
+type RotatingSigner struct {
+	cur atomic.Pointer[Ed25519Signer]
+}
+
+// NewRotatingSigner starts with s.
+func NewRotatingSigner(s *Ed25519Signer) *RotatingSigner {
+	r := &RotatingSigner{}
+	r.cur.Store(s)
+	return r
+}
+
+// Set makes s the key new events are signed with.
+func (r *RotatingSigner) Set(s *Ed25519Signer) { r.cur.Store(s) }
+
+// Snapshot is the signer of this moment.
+func (r *RotatingSigner) Snapshot() Signer     { return r.cur.Load() }
+func (r *RotatingSigner) KeyID() string        { return r.cur.Load().KeyID() }
+func (r *RotatingSigner) Sign(d []byte) []byte { return r.cur.Load().Sign(d) }
 
 func encodeSignature(sig []byte) string { return base64.RawURLEncoding.EncodeToString(sig) }
 

@@ -81,6 +81,9 @@ func (m *MemoryStore) SaveView(_ context.Context, v domain.Execution, expectedSe
 }
 
 func (m *MemoryStore) List(_ context.Context, q ListQuery) ([]domain.Execution, bool, error) {
+	if q.Limit < 1 {
+		return nil, false, domain.Errorf(domain.EINVALID, "limit must be positive")
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var all []domain.Execution

@@ -180,9 +180,6 @@ func New(cfg Config) (*Runner, error) {
 // Busy returns how many sandboxes run now.
 func (r *Runner) Busy() int { return len(r.slots) }
 
-// Slots returns the size of the sandbox pool.
-func (r *Runner) Slots() int { return cap(r.slots) }
-
 // HandleEvent reacts to one ledger event. It never blocks on a sandbox: a
 // queued execution is claimed (or left queued when the pool is full) and
 // run in the background; an event that ends or takes over one of this

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -116,7 +117,8 @@ func (s *server) answerSession(w http.ResponseWriter, r *http.Request, sess acco
 
 func (s *server) handleRefresh() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		c, err := r.Cookie(refreshCookie)
+		_, refresh := s.cookieNames(r)
+		c, err := r.Cookie(refresh)
 		if err != nil || c.Value == "" {
 			s.unauthorized(w, r, domain.Errorf(domain.EUNAUTHORIZED, "no sign-in to refresh; sign in again"))
 			return
@@ -140,14 +142,18 @@ func (s *server) handleRefresh() http.HandlerFunc {
 // credential, whichever the client holds, and clears the cookies.
 func (s *server) handleLogout() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		if c, err := r.Cookie(refreshCookie); err == nil {
+		// A client that gives up waiting must not leave its sign-in alive:
+		// the revocation finishes whatever the connection does.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 10*time.Second)
+		defer cancel()
+		_, refresh := s.cookieNames(r)
+		if c, err := r.Cookie(refresh); err == nil {
 			if err := s.Accounts.Logout(ctx, c.Value); err != nil {
 				writeError(w, r, s.Logger, err)
 				return
 			}
 		}
-		if cred, _, err := credential(r); err == nil && cred != "" && !accounts.IsAPIToken(cred) {
+		if cred, _, err := s.credential(r); err == nil && cred != "" && !accounts.IsAPIToken(cred) {
 			if err := s.Accounts.EndSession(ctx, cred); err != nil {
 				writeError(w, r, s.Logger, err)
 				return
@@ -198,7 +204,8 @@ func (s *server) handleCreateToken() http.HandlerFunc {
 			}
 			ttl = time.Duration(*req.ExpiresIn) * time.Second
 		}
-		t, secret, err := s.Accounts.CreateAPIToken(r.Context(), *principal(r).User, req.Name, ttl)
+		p := principal(r)
+		t, secret, err := s.Accounts.CreateAPIToken(r.Context(), *p.User, p.Session, req.Name, ttl)
 		if err != nil {
 			writeError(w, r, s.Logger, err)
 			return

@@ -28,6 +28,18 @@ const (
 	refreshPath = "/api/v1/auth"
 )
 
+// cookieNames are the session cookies' names for r. Over HTTPS they carry
+// the prefixes browsers enforce (__Host-: Secure, Path=/, no Domain, so a
+// sibling subdomain cannot set one; __Secure- for the refresh cookie,
+// whose path is narrower), and only the prefixed names are read then.
+// Plain HTTP (development on loopback) has no such protection to give.
+func (s *server) cookieNames(r *http.Request) (access, refresh string) {
+	if s.proxies.secure(r) {
+		return "__Host-" + accessCookie, "__Secure-" + refreshCookie
+	}
+	return accessCookie, refreshCookie
+}
+
 type principalKey struct{}
 
 // principal is who r acts for (anonymous when no credential was given or
@@ -44,7 +56,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		cred, via, err := credential(r)
+		cred, via, err := s.credential(r)
 		if err != nil {
 			s.unauthorized(w, r, err)
 			return
@@ -53,7 +65,7 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		u, err := s.Accounts.Authenticate(r.Context(), cred)
+		u, session, err := s.Accounts.Authenticate(r.Context(), cred)
 		if err != nil {
 			if domain.ErrorCode(err) == domain.EUNAUTHORIZED {
 				s.metrics.authFailures.WithLabelValues(via).Inc()
@@ -63,13 +75,13 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		ctx := context.WithValue(r.Context(), principalKey{}, accounts.Principal{User: &u, Via: via})
+		ctx := context.WithValue(r.Context(), principalKey{}, accounts.Principal{User: &u, Via: via, Session: session})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
 // credential takes the credential of r and says where it came from.
-func credential(r *http.Request) (string, string, error) {
+func (s *server) credential(r *http.Request) (string, string, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, cred, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(cred) == "" {
@@ -81,7 +93,8 @@ func credential(r *http.Request) (string, string, error) {
 		}
 		return cred, "bearer", nil
 	}
-	if c, err := r.Cookie(accessCookie); err == nil && c.Value != "" {
+	access, _ := s.cookieNames(r)
+	if c, err := r.Cookie(access); err == nil && c.Value != "" {
 		if accounts.IsAPIToken(c.Value) {
 			return "", "", domain.Errorf(domain.EUNAUTHORIZED, "API tokens are accepted only in the Authorization header")
 		}
@@ -112,6 +125,20 @@ func (s *server) requireUser(next http.Handler) http.Handler {
 	})
 }
 
+// requireSignIn passes users who proved themselves with a sign-in (the
+// session cookie or an access token), not with a personal API token: a
+// leaked API token must not be able to make, list or revoke tokens.
+func (s *server) requireSignIn(next http.Handler) http.Handler {
+	return s.requireUser(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if principal(r).Session == "" {
+			writeError(w, r, s.Logger, domain.Errorf(domain.EFORBIDDEN,
+				"API tokens are managed from a sign-in (the web app, or POST /api/v1/auth/login), not with an API token"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
+}
+
 // requireAdmin passes admins only: 401 for anonymous callers, 403 for
 // other users (they know the admin routes exist; nothing to hide).
 func (s *server) requireAdmin(next http.Handler) http.Handler {
@@ -138,17 +165,19 @@ func (s *server) quotaKey(r *http.Request) string {
 // TLS; plain http://127.0.0.1 in development would drop Secure cookies).
 func (s *server) setSessionCookies(w http.ResponseWriter, r *http.Request, sess accounts.Session) {
 	secure := s.proxies.secure(r)
-	http.SetCookie(w, &http.Cookie{Name: accessCookie, Value: sess.Access, Path: "/",
+	access, refresh := s.cookieNames(r)
+	http.SetCookie(w, &http.Cookie{Name: access, Value: sess.Access, Path: "/",
 		Expires: sess.AccessExpires, MaxAge: int(time.Until(sess.AccessExpires).Seconds()),
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
-	http.SetCookie(w, &http.Cookie{Name: refreshCookie, Value: sess.Refresh, Path: refreshPath,
+	http.SetCookie(w, &http.Cookie{Name: refresh, Value: sess.Refresh, Path: refreshPath,
 		Expires: sess.RefreshExpires, MaxAge: int(time.Until(sess.RefreshExpires).Seconds()),
 		HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
 }
 
 func (s *server) clearSessionCookies(w http.ResponseWriter, r *http.Request) {
 	secure := s.proxies.secure(r)
-	for _, c := range []struct{ name, path string }{{accessCookie, "/"}, {refreshCookie, refreshPath}} {
+	access, refresh := s.cookieNames(r)
+	for _, c := range []struct{ name, path string }{{access, "/"}, {refresh, refreshPath}} {
 		http.SetCookie(w, &http.Cookie{Name: c.name, Value: "", Path: c.path, MaxAge: -1,
 			HttpOnly: true, Secure: secure, SameSite: http.SameSiteStrictMode})
 	}

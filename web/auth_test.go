@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
 
 	"github.com/integr8scode/integr8scode/accounts"
 	"github.com/integr8scode/integr8scode/domain"
@@ -181,15 +182,24 @@ func TestSessionCookiesRefreshRotationReuseAndSignOut(t *testing.T) {
 		t.Fatalf("the refreshed access token: %d", r.Status)
 	}
 
+	// An API token made in this sign-in, by whoever holds it now.
+	minted := call(t, "POST", a.URL+"/api/v1/auth/tokens", `{"name":"minted"}`, "Authorization", "Bearer "+tok.AccessToken)
+	var mintedTok struct{ Token string }
+	_ = json.Unmarshal(minted.Body, &mintedTok)
+	if minted.Status != http.StatusCreated {
+		t.Fatalf("mint: %d %s", minted.Status, minted.Body)
+	}
+
 	// Reuse of the spent token: a copy was taken, the whole sign-in ends,
-	// for the newest refresh token and every access token of it too.
+	// for the newest refresh token and every access token of it too, and
+	// the API tokens made in it.
 	if r := withCookies(t, "POST", a.URL+"/api/v1/auth/refresh", "", []*http.Cookie{refresh}); r.Status != http.StatusUnauthorized {
 		t.Fatalf("reused refresh token: %d %s", r.Status, r.Body)
 	}
 	if r := withCookies(t, "POST", a.URL+"/api/v1/auth/refresh", "", []*http.Cookie{refresh2}); r.Status != http.StatusUnauthorized {
 		t.Fatalf("the sign-in survived the reuse: %d", r.Status)
 	}
-	for _, tokn := range []string{u.Access, tok.AccessToken} {
+	for _, tokn := range []string{u.Access, tok.AccessToken, mintedTok.Token} {
 		if r := call(t, "GET", a.URL+"/api/v1/auth/me", "", "Authorization", "Bearer "+tokn); r.Status != http.StatusUnauthorized ||
 			r.Header.Get("WWW-Authenticate") == "" {
 			t.Fatalf("an access token of the revoked sign-in: %d", r.Status)
@@ -356,6 +366,13 @@ func TestAPITokensAreShownOnceListedRevokedAndBearerOnly(t *testing.T) {
 	if r := withCookies(t, "GET", a.URL+"/api/v1/auth/me", "", []*http.Cookie{{Name: accessCookie, Value: tok.Token}}); r.Status != http.StatusUnauthorized {
 		t.Fatalf("the token as a cookie: %d", r.Status)
 	}
+	// A leaked API token cannot mint more, list or revoke them.
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/api/v1/auth/tokens", `{"name":"more"}`}, {"GET", "/api/v1/auth/tokens", ""}, {"DELETE", "/api/v1/auth/tokens/" + tok.ID, ""}} {
+		if r := call(t, c.method, a.URL+c.path, c.body, bearer...); r.Status != http.StatusForbidden {
+			t.Fatalf("%s %s with an API token: %d", c.method, c.path, r.Status)
+		}
+	}
 	if r := call(t, "DELETE", a.URL+"/api/v1/auth/tokens/"+tok.ID, "", other.bearer()...); r.Status != http.StatusNotFound {
 		t.Fatalf("another user revoking it: %d", r.Status)
 	}
@@ -503,7 +520,7 @@ func TestFailedSignInsAreThrottledWithoutTellingWhetherTheNameExists(t *testing.
 func TestLockoutAndPerAddressLimit(t *testing.T) {
 	a := startAPI(t, func(d *Deps, _ *http.Server) {
 		th := accounts.Throttle{FreeFailures: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond,
-			LockAfter: 4, Lockout: time.Hour, Forget: time.Hour, IPFailuresPerMinute: 1, IPBurst: 8}
+			LockAfter: 4, Lockout: time.Hour, Forget: time.Hour, IPAttemptsPerMinute: 1, IPBurst: 8}
 		acc, err := accounts.New(accounts.Config{Store: d.Scripts.Store.(accounts.Store), Keys: testTokenKeys,
 			Throttle: &th, Logger: testenv.Quiet()})
 		if err != nil {
@@ -511,7 +528,7 @@ func TestLockoutAndPerAddressLimit(t *testing.T) {
 		}
 		d.Accounts = acc
 	})
-	register(t, a, "locked")
+	register(t, a, "locked") // its sign-in is one attempt of the address's 8
 	for range 4 {
 		time.Sleep(5 * time.Millisecond)
 		call(t, "POST", a.URL+"/api/v1/auth/login", credentialsBody("locked", "wrong password, wrong"))
@@ -523,13 +540,39 @@ func TestLockoutAndPerAddressLimit(t *testing.T) {
 	if s, _ := strconv.Atoi(r.Header.Get("Retry-After")); s < 3000 || s > 3600 {
 		t.Fatalf("Retry-After %q, want about an hour", r.Header.Get("Retry-After"))
 	}
-	// Four more failures on other names exhaust the address's 8.
-	for i := range 4 {
+	// Two more attempts on other names use up the address's 8.
+	for i := range 2 {
 		call(t, "POST", a.URL+"/api/v1/auth/login", credentialsBody("someone"+strconv.Itoa(i), "wrong password, wrong"))
 	}
 	r = call(t, "POST", a.URL+"/api/v1/auth/login", credentialsBody("fresh-name", "wrong password, wrong"))
 	if r.Status != http.StatusTooManyRequests || !strings.Contains(r.message(t), "address") {
 		t.Fatalf("past the address's limit: %d %s", r.Status, r.Body)
+	}
+	// The operator ends the lockout (admin unlock on the machine).
+	if err := a.accounts.Unlock(context.Background(), "LOCKED"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestParallelGuessesAreThrottledLikeGuessesInARow: a burst of wrong
+// passwords sent at once is counted before any of them is hashed, so it
+// gets no more tries than the same burst sent one after another.
+func TestParallelGuessesAreThrottledLikeGuessesInARow(t *testing.T) {
+	a := startAPI(t, nil)
+	register(t, a, "target")
+	statuses := make(chan int, 40)
+	for range 40 {
+		go func() {
+			statuses <- call(t, "POST", a.URL+"/api/v1/auth/login", credentialsBody("target", "a wrong guess, once more")).Status
+		}()
+	}
+	tally := map[int]int{}
+	for range 40 {
+		tally[<-statuses]++
+	}
+	// Five free failures; every other attempt waits (429), none is hashed.
+	if tally[http.StatusUnauthorized] != accounts.DefaultThrottle.FreeFailures || tally[http.StatusTooManyRequests] != 40-accounts.DefaultThrottle.FreeFailures {
+		t.Fatalf("40 parallel guesses: %v", tally)
 	}
 }
 
@@ -730,5 +773,64 @@ func TestAdminRoutesAreForAdminsAndCannotLockThemselvesOut(t *testing.T) {
 	}
 	if r := call(t, "PATCH", a.URL+"/api/v1/admin/users/0193a1c2-0000-7000-8000-000000000000", `{"disabled":true}`, admin.bearer()...); r.Status != http.StatusNotFound {
 		t.Fatalf("an unknown user: %d", r.Status)
+	}
+}
+
+// TestIdempotencyKeysNameUnguessableIDsPerCaller: the id an
+// Idempotency-Key derives is keyed with the platform's secret (nobody can
+// compute an anonymous execution's id from a guessable key) and scoped to
+// the caller (two clients choosing the same key never meet).
+func TestIdempotencyKeysNameUnguessableIDsPerCaller(t *testing.T) {
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	a := startAPI(t, func(d *Deps, _ *http.Server) {
+		d.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+		d.IdempotencySecret = secret
+	})
+	submit := func(from string) Execution {
+		r := call(t, "POST", a.URL+"/api/v1/executions", `{"script":"print(1)"}`, "Idempotency-Key", "order-1001", "X-Forwarded-For", from)
+		if r.Status != http.StatusAccepted && r.Status != http.StatusOK {
+			t.Fatalf("submit from %s: %d %s", from, r.Status, r.Body)
+		}
+		return decodeExecution(t, r)
+	}
+	first, again, other := submit("203.0.113.1"), submit("203.0.113.1"), submit("198.51.100.7")
+	if first.ID != again.ID || first.ID == other.ID {
+		t.Fatalf("ids %s, %s (the same client again), %s (another client)", first.ID, again.ID, other.ID)
+	}
+	// The hash the original product's way would have given: anyone's to compute.
+	public := uuid.NewSHA1(uuid.MustParse("6c0b1f3e-2f5d-4e55-9d55-8f0e7a1c2b90"), []byte("anonymous\x00order-1001")).String()
+	if first.ID == public || strings.HasPrefix(first.ID, public[:8]) {
+		t.Fatal("the id is computable without the secret")
+	}
+	if id, err := uuid.Parse(first.ID); err != nil || id.Version() != 8 {
+		t.Fatalf("id %s: version %v, %v", first.ID, id.Version(), err)
+	}
+}
+
+// TestSessionCookiesOverHTTPSCarryHostPrefixes: behind a trusted proxy
+// that says HTTPS, the cookies are Secure and prefixed, and only prefixed
+// cookies are read, so a sibling subdomain cannot plant a session.
+func TestSessionCookiesOverHTTPSCarryHostPrefixes(t *testing.T) {
+	a := startAPI(t, func(d *Deps, _ *http.Server) {
+		d.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	register(t, a, "secure-one")
+	https := []string{"X-Forwarded-Proto", "https"}
+	r := call(t, "POST", a.URL+"/api/v1/auth/login", credentialsBody("secure-one", goodPassword), https...)
+	cs := cookiesOf(r)
+	access, refresh := cookieNamed(cs, "__Host-"+accessCookie), cookieNamed(cs, "__Secure-"+refreshCookie)
+	if access == nil || refresh == nil || !access.Secure || !refresh.Secure || access.Path != "/" || access.Domain != "" {
+		t.Fatalf("cookies over HTTPS: %+v", cs)
+	}
+	if r := withCookies(t, "GET", a.URL+"/api/v1/auth/me", "", []*http.Cookie{access}, https...); r.Status != http.StatusOK {
+		t.Fatalf("the prefixed cookie over HTTPS: %d", r.Status)
+	}
+	// An unprefixed cookie (set by anyone for the parent domain) is not a session there.
+	planted := &http.Cookie{Name: accessCookie, Value: access.Value}
+	if r := withCookies(t, "GET", a.URL+"/api/v1/auth/me", "", []*http.Cookie{planted}, https...); r.Status != http.StatusUnauthorized {
+		t.Fatalf("an unprefixed cookie over HTTPS: %d", r.Status)
+	}
+	if r := withCookies(t, "POST", a.URL+"/api/v1/auth/refresh", "", []*http.Cookie{refresh}, https...); r.Status != http.StatusOK {
+		t.Fatalf("refresh with the prefixed cookie: %d %s", r.Status, r.Body)
 	}
 }

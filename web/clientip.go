@@ -61,14 +61,30 @@ func peer(r *http.Request) (netip.Addr, bool) {
 	return a.Unmap(), err == nil
 }
 
-// client returns the address of the client that sent r.
+// client returns the address of the client that sent r, as limits count
+// clients: an IPv6 address by its /64, since one home connection or
+// server commonly holds a whole /64 and could otherwise pick a fresh key
+// for every request.
 func (t trustedProxies) client(r *http.Request) string {
+	return clientKey(t.clientAddr(r))
+}
+
+func clientKey(a netip.Addr) string {
+	if a.Is6() && !a.Is4In6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.Unmap().String()
+}
+
+// clientAddr returns the address of the client that sent r.
+func (t trustedProxies) clientAddr(r *http.Request) netip.Addr {
 	a, ok := peer(r)
 	if !ok {
-		return r.RemoteAddr
+		return netip.Addr{}
 	}
 	if !t.trusts(a) {
-		return a.String()
+		return a
 	}
 	// Every X-Forwarded-For header, in order, as one list; walk it from
 	// the right, past our own proxies.
@@ -82,11 +98,11 @@ func (t trustedProxies) client(r *http.Request) string {
 			break // a malformed entry: what lies left of it is anyone's word
 		}
 		if !t.trusts(hop) {
-			return hop.Unmap().String()
+			return hop.Unmap()
 		}
 		a = hop.Unmap()
 	}
-	return a.String()
+	return a
 }
 
 // secure reports whether the client reached us over HTTPS: directly, or

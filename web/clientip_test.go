@@ -25,7 +25,8 @@ func TestClientAddressBelievesForwardedForOnlyFromTrustedProxies(t *testing.T) {
 		{"10.1.2.3:80", []string{"198.51.100.1, garbage"}, "10.1.2.3"},               // junk next to us: stop at our proxy
 		{"10.1.2.3:80", nil, "10.1.2.3"},                                             // no header: the proxy itself
 		{"192.168.1.7:80", []string{"10.0.0.1, 10.0.0.2"}, "10.0.0.1"},               // only proxies: the left-most
-		{"[::ffff:10.1.2.3]:80", []string{"2001:db8::1"}, "2001:db8::1"},             // IPv4-mapped peer
+		{"[::ffff:10.1.2.3]:80", []string{"2001:db8::1"}, "2001:db8::/64"},           // IPv4-mapped peer; IPv6 clients by their /64
+		{"[2001:db8:0:0:aaaa::1]:80", nil, "2001:db8::/64"},                          // one /64 is one client
 		{"[::1]:80", []string{"::ffff:198.51.100.1"}, "198.51.100.1"},                // mapped client, unmapped
 	} {
 		r := &http.Request{RemoteAddr: c.peer, Header: http.Header{}}

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"math"
 	"net/http"
@@ -48,6 +50,13 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		status = http.StatusInternalServerError
 	}
 	if status == http.StatusInternalServerError {
+		if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
+			// The client went away mid-request: nobody reads the answer,
+			// and it is not the platform's fault.
+			log.Debug("request abandoned by the client", "method", r.Method, "path", r.URL.Path,
+				"request_id", requestIDFrom(r.Context()))
+			return
+		}
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path,
 			"request_id", requestIDFrom(r.Context()), "err", err)
 	}

@@ -166,13 +166,20 @@ func (s *server) stream(ctx context.Context, w http.ResponseWriter, id string, l
 			if e.Sequence != last+1 {
 				break // an earlier event is still on its way: never skip it
 			}
+			terminal := e.Type == domain.TypeExecutionCompleted || e.Type == domain.TypeExecutionFailed
+			if terminal {
+				// The archive holds an event a moment before the view
+				// does: a client that reads the execution when the stream
+				// ends must find it ended.
+				s.awaitViewAt(ctx, watch, id, e.Sequence)
+			}
 			// The record as the ledger holds it: one line of JSON (a
 			// record never holds a raw newline; JSON escapes them).
 			if !send("id: %d\nevent: %s\ndata: %s\n\n", e.Sequence, e.Type, a.Record) {
 				return
 			}
 			last = e.Sequence
-			if e.Type == domain.TypeExecutionCompleted || e.Type == domain.TypeExecutionFailed {
+			if terminal {
 				return
 			}
 		}
@@ -185,6 +192,21 @@ func (s *server) stream(ctx context.Context, w http.ResponseWriter, id string, l
 			if !send(": keepalive\n\n") {
 				return
 			}
+		}
+	}
+}
+
+// awaitViewAt waits, at most two seconds, until the view of id holds
+// sequence seq.
+func (s *server) awaitViewAt(ctx context.Context, w *watcher, id string, seq int64) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for {
+		if v, err := s.Views.View(ctx, id); err == nil && v.Sequence >= seq {
+			return
+		}
+		if !w.wait(ctx) {
+			return
 		}
 	}
 }

@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"net/http"
 	"strconv"
 	"strings"
@@ -57,10 +59,26 @@ func (l *limitsRequest) requested() (domain.Limits, error) {
 	return out, nil
 }
 
-// idempotencyNamespace derives execution ids from Idempotency-Key headers, so
-// a retried request names the same execution and the ledger refuses to queue
-// it twice.
-var idempotencyNamespace = uuid.MustParse("6c0b1f3e-2f5d-4e55-9d55-8f0e7a1c2b90")
+// idempotentID derives the execution id of an Idempotency-Key, so that a
+// retried request names the same execution and the ledger refuses to queue
+// it twice. It is keyed (HMAC-SHA256 under the platform's secret): an
+// anonymous execution's id is its only protection, and a hash anyone can
+// compute from a guessable key ("order-1001") would hand it out. Keys are
+// scoped to the user, or for anonymous callers to the client address, so
+// two clients that pick the same key never meet.
+func (s *server) idempotentID(r *http.Request, key string) string {
+	scope := principal(r).ID()
+	if !principal(r).Signed() {
+		scope += "@" + s.proxies.client(r)
+	}
+	mac := hmac.New(sha256.New, s.IdempotencySecret)
+	mac.Write([]byte(scope + "\x00" + key))
+	var id uuid.UUID
+	copy(id[:], mac.Sum(nil))
+	id[6] = id[6]&0x0f | 0x80 // version 8: application-defined (RFC 9562)
+	id[8] = id[8]&0x3f | 0x80 // the RFC's variant
+	return id.String()
+}
 
 func (s *server) handleSubmit() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -118,7 +136,7 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 		if len(key) > 255 {
 			return domain.Execution{}, false, domain.Errorf(domain.EINVALID, "Idempotency-Key is longer than 255 characters")
 		}
-		id = uuid.NewSHA1(idempotencyNamespace, []byte(who+"\x00"+key)).String()
+		id = s.idempotentID(r, key)
 	}
 	done, err := s.admit(r)
 	if err != nil {

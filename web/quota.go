@@ -37,6 +37,7 @@ type admission struct {
 
 	mu       sync.Mutex
 	inflight map[string]map[string]domain.Execution // caller → execution id → as submitted
+	swept    time.Time
 }
 
 func newAdmission() *admission {
@@ -55,10 +56,30 @@ func (a *admission) lock(key string) func() {
 func (a *admission) remember(key string, e domain.Execution) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.sweep(time.Now())
 	if a.inflight[key] == nil {
 		a.inflight[key] = map[string]domain.Execution{}
 	}
 	a.inflight[key][e.ID] = e
+}
+
+// sweep forgets, once a minute, what callers who never came back left:
+// executions past their own bound (see active) cannot hold a slot anyway.
+func (a *admission) sweep(now time.Time) {
+	if now.Sub(a.swept) < time.Minute {
+		return
+	}
+	a.swept = now
+	for key, m := range a.inflight {
+		for id, e := range m {
+			if now.Sub(e.CreatedAt) > e.Limits.Timeout()+10*time.Minute {
+				delete(m, id)
+			}
+		}
+		if len(m) == 0 {
+			delete(a.inflight, key)
+		}
+	}
 }
 
 func (a *admission) forget(key, id string) {

@@ -53,9 +53,9 @@ func (s *server) apiRoutes(r chi.Router) {
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireUser)
 			r.Get("/auth/me", s.handleMe())
-			r.Post("/auth/tokens", s.handleCreateToken())
-			r.Get("/auth/tokens", s.handleListTokens())
-			r.Delete("/auth/tokens/{id}", s.handleRevokeToken())
+			r.With(s.requireSignIn).Post("/auth/tokens", s.handleCreateToken())
+			r.With(s.requireSignIn).Get("/auth/tokens", s.handleListTokens())
+			r.With(s.requireSignIn).Delete("/auth/tokens/{id}", s.handleRevokeToken())
 			if s.Scripts != nil {
 				r.Post("/scripts", s.handleCreateScript())
 				r.Get("/scripts", s.handleListScripts())

@@ -5,6 +5,7 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -63,6 +64,10 @@ type Deps struct {
 	Quotas *accounts.Quotas
 	// TrustedProxies may say who the client is in X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// IdempotencySecret keys the execution ids derived from Idempotency-Key
+	// headers; every API replica must hold the same (the platform keeps it
+	// beside the token keys). Nil: a random one for this process.
+	IdempotencySecret []byte
 	// MaxBacklog is how many queued executions the platform takes before
 	// it answers new submissions 503 (default 500, at most 1000).
 	MaxBacklog int
@@ -108,6 +113,10 @@ func newServer(d Deps) *server {
 		d.MaxBacklog = defaultMaxBacklog
 	}
 	d.MaxBacklog = min(d.MaxBacklog, queueScan)
+	if d.IdempotencySecret == nil {
+		d.IdempotencySecret = make([]byte, 32)
+		_, _ = rand.Read(d.IdempotencySecret)
+	}
 	quotas := accounts.DefaultQuotas
 	if d.Quotas != nil {
 		quotas = *d.Quotas

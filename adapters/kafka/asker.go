@@ -73,9 +73,6 @@ func NewAsker(brokers []string, name string, log *slog.Logger) (*Asker, error) {
 	return a, nil
 }
 
-// ID is the asker's reply address.
-func (a *Asker) ID() string { return a.id }
-
 func (a *Asker) receive() {
 	defer close(a.done)
 	for {

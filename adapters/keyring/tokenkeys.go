@@ -84,6 +84,9 @@ func RotateTokenKey(dir string) (string, error) {
 		return "", fmt.Errorf("token keys: %w", err)
 	}
 	hexID := hex.EncodeToString(id)
+	if _, err := LoadOrCreateIdempotencySecret(dir); err != nil {
+		return "", err
+	}
 	if err := writeFileOf("token keys", dir, hexID+".key", []byte(base64.StdEncoding.EncodeToString(secret)+"\n")); err != nil {
 		return "", err
 	}
@@ -91,4 +94,36 @@ func RotateTokenKey(dir string) (string, error) {
 		return "", err
 	}
 	return hexID, nil
+}
+
+// IdempotencySecretFile is the secret, beside the token keys, that keys
+// the execution ids derived from Idempotency-Key headers: 32 random bytes,
+// base64. Unlike the token keys it is never rotated (a new one would
+// derive new ids, and a retry after the rotation would run again).
+const IdempotencySecretFile = "idempotency.secret"
+
+// LoadOrCreateIdempotencySecret reads the secret in dir, creating it in a
+// directory that can be written (a read-only Secret must carry it: `admin
+// rotate-token-key` makes it with the first key).
+func LoadOrCreateIdempotencySecret(dir string) ([]byte, error) {
+	path := filepath.Join(dir, IdempotencySecretFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		secret := make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, err
+		}
+		if err := writeFileOf("token keys", dir, IdempotencySecretFile, []byte(base64.StdEncoding.EncodeToString(secret)+"\n")); err != nil {
+			return nil, fmt.Errorf("%w (a read-only directory must hold %s: make it with integr8scode admin rotate-token-key)", err, IdempotencySecretFile)
+		}
+		return secret, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("token keys: %w", err)
+	}
+	secret, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(secret) < 32 {
+		return nil, fmt.Errorf("token keys: %s must hold at least 32 bytes, base64", path)
+	}
+	return secret, nil
 }

@@ -172,6 +172,21 @@ func (a *Accounts) UpdateUser(ctx context.Context, u accounts.User) error {
 	return nil
 }
 
+// SetPasswordHash sets two fields only. (On FerretDB 1.x an update is
+// still "read, then write the document", so a concurrent change can be
+// lost there in the moment between; on MongoDB it cannot.)
+func (a *Accounts) SetPasswordHash(ctx context.Context, id, hash string, at time.Time) error {
+	res, err := a.users.UpdateOne(ctx, byID(id), bson.D{{Key: "$set", Value: bson.D{
+		{Key: "password_hash", Value: hash}, {Key: "updated_at", Value: at}}}})
+	if err != nil {
+		return fmt.Errorf("set password of %s: %w", id, err)
+	}
+	if res.MatchedCount == 0 {
+		return domain.Errorf(domain.ENOTFOUND, "user %s not found", id)
+	}
+	return nil
+}
+
 // Users pages by _id, a UUIDv7: oldest first.
 func (a *Accounts) Users(ctx context.Context, after string, limit int) ([]accounts.User, bool, error) {
 	filter := bson.D{}
@@ -275,15 +290,17 @@ type apiTokenDoc struct {
 	Name      string     `bson:"name"`
 	CreatedAt time.Time  `bson:"created_at"`
 	ExpiresAt *time.Time `bson:"expires_at,omitempty"`
+	Session   string     `bson:"session"`
 }
 
 func (d apiTokenDoc) token() accounts.APIToken {
-	return accounts.APIToken{ID: d.ID, Hash: d.Hash, UserID: d.UserID, Name: d.Name, CreatedAt: d.CreatedAt, ExpiresAt: d.ExpiresAt}
+	return accounts.APIToken{ID: d.ID, Hash: d.Hash, UserID: d.UserID, Name: d.Name, CreatedAt: d.CreatedAt,
+		ExpiresAt: d.ExpiresAt, Session: d.Session}
 }
 
 func (a *Accounts) CreateAPIToken(ctx context.Context, t accounts.APIToken) error {
 	_, err := a.tokens.InsertOne(ctx, apiTokenDoc{Hash: t.Hash, ID: t.ID, UserID: t.UserID, Name: t.Name,
-		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt})
+		CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, Session: t.Session})
 	if err != nil {
 		return fmt.Errorf("store API token: %w", err)
 	}
@@ -332,6 +349,23 @@ func (a *Accounts) DeleteAPIToken(ctx context.Context, userID, id string) error 
 	return domain.Errorf(domain.ENOTFOUND, "token %.36s not found", id)
 }
 
+// DeleteAPITokensOfSession deletes, by _id, the user's tokens made in a
+// sign-in.
+func (a *Accounts) DeleteAPITokensOfSession(ctx context.Context, userID, session string) error {
+	have, err := a.APITokens(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, t := range have {
+		if t.Session == session && session != "" {
+			if _, err := a.tokens.DeleteOne(ctx, byID(t.Hash)); err != nil {
+				return fmt.Errorf("revoke API token: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
 type failuresDoc struct {
 	ID    string    `bson:"_id"`
 	Count int       `bson:"count"`
@@ -354,12 +388,7 @@ func (a *Accounts) SaveLoginFailures(ctx context.Context, key string, f accounts
 	if f.Count == 0 {
 		_, err = a.failures.DeleteOne(ctx, byID(key))
 	} else {
-		doc := failuresDoc{ID: key, Count: f.Count, Last: f.Last}
-		upsert := options.Replace().SetUpsert(true)
-		_, err = a.failures.ReplaceOne(ctx, byID(key), doc, upsert)
-		if mongo.IsDuplicateKeyError(err) { // lost a race to create it (FerretDB's upsert; positions.go)
-			_, err = a.failures.ReplaceOne(ctx, byID(key), doc, upsert)
-		}
+		err = replaceByID(ctx, a.failures, key, failuresDoc{ID: key, Count: f.Count, Last: f.Last})
 	}
 	if err != nil {
 		return fmt.Errorf("login failures: %w", err)
@@ -377,11 +406,13 @@ type scriptDoc struct {
 	Stdin     string    `bson:"stdin"`
 	CreatedAt time.Time `bson:"created_at"`
 	UpdatedAt time.Time `bson:"updated_at"`
+	Size      int64     `bson:"size"` // bytes of script and stdin, for ScriptUsage
 }
 
 func toScriptDoc(s accounts.Script) scriptDoc {
 	return scriptDoc{ID: s.ID, Owner: s.Owner, Name: s.Name, Script: s.Script, Language: s.Language,
-		Version: s.Version, Stdin: s.Stdin, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+		Version: s.Version, Stdin: s.Stdin, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+		Size: int64(len(s.Script) + len(s.Stdin))}
 }
 
 func (d scriptDoc) script() accounts.Script {
@@ -446,12 +477,18 @@ func (a *Accounts) Scripts(ctx context.Context, owner, before string, limit int)
 	return out, more, nil
 }
 
-func (a *Accounts) CountScripts(ctx context.Context, owner string) (int, error) {
-	n, err := a.scripts.CountDocuments(ctx, bson.D{{Key: "owner", Value: owner}})
+func (a *Accounts) ScriptUsage(ctx context.Context, owner string) (int, int64, error) {
+	docs, err := findAll[struct {
+		Size int64 `bson:"size"`
+	}](ctx, a.scripts, bson.D{{Key: "owner", Value: owner}}, options.Find().SetProjection(bson.D{{Key: "size", Value: 1}}))
 	if err != nil {
-		return 0, fmt.Errorf("count scripts: %w", err)
+		return 0, 0, fmt.Errorf("scripts' usage: %w", err)
 	}
-	return int(n), nil
+	var bytes int64
+	for _, d := range docs {
+		bytes += d.Size
+	}
+	return len(docs), bytes, nil
 }
 
 // findAll runs a query and decodes every result.
@@ -469,4 +506,3 @@ func findAll[T any](ctx context.Context, coll *mongo.Collection, filter bson.D, 
 	}
 	return out, nil
 }
-

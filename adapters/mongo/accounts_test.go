@@ -195,8 +195,8 @@ func TestScriptsPageNewestFirstPerOwner(t *testing.T) {
 		if fmt.Sprint(got) != fmt.Sprint(mine) {
 			t.Fatalf("pages gave %v, want %v", got, mine)
 		}
-		if n, err := a.CountScripts(ctx, "alice"); n != 5 || err != nil {
-			t.Fatalf("count = %d, %v", n, err)
+		if n, bytes, err := a.ScriptUsage(ctx, "alice"); n != 5 || bytes != 5*int64(len("print(1)")) || err != nil {
+			t.Fatalf("usage = %d scripts, %d bytes, %v", n, bytes, err)
 		}
 	})
 }
@@ -220,5 +220,28 @@ func TestLoginFailuresAreCountedAndCleared(t *testing.T) {
 	}
 	if f, _ := a.LoginFailures(ctx, "x"); f.Count != 0 {
 		t.Fatalf("not cleared: %+v", f)
+	}
+}
+
+func TestSetPasswordHashLeavesTheOtherFieldsAlone(t *testing.T) {
+	a := NewAccounts(newTestDB(t, backendEmbedded))
+	ctx := context.Background()
+	u := newUser("hopper")
+	if err := a.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	u.Disabled = true // an admin's change the password change must not undo
+	if err := a.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetPasswordHash(ctx, u.ID, "$argon2id$new", at(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := a.User(ctx, u.ID)
+	if !got.Disabled || got.PasswordHash != "$argon2id$new" || !got.UpdatedAt.Equal(at(time.Hour)) {
+		t.Fatalf("after SetPasswordHash: %+v", got)
+	}
+	if err := a.SetPasswordHash(ctx, "nobody", "x", at(0)); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("unknown user: %v", err)
 	}
 }

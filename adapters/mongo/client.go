@@ -62,11 +62,8 @@ func Connect(ctx context.Context, uri string) (*mongo.Client, error) {
 // use one DB per process and database (on FerretDB it holds the locks that
 // serialise the view writes of this process, see cas.go).
 type DB struct {
-	db     *mongo.Database
-	ferret bool
-	cas    casMode // how SaveView makes its conditional write
-	locks  *keyLocks
-	fast   *sqliteIndex // embedded server only: indexed answers to List and Events
+	db      *mongo.Database
+	dialect dialect // what this server needs done its own way (dialect.go)
 }
 
 // Open prepares database dbName: it creates the collections that are
@@ -86,9 +83,9 @@ func Open(ctx context.Context, client *mongo.Client, dbName string) (*DB, error)
 	if err := createCollections(ctx, db); err != nil {
 		return nil, fmt.Errorf("open mongo %s: %w", dbName, err)
 	}
-	d := &DB{db: db, ferret: ferret, cas: casServer, locks: &keyLocks{}}
+	d := &DB{db: db, dialect: mongoDialect{}}
 	if ferret {
-		d.cas = casLocked
+		d.dialect = newFerretDialect()
 	} else if err := createIndexes(ctx, db); err != nil {
 		return nil, fmt.Errorf("open mongo %s: %w", dbName, err)
 	}
@@ -104,32 +101,30 @@ func (e *Embedded) Open(ctx context.Context, client *mongo.Client, dbName string
 	if err != nil {
 		return nil, err
 	}
-	if !d.ferret {
+	ferret, ok := d.dialect.(*ferretDialect)
+	if !ok {
 		return nil, fmt.Errorf("open %s on the embedded server: the client talks to another server", dbName)
 	}
 	if err := e.EnsureIDIndexes(ctx, dbName, allCollections()...); err != nil {
 		return nil, err
 	}
-	if d.fast, err = e.openSQLiteIndex(ctx, dbName); err != nil {
+	fast, err := e.openSQLiteIndex(ctx, dbName)
+	if err != nil {
 		return nil, fmt.Errorf("open %s on the embedded server: %w", dbName, err)
 	}
+	d.dialect = &embeddedDialect{ferretDialect: ferret, fast: fast}
 	return d, nil
 }
 
 // Close releases what the DB holds besides the client (the embedded
 // server's SQLite connection); it does not disconnect the client.
-func (d *DB) Close() error {
-	if d.fast == nil {
-		return nil
-	}
-	return d.fast.close()
-}
+func (d *DB) Close() error { return d.dialect.close() }
 
 // Database is the underlying database, for health checks and tools.
 func (d *DB) Database() *mongo.Database { return d.db }
 
 // FerretDB reports whether the server is FerretDB rather than MongoDB.
-func (d *DB) FerretDB() bool { return d.ferret }
+func (d *DB) FerretDB() bool { return d.dialect.name() != "mongodb" }
 
 func isFerretDB(ctx context.Context, db *mongo.Database) (bool, error) {
 	var info bson.M

@@ -26,6 +26,11 @@
 //     from persisting (cas.go, Projections.SaveView). Positions need no
 //     condition: any value written is true (Projections.SavePosition).
 //
+// The rest of the package is written for MongoDB; what FerretDB needs done
+// its own way is one dialect (dialect.go): mongoDialect, ferretDialect
+// (ferretdb.go) or embeddedDialect (sqliteindex.go), picked by Open and
+// (*Embedded).Open. Nothing else branches on the server.
+//
 // Times are stored as fixed-width RFC 3339 strings with nanoseconds, not
 // BSON dates (timecodec.go).
 //

@@ -7,7 +7,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/projections"
@@ -43,12 +42,7 @@ func (p *Projections) SaveFact(ctx context.Context, f projections.Fact) error {
 	doc := factDoc{ID: f.ExecutionID, CreatedAt: f.CreatedAt, Owner: f.Owner, Language: f.Language, Version: f.Version,
 		Status: string(f.Status), Reason: string(f.Reason), Sequence: f.Sequence, QueueWaitMs: f.QueueWaitMs,
 		WallTimeMs: f.WallTimeMs, CPUTimeMs: f.CPUTimeMs, PeakMemoryBytes: f.PeakMemoryBytes}
-	upsert := options.Replace().SetUpsert(true)
-	_, err := p.facts().ReplaceOne(ctx, byID(f.ExecutionID), doc, upsert)
-	if mongo.IsDuplicateKeyError(err) { // lost a race to create it (FerretDB's upsert; positions.go)
-		_, err = p.facts().ReplaceOne(ctx, byID(f.ExecutionID), doc, upsert)
-	}
-	if err != nil {
+	if err := replaceByID(ctx, p.facts(), f.ExecutionID, doc); err != nil {
 		return fmt.Errorf("save fact %s: %w", f.ExecutionID, err)
 	}
 	return nil

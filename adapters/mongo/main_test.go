@@ -85,19 +85,29 @@ func newTestDB(t testing.TB, b backend) *DB {
 	if !d.FerretDB() {
 		t.Fatal("Open did not detect FerretDB")
 	}
-	if b != backendEmbedded {
-		_ = d.Close()
-		d.fast = nil
-	}
-	if b == backendMongoDB {
-		d.ferret, d.cas = false, casServer
-	}
+	asBackend(d, b)
 	t.Cleanup(func() {
 		_ = d.Close()
 		_ = d.Database().Drop(context.Background())
 	})
 	return d
 }
+
+// asBackend makes d, opened on the embedded server, take the code paths of
+// backend b: FerretDB without the SQLite index, or MongoDB's.
+func asBackend(d *DB, b backend) {
+	switch b {
+	case backendFerret:
+		_ = d.Close()
+		d.dialect = newFerretDialect()
+	case backendMongoDB:
+		_ = d.Close()
+		d.dialect = mongoDialect{}
+	}
+}
+
+// fastIndex is the SQLite index of a DB opened on the embedded server.
+func fastIndex(d *DB) *sqliteIndex { return d.dialect.(*embeddedDialect).fast }
 
 // sqlRecorder is the embedded server's log handler. While recording it
 // enables debug logs and keeps the SELECT statements FerretDB sends to

@@ -44,21 +44,26 @@ func (p *Projections) Position(ctx context.Context, partition int32) (int64, err
 // (an archived sequence is a duplicate, a view moves only from its own
 // checkpoint).
 //
-// The write is an upsert. On FerretDB 1.x an upsert is "query, then
-// insert" (internal/handler/common/update.go), so one that loses a race to
-// create the document fails with a duplicate key (MongoDB may retry that
-// itself). The document exists then (positions are never deleted), and a
-// second attempt replaces it.
+// The write is an upsert (replaceByID).
 func (p *Projections) SavePosition(ctx context.Context, partition int32, next int64) error {
 	key := positionKey(partition)
-	doc := positionDoc{ID: key, Next: next}
-	upsert := options.Replace().SetUpsert(true)
-	_, err := p.positions.ReplaceOne(ctx, bson.D{{Key: "_id", Value: key}}, doc, upsert)
-	if mongo.IsDuplicateKeyError(err) {
-		_, err = p.positions.ReplaceOne(ctx, bson.D{{Key: "_id", Value: key}}, doc, upsert)
-	}
-	if err != nil {
+	if err := replaceByID(ctx, p.positions, key, positionDoc{ID: key, Next: next}); err != nil {
 		return fmt.Errorf("save position %d of partition %d: %w", next, partition, err)
 	}
 	return nil
+}
+
+// replaceByID writes doc as document id, creating it if missing. An upsert
+// that loses a race to create the document fails with a duplicate key: on
+// FerretDB 1.x, whose upsert is "query, then insert"
+// (internal/handler/common/update.go), and on MongoDB too, which retries
+// some of those itself but not all. The document exists then (none of
+// these is ever deleted while written), and a second attempt replaces it.
+func replaceByID(ctx context.Context, coll *mongo.Collection, id string, doc any) error {
+	upsert := options.Replace().SetUpsert(true)
+	_, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, doc, upsert)
+	if mongo.IsDuplicateKeyError(err) {
+		_, err = coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, doc, upsert)
+	}
+	return err
 }

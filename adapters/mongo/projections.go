@@ -102,79 +102,11 @@ func (p *Projections) Event(ctx context.Context, id string, seq int64) (projecti
 	return ev, err == nil, err
 }
 
-// Events returns id's archived events with sequence > after, in order.
-//
-// On a FerretDB other than the embedded server (which has its SQLite
-// index), where a query on execution_id would read the whole archive, it
-// fetches after+1, after+2, … by _id until one is missing: a few indexed
-// lookups instead of a scan. There it stops at a gap, returning the events
-// up to it; every caller (the projector, the event stream) uses only the
-// gap-free prefix anyway.
+// Events returns id's archived events with sequence > after, in order
+// (on a FerretDB other than the embedded server, up to the first gap:
+// ferretDialect.events).
 func (p *Projections) Events(ctx context.Context, id string, after int64) ([]projections.ArchivedEvent, error) {
-	if p.db.fast != nil {
-		return p.eventsByIndex(ctx, id, after)
-	}
-	if p.db.ferret {
-		return p.eventsByKey(ctx, id, after)
-	}
-	filter := bson.D{{Key: "execution_id", Value: id}, {Key: "sequence", Value: bson.D{{Key: "$gt", Value: after}}}}
-	cur, err := p.events.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "sequence", Value: 1}}))
-	if err != nil {
-		return nil, fmt.Errorf("events of %s: %w", id, err)
-	}
-	var docs []eventDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("events of %s: %w", id, err)
-	}
-	out := make([]projections.ArchivedEvent, 0, len(docs))
-	for _, d := range docs {
-		ev, err := d.archived()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ev)
-	}
-	return out, nil
-}
-
-func (p *Projections) eventsByKey(ctx context.Context, id string, after int64) ([]projections.ArchivedEvent, error) {
-	var out []projections.ArchivedEvent
-	for seq := after + 1; ; seq++ {
-		ev, ok, err := p.Event(ctx, id, seq)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			return out, nil
-		}
-		out = append(out, ev)
-	}
-}
-
-// eventsByIndex is Events on the embedded server: the _ids from the SQLite
-// index, the events by _id. Archived events never change, so there is
-// nothing to re-check.
-func (p *Projections) eventsByIndex(ctx context.Context, id string, after int64) ([]projections.ArchivedEvent, error) {
-	keys, err := p.db.fast.eventIDs(ctx, id, after)
-	if err != nil {
-		return nil, fmt.Errorf("events of %s: %w", id, err)
-	}
-	out := make([]projections.ArchivedEvent, 0, len(keys))
-	for _, key := range keys {
-		d, ok, err := findByID[eventDoc](ctx, p.events, key)
-		if err != nil {
-			return nil, fmt.Errorf("events of %s: %w", id, err)
-		}
-		if !ok {
-			continue
-		}
-		ev, err := d.archived()
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ev)
-	}
-	return out, nil
+	return p.db.dialect.events(ctx, p, id, after)
 }
 
 // archived returns the stored event: its record as stored, the envelope
@@ -260,30 +192,7 @@ func (p *Projections) SaveView(ctx context.Context, v domain.Execution, expected
 			return projections.ErrStale
 		}
 	}
-	if p.db.cas == casLocked {
-		return p.checkView(ctx, v)
-	}
-	return nil
-}
-
-// checkView returns ErrStale if the stored view of v.ID is below v, or
-// behind the archive (see SaveView).
-func (p *Projections) checkView(ctx context.Context, v domain.Execution) error {
-	stored, ok, err := findByID[viewDoc](ctx, p.executions, v.ID)
-	if err != nil {
-		return fmt.Errorf("save view %s: read back: %w", v.ID, err)
-	}
-	if !ok || stored.VersionSeq < v.Sequence {
-		return projections.ErrStale
-	}
-	_, behind, err := findByID[bson.Raw](ctx, p.events, eventKey(v.ID, stored.VersionSeq+1), idOnly)
-	if err != nil {
-		return fmt.Errorf("save view %s: read back: %w", v.ID, err)
-	}
-	if behind {
-		return projections.ErrStale
-	}
-	return nil
+	return p.db.dialect.confirmView(ctx, p, v)
 }
 
 // List returns executions newest first (created_at desc, then _id desc),
@@ -293,70 +202,7 @@ func (p *Projections) List(ctx context.Context, q projections.ListQuery) ([]doma
 	if q.Limit < 1 {
 		return nil, false, domain.Errorf(domain.EINVALID, "limit must be positive")
 	}
-	if p.db.fast != nil {
-		return p.listByIndex(ctx, q)
-	}
-	filter := bson.D{}
-	if q.Status != "" {
-		filter = append(filter, bson.E{Key: "status", Value: q.Status})
-	}
-	if q.Owner != "" {
-		filter = append(filter, bson.E{Key: "owner", Value: q.Owner})
-	}
-	if c := q.After; c != nil {
-		// Older than the cursor in (created_at, _id) order; the registry
-		// stores times as fixed-width strings, so $lt is chronological.
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "created_at", Value: bson.D{{Key: "$lt", Value: c.CreatedAt}}}},
-			bson.D{{Key: "created_at", Value: c.CreatedAt}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: c.ID}}}},
-		}})
-	}
-	opts := options.Find().
-		SetSort(bson.D{{Key: "created_at", Value: -1}, {Key: "_id", Value: -1}}).
-		SetLimit(int64(q.Limit) + 1) // one more than asked says whether more follow
-	cur, err := p.executions.Find(ctx, filter, opts)
-	if err != nil {
-		return nil, false, fmt.Errorf("list executions: %w", err)
-	}
-	var docs []viewDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, false, fmt.Errorf("list executions: %w", err)
-	}
-	out := make([]domain.Execution, 0, len(docs))
-	for _, d := range docs {
-		out = append(out, d.execution())
-	}
-	more := len(out) > q.Limit
-	if more {
-		out = out[:q.Limit]
-	}
-	return out, more, nil
-}
-
-// listByIndex is List on the embedded server: the page's ids from the SQLite
-// index, the views by _id. A view whose status changed since the index was
-// read no longer matches and is left out; whether more follow is decided
-// by the ids, so leaving one out never ends the pagination early.
-func (p *Projections) listByIndex(ctx context.Context, q projections.ListQuery) ([]domain.Execution, bool, error) {
-	ids, err := p.db.fast.listIDs(ctx, q)
-	if err != nil {
-		return nil, false, fmt.Errorf("list executions: %w", err)
-	}
-	more := len(ids) > q.Limit
-	out := make([]domain.Execution, 0, len(ids))
-	for _, id := range ids {
-		d, ok, err := findByID[viewDoc](ctx, p.executions, id)
-		if err != nil {
-			return nil, false, fmt.Errorf("list executions: %w", err)
-		}
-		if ok && (q.Status == "" || d.Status == q.Status) && (q.Owner == "" || d.Owner == q.Owner) {
-			out = append(out, d.execution())
-		}
-	}
-	if len(out) > q.Limit {
-		out = out[:q.Limit]
-	}
-	return out, more, nil
+	return p.db.dialect.list(ctx, p, q)
 }
 
 // idOnly projects a document to its _id, for existence checks.

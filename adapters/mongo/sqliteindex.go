@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/projections"
 )
 
@@ -161,4 +162,65 @@ func (x *sqliteIndex) ids(ctx context.Context, q string, args []any) ([]string, 
 		ids = append(ids, id)
 	}
 	return ids, rows.Err()
+}
+
+// embeddedDialect is the embedded FerretDB: FerretDB's rules, with List
+// and Events answered from the SQLite index.
+type embeddedDialect struct {
+	*ferretDialect
+	fast *sqliteIndex
+}
+
+func (*embeddedDialect) name() string   { return "embedded" }
+func (e *embeddedDialect) close() error { return e.fast.close() }
+
+// events: the _ids from the SQLite index, the events by _id. Archived
+// events never change, so there is nothing to re-check.
+func (e *embeddedDialect) events(ctx context.Context, p *Projections, id string, after int64) ([]projections.ArchivedEvent, error) {
+	keys, err := e.fast.eventIDs(ctx, id, after)
+	if err != nil {
+		return nil, fmt.Errorf("events of %s: %w", id, err)
+	}
+	out := make([]projections.ArchivedEvent, 0, len(keys))
+	for _, key := range keys {
+		d, ok, err := findByID[eventDoc](ctx, p.events, key)
+		if err != nil {
+			return nil, fmt.Errorf("events of %s: %w", id, err)
+		}
+		if !ok {
+			continue
+		}
+		ev, err := d.archived()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// list: the page's ids from the SQLite index, the views by _id. A view
+// whose status changed since the index was read no longer matches and is
+// left out; whether more follow is decided by the ids, so leaving one out
+// never ends the pagination early.
+func (e *embeddedDialect) list(ctx context.Context, p *Projections, q projections.ListQuery) ([]domain.Execution, bool, error) {
+	ids, err := e.fast.listIDs(ctx, q)
+	if err != nil {
+		return nil, false, fmt.Errorf("list executions: %w", err)
+	}
+	more := len(ids) > q.Limit
+	out := make([]domain.Execution, 0, len(ids))
+	for _, id := range ids {
+		d, ok, err := findByID[viewDoc](ctx, p.executions, id)
+		if err != nil {
+			return nil, false, fmt.Errorf("list executions: %w", err)
+		}
+		if ok && (q.Status == "" || d.Status == q.Status) && (q.Owner == "" || d.Owner == q.Owner) {
+			out = append(out, d.execution())
+		}
+	}
+	if len(out) > q.Limit {
+		out = out[:q.Limit]
+	}
+	return out, more, nil
 }

@@ -53,13 +53,13 @@ func TestSQLiteIndexPlans(t *testing.T) {
 			}
 		}
 	}
-	if _, err := d.fast.conn.ExecContext(ctx, "ANALYZE"); err != nil {
+	if _, err := fastIndex(d).conn.ExecContext(ctx, "ANALYZE"); err != nil {
 		t.Fatal(err)
 	}
 	cur := &projections.Cursor{CreatedAt: at(0), ID: "x10"}
 	cases := map[string]string{}
-	q, args := d.fast.eventsQuery("x10", 1)
-	cases["events"] = explain(t, d.fast.conn, q, args)
+	q, args := fastIndex(d).eventsQuery("x10", 1)
+	cases["events"] = explain(t, fastIndex(d).conn, q, args)
 	for name, lq := range map[string]projections.ListQuery{
 		"list":               {Limit: 20},
 		"list cursor":        {Limit: 20, After: cur},
@@ -67,14 +67,14 @@ func TestSQLiteIndexPlans(t *testing.T) {
 		"list status cursor": {Limit: 20, Status: domain.StatusFailed, After: cur},
 		"list owner cursor":  {Limit: 20, Owner: "bob", After: cur},
 	} {
-		q, args := d.fast.listQuery(lq)
-		cases[name] = explain(t, d.fast.conn, q, args)
+		q, args := fastIndex(d).listQuery(lq)
+		cases[name] = explain(t, fastIndex(d).conn, q, args)
 	}
 	for name, plan := range cases {
 		t.Logf("%s: %s", name, plan)
 		for _, step := range strings.Split(plan, "; ") {
-			if !strings.Contains(step, " USING INDEX "+d.fast.index(d.fast.executions, "")) &&
-				!strings.Contains(step, " USING INDEX "+d.fast.index(d.fast.events, "")) {
+			if !strings.Contains(step, " USING INDEX "+fastIndex(d).index(fastIndex(d).executions, "")) &&
+				!strings.Contains(step, " USING INDEX "+fastIndex(d).index(fastIndex(d).events, "")) {
 				t.Errorf("%s: step %q is not a walk of this package's index (plan %s)", name, step, plan)
 			}
 		}

@@ -27,10 +27,11 @@ input (one line; typed without echo on a terminal), never from a flag.
 
 commands:
   create-user   --username U [--role user|admin]: create an account
-  set-password  --username U: replace an account's password
+  set-password  --username U: replace an account's password (ends a lockout)
+  unlock        --username U: end the lockout of a username after failed sign-ins
   rotate-token-key
                 add a new signing key for access tokens and make it the
-                active one (restart the API processes to use it)
+                active one (running API processes switch to it within 10 s)
 
 Where the accounts are: --mongodb-uri (and --mongodb-database), or the data
 directory of an integr8scode up (--data-dir), running or stopped.
@@ -42,7 +43,7 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		return 2, nil
 	}
 	switch args[0] {
-	case "create-user", "set-password":
+	case "create-user", "set-password", "unlock":
 		return runAdminUser(ctx, args[0], args[1:], getenv, stdin, stdout, stderr)
 	case "rotate-token-key":
 		return runRotateTokenKey(args[1:], getenv, stdout, stderr)
@@ -73,9 +74,12 @@ func runAdminUser(ctx context.Context, cmd string, args []string, getenv func(st
 		fmt.Fprintln(stderr, "--username is required (and nothing else: the password comes from standard input)")
 		return 2, nil
 	}
-	password, err := readPassword(stdin, stderr)
-	if err != nil {
-		return 1, err
+	var password string
+	if cmd != "unlock" {
+		var err error
+		if password, err = readPassword(stdin, stderr); err != nil {
+			return 1, err
+		}
 	}
 	db, closeDB, err := openAccountsStore(ctx, c)
 	if err != nil {
@@ -86,6 +90,13 @@ func runAdminUser(ctx context.Context, cmd string, args []string, getenv func(st
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return 1, err
+	}
+	if cmd == "unlock" {
+		if err := svc.Unlock(ctx, *username); err != nil {
+			return 1, err
+		}
+		fmt.Fprintf(stdout, "username %s may sign in again\n", *username)
+		return 0, nil
 	}
 	var u accounts.User
 	if cmd == "create-user" {
@@ -212,6 +223,6 @@ func runRotateTokenKey(args []string, getenv func(string) string, stdout, stderr
 	if err != nil {
 		return 1, err
 	}
-	fmt.Fprintf(stdout, "new token signing key %s in %s; restart the API processes to sign with it\n", id, dir)
+	fmt.Fprintf(stdout, "new token signing key %s in %s; running API processes sign with it within 10 s\n", id, dir)
 	return 0, nil
 }

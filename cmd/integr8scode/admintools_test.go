@@ -1,9 +1,13 @@
 package main
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAdminCreatesTheFirstAdminBeforeThePlatformEverRan: on a fresh data
@@ -36,5 +40,39 @@ func TestAdminCreatesTheFirstAdminBeforeThePlatformEverRan(t *testing.T) {
 	if r := do(t, http.MethodGet, base+"/api/v1/admin/users", nil, admin...); r.Status != http.StatusOK ||
 		!strings.Contains(string(r.Body), `"role":"admin"`) {
 		t.Fatalf("admin users: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestATokenKeyRotationTakesEffectWithoutARestart: tokens signed before
+// the rotation stay valid, new ones name the new key.
+func TestATokenKeyRotationTakesEffectWithoutARestart(t *testing.T) {
+	was := keysReloadEvery
+	keysReloadEvery = 100 * time.Millisecond
+	t.Cleanup(func() { keysReloadEvery = was })
+	dir := t.TempDir()
+	base, _ := startUp(t, dir)
+	old := adminBearer(t, base, dir, "rotator")
+	kid := func(bearer []string) string {
+		tok := strings.TrimPrefix(bearer[1], "Bearer ")
+		head, _, _ := strings.Cut(tok, ".")
+		b, _ := base64.RawURLEncoding.DecodeString(head)
+		var h struct{ Kid string }
+		_ = json.Unmarshal(b, &h)
+		return h.Kid
+	}
+	var out strings.Builder
+	if code, err := run(t.Context(), []string{"integr8scode", "admin", "rotate-token-key", "--data-dir", dir},
+		func(string) string { return "" }, strings.NewReader(""), &out, io.Discard); code != 0 {
+		t.Fatalf("rotate: %d %v", code, err)
+	}
+	var fresh []string
+	waitFor(t, func() bool {
+		fresh = adminBearerFor(t, base, "rotator")
+		return kid(fresh) != kid(old)
+	})
+	for _, b := range [][]string{old, fresh} {
+		if r := do(t, http.MethodGet, base+"/api/v1/auth/me", nil, b...); r.Status != http.StatusOK {
+			t.Fatalf("a token signed with %s: %d", kid(b), r.Status)
+		}
 	}
 }

@@ -2,27 +2,13 @@ package main
 
 import (
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/integr8scode/integr8scode/domain"
 )
-
-// buildBinary compiles the real binary once for tests that must kill it.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "integr8scode")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("build: %v", err)
-	}
-	return bin
-}
 
 // startProcess runs `integr8scode up` as a separate process, with extra
 // flags after the usual ones.
@@ -37,16 +23,16 @@ func startProcess(t *testing.T, bin, dir, addr string, extra ...string) (*exec.C
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	exitErr := make(chan error, 1)
+	exited := make(chan struct{})
+	go func() { exitErr <- cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+		stopProcess(t, cmd, exited)
 		if t.Failed() {
 			t.Logf("process log:\n%s", tail(logs.String(), 60))
 		}
 	})
-	waitReady(t, "http://"+addr, done, logs)
+	waitReady(t, "http://"+addr, exitErr, logs)
 	return cmd, logs
 }
 

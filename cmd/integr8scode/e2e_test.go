@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -440,6 +441,53 @@ func TestEndToEnd(t *testing.T) {
 		if code, out := admin2("set-password", "--data-dir", dir, "--username", "ada"); code != 0 || !strings.Contains(out, "new password") {
 			t.Fatalf("set-password: %d %s", code, out)
 		}
+		if code, out := admin2("unlock", "--data-dir", dir, "--username", "ada"); code != 0 || !strings.Contains(out, "may sign in again") {
+			t.Fatalf("unlock: %d %s", code, out)
+		}
+	})
+
+	t.Run("OK load profile of simulated people, signed in and anonymous, with a report", func(t *testing.T) {
+		admin := adminBearer(t, base, dir, "loadadmin")
+		code, err := run(t.Context(), []string{"integr8scode", "admin", "create-user", "--data-dir", dir, "--username", "loaduser"},
+			func(string) string { return "" }, strings.NewReader(testPassword+"\n"), io.Discard, io.Discard)
+		if code != 0 || err != nil {
+			t.Fatalf("create-user: %d %v", code, err)
+		}
+		user := adminBearerFor(t, base, "loaduser")
+		var me struct{ ID string }
+		do(t, http.MethodGet, api+"/auth/me", nil, user...).decode(t, &me)
+		// Five signed-in people share this account: an admin raises its limits.
+		if r := do(t, http.MethodPatch, api+"/admin/users/"+me.ID, map[string]any{"limits": map[string]int{
+			"submissions_per_minute": 10000, "burst": 1000, "concurrent": 100}}, admin...); r.Status != http.StatusOK {
+			t.Fatalf("raise limits: %d %s", r.Status, r.Body)
+		}
+		var tok struct{ Token string }
+		do(t, http.MethodPost, api+"/auth/tokens", map[string]string{"name": "load"}, user...).decode(t, &tok)
+		report := t.TempDir()
+		var out, errOut strings.Builder
+		code, err = run(t.Context(), []string{"integr8scode", "loadtest", "--server", base, "--profile", "light", "--duration", "15s",
+			"--think", "500ms", "--token", tok.Token, "--report", report}, func(string) string { return "" }, strings.NewReader(""), &out, &errOut)
+		if code != 0 || err != nil {
+			t.Fatalf("loadtest: %d %v\n%s%s", code, err, out.String(), errOut.String())
+		}
+		var rep loadReport
+		b, _ := os.ReadFile(filepath.Join(report, "report.json"))
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Users != 10 || rep.SignedUsers != 5 || rep.Failed != 0 || rep.Requests < 30 || rep.PeakRSS == 0 || len(rep.Timeline) < 3 {
+			t.Fatalf("report: %+v", rep)
+		}
+		for _, op := range []string{"runtimes", "submit", "result", "history", "save_script", "open_script"} {
+			if rep.Operations[op].Count == 0 {
+				t.Fatalf("no %s in %v", op, rep.Operations)
+			}
+		}
+		page, _ := os.ReadFile(filepath.Join(report, "report.html"))
+		if strings.Count(string(page), "<svg") != 7 || strings.Contains(string(page), "<script") {
+			t.Fatalf("the HTML report has %d charts", strings.Count(string(page), "<svg"))
+		}
+		t.Logf("\n%s", out.String())
 	})
 
 	t.Run("OK loadtest reports latency, floor and throughput", func(t *testing.T) {

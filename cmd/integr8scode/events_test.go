@@ -20,7 +20,14 @@ func TestEventsExport(t *testing.T) {
 	dir := t.TempDir()
 	base, stop := startUp(t, dir)
 	var ids []string
-	for _, script := range []string{"print(1)", "import sys; sys.exit(2)"} {
+	var between time.Time // after the first execution's events, before the second's
+	for i, script := range []string{"print(1)", "import sys; sys.exit(2)"} {
+		if i == 1 {
+			// Record times have millisecond precision.
+			time.Sleep(20 * time.Millisecond)
+			between = time.Now()
+			time.Sleep(20 * time.Millisecond)
+		}
 		e := waitDone(t, base, submit(t, base, map[string]any{"script": script}).ID, 30*time.Second)
 		waitEvents(t, base, e.ID, 10*time.Second)
 		ids = append(ids, e.ID)
@@ -55,6 +62,20 @@ func TestEventsExport(t *testing.T) {
 	code, one := runTool(t, "events", "export", "--data-dir", dir, "--execution", ids[0])
 	if code != 0 || strings.Count(one, "\n") != 3 || strings.Contains(one, ids[1]) {
 		t.Fatalf("one execution's events: exit %d\n%s", code, one)
+	}
+
+	// A time window: --from by when the records were written (the log's
+	// own index), --to by when the events occurred.
+	code, later := runTool(t, "events", "export", "--data-dir", dir, "--from", between.Format(time.RFC3339Nano))
+	if code != 0 || strings.Count(later, "\n") != 3 || strings.Contains(later, ids[0]) || !strings.Contains(later, ids[1]) {
+		t.Fatalf("events from %s: exit %d\n%s", between.Format(time.RFC3339Nano), code, later)
+	}
+	code, earlier := runTool(t, "events", "export", "--data-dir", dir, "--to", between.Format(time.RFC3339Nano))
+	if code != 0 || strings.Count(earlier, "\n") != 3 || strings.Contains(earlier, ids[1]) || !strings.Contains(earlier, ids[0]) {
+		t.Fatalf("events to %s: exit %d\n%s", between.Format(time.RFC3339Nano), code, earlier)
+	}
+	if code, _ := runTool(t, "events", "export", "--data-dir", dir, "--from", "yesterday"); code != 2 {
+		t.Fatalf("--from yesterday: exit %d, want 2 (usage)", code)
 	}
 }
 

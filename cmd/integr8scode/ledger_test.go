@@ -240,8 +240,8 @@ func TestKillDuringAnAppendLeavesOneCopy(t *testing.T) {
 				t.Fatalf("retry after the kill: %d %s", r.Status, r.Body)
 			}
 			waitEvents(t, base, e.ID, 10*time.Second)
-			_ = syscall.Kill(-second.Process.Pid, syscall.SIGKILL)
-			<-done
+			// The tool below needs the data directory that the process holds.
+			stopProcess(t, second, done)
 			code, out := runTool(t, "ledger", "verify", "--data-dir", dir, "--json")
 			var rep verifyReport
 			if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || rep.Events != 3 || rep.Executions != 1 {
@@ -267,8 +267,7 @@ func startProcessEnv(t *testing.T, bin, dir, addr string, env ...string) (*exec.
 	done := make(chan struct{})
 	go func() { exited <- cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
+		stopProcess(t, cmd, done)
 		if t.Failed() {
 			t.Logf("process log:\n%s", tail(logs.String(), 60))
 		}
@@ -464,5 +463,58 @@ func editView(t *testing.T, dir, id string) {
 		bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "output", Value: "edited\n"}}}})
 	if err != nil || res.MatchedCount != 1 {
 		t.Fatalf("edit the view: %v %+v", err, res)
+	}
+}
+
+// TestARotatedKeySignsWithoutARestart: `ledger keys --rotate` on the key
+// directory of a running platform; its next events are signed with the new
+// key, the API serves both keys, and every event still verifies.
+func TestARotatedKeySignsWithoutARestart(t *testing.T) {
+	was := keysReloadEvery
+	keysReloadEvery = 100 * time.Millisecond
+	t.Cleanup(func() { keysReloadEvery = was })
+	dir := t.TempDir()
+	base, _ := startUp(t, dir)
+	before := submit(t, base, map[string]any{"script": "print(1)"})
+	waitDone(t, base, before.ID, 30*time.Second)
+
+	var out, errOut strings.Builder
+	if code, err := run(t.Context(), []string{"integr8scode", "ledger", "keys", "--rotate", "--dir", filepath.Join(dir, "ledger-keys")},
+		func(string) string { return "" }, strings.NewReader(""), &out, &errOut); code != 0 {
+		t.Fatalf("rotate: %d %v %s", code, err, errOut.String())
+	}
+	var doc struct{ Keys []struct{ KeyID string `json:"key_id"` } }
+	waitFor(t, func() bool {
+		do(t, http.MethodGet, base+"/api/v1/ledger/keys", nil).decode(t, &doc)
+		return len(doc.Keys) == 2
+	})
+	after := submit(t, base, map[string]any{"script": "print(2)"})
+	waitDone(t, base, after.ID, 30*time.Second)
+	keyOf := func(id string) map[string]bool {
+		var evs struct {
+			Events []struct {
+				Record struct {
+					KeyID string `json:"key_id"`
+				}
+				Verified struct{ Hash, Link, Signature bool }
+			}
+			ChainValid bool `json:"chain_valid"`
+		}
+		waitFor(t, func() bool {
+			do(t, http.MethodGet, base+"/api/v1/executions/"+id+"/events", nil).decode(t, &evs)
+			return len(evs.Events) == 3
+		})
+		ids := map[string]bool{}
+		for _, e := range evs.Events {
+			if !e.Verified.Signature || !evs.ChainValid {
+				t.Fatalf("execution %s: an event does not verify", id)
+			}
+			ids[e.Record.KeyID] = true
+		}
+		return ids
+	}
+	old, fresh := keyOf(before.ID), keyOf(after.ID)
+	if len(old) != 1 || len(fresh) != 1 || fmt.Sprint(old) == fmt.Sprint(fresh) {
+		t.Fatalf("keys before the rotation %v, after %v", old, fresh)
 	}
 }

@@ -151,7 +151,7 @@ func runLedgerKeys(args []string, getenv func(string) string, stdout, stderr io.
 		if err != nil {
 			return 1, err
 		}
-		fmt.Fprintln(stderr, "signing with", id, "from now on (restart the api processes to use it)")
+		fmt.Fprintln(stderr, "signing with", id, "from now on (running api processes switch to it within 10 s)")
 	}
 	ring, err := keyring.LoadOrCreate(*dir)
 	if err != nil {

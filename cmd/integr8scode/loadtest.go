@@ -35,6 +35,11 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 	floor := fs.Bool("floor", true, "also time a bare `runc run` of the same script (needs root and runc)")
 	runcPath := fs.String("runc-path", "runc", "runc binary for the floor")
 	allowRemote := fs.Bool("allow-remote", false, "allow a --server that is not on loopback")
+	profile := fs.String("profile", "", "run a load profile of simulated people instead: smoke, light, medium, heavy or stress "+
+		"(1/10/50/100/200 users for 1/5/10/15/30 minutes; --duration shortens it)")
+	think := fs.Duration("think", 2*time.Second, "profile: a simulated user's mean pause between actions")
+	signedShare := fs.Float64("signed-in", 0.5, "profile: the share of users that are signed in (as --token's user; needs --token)")
+	reportDir := fs.String("report", "loadtest-report", "profile: directory for report.json, report.html and latency.svg")
 	token := fs.String("token", "", "personal API token to submit as its user (whose limits must allow the load); empty: anonymous, "+
 		"which the server's --quota-anonymous must allow")
 	if err := parseFlags(fs, args, getenv); err != nil {
@@ -45,6 +50,25 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 		return 2, fmt.Errorf("--server %s is not a loopback address; pass --allow-remote to load another host", base)
 	}
 	c := apiClient{base: base, token: *token}
+	if *profile != "" {
+		p, ok := loadProfiles[*profile]
+		if !ok {
+			return 2, fmt.Errorf("--profile %q: want smoke, light, medium, heavy or stress", *profile)
+		}
+		if durationSet(fs) {
+			p.Duration = *duration
+		}
+		rep, err := runProfile(ctx, base, *token, *profile, p, *think, *signedShare, *reportDir, stdout)
+		if err != nil {
+			return 1, err
+		}
+		printReport(stdout, rep)
+		fmt.Fprintf(stdout, "report: %s/report.html, %s/report.json\n", *reportDir, *reportDir)
+		if rep.Failed > 0 {
+			return 1, fmt.Errorf("%d of %d requests failed", rep.Failed, rep.Requests)
+		}
+		return 0, nil
+	}
 	body := map[string]any{"script": `print("hi")`}
 
 	// Warm up: the first run pays for page cache and connections.
@@ -78,6 +102,13 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 		return 1, fmt.Errorf("%d requests failed", failed)
 	}
 	return 0, nil
+}
+
+// durationSet reports whether --duration was given.
+func durationSet(fs *flag.FlagSet) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "duration" })
+	return set
 }
 
 func isLoopbackURL(base string) bool {

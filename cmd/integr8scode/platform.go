@@ -56,6 +56,8 @@ type platform struct {
 	signer eventstore.Signer
 	// tokenKeys sign and verify access tokens (api, up).
 	tokenKeys accounts.SigningKeys
+	// idempotency keys the ids derived from Idempotency-Key headers.
+	idempotency []byte
 	// catchUp says whether the views have caught up with the log as it
 	// was when this process started (readiness).
 	catchUp *catchUp
@@ -177,10 +179,18 @@ func (p *platform) loadKeys(ctx context.Context, role string) error {
 	if ring.Signer == nil {
 		return fmt.Errorf("ledger keys in %s: no active private key to sign with", src)
 	}
-	p.keys, p.signer = ring.Keys, ring.Signer
+	signer := eventstore.NewRotatingSigner(ring.Signer)
+	p.keys, p.signer = ring.Keys, signer
 	p.log.Info("ledger keys", "dir", src, "signing_key", ring.Signer.KeyID(), "keys", len(ring.Keys.Keys()))
+	// A rotation takes effect without a restart: the writer signs with the
+	// new key, the API serves and verifies with it (the keys only grow).
+	go keyring.Watch(ctx, src, keysReloadEvery, ring.Keys, signer, p.log.With("component", "keys"))
 	return nil
 }
+
+// keysReloadEvery is how often a running writer looks at its key
+// directory for a rotation.
+var keysReloadEvery = 10 * time.Second
 
 // asker returns a command client of the ledger writer for this process.
 func (p *platform) asker(name string) (*kafka.Asker, error) {
@@ -321,19 +331,29 @@ func (p *platform) serve(ctx context.Context, ln net.Listener, h http.Handler) e
 	return nil
 }
 
-func (p *platform) apiHandler(ask web.Ledger) (http.Handler, error) {
+func (p *platform) apiHandler(ctx context.Context, ask web.Ledger) (http.Handler, error) {
 	origins, _ := web.ParseOrigins(p.cfg.CORSOrigins) // validated with the configuration
 	store := mongo.NewAccounts(p.db)
 	acc, err := accounts.New(accounts.Config{Store: store, Keys: p.tokenKeys, Logger: p.log.With("component", "accounts")})
 	if err != nil {
 		return nil, err
 	}
+	// A rotation (admin rotate-token-key, or the Secret's files replaced)
+	// takes effect without a restart.
+	dir := p.cfg.authKeys()
+	go keyring.WatchDir(ctx, dir, keysReloadEvery, p.log.With("component", "keys"), func() error {
+		k, err := keyring.LoadTokenKeys(dir)
+		if err != nil {
+			return err
+		}
+		return acc.SetKeys(k)
+	})
 	quotas := p.cfg.quotas
 	return web.NewServer(web.Deps{Ledger: ask, Views: p.views, Hub: p.hub, Backlog: projections.Backlog{Store: p.views},
 		Keys: p.keys, Catalog: p.catalog(), Logger: p.log.With("component", "api"), Gatherer: p.reg, Registerer: p.reg,
 		Ready: p.readyCheck, CORSOrigins: origins,
 		Accounts: acc, Scripts: &accounts.Scripts{Store: store, Catalog: p.catalog()},
-		Quotas: &quotas, TrustedProxies: p.cfg.proxies, MaxBacklog: p.cfg.MaxBacklog}), nil
+		Quotas: &quotas, TrustedProxies: p.cfg.proxies, MaxBacklog: p.cfg.MaxBacklog, IdempotencySecret: p.idempotency}), nil
 }
 
 // loadTokenKeys opens the access tokens' signing keys (created on first
@@ -344,6 +364,9 @@ func (p *platform) loadTokenKeys() error {
 		return err
 	}
 	p.tokenKeys = k
+	if p.idempotency, err = keyring.LoadOrCreateIdempotencySecret(p.cfg.authKeys()); err != nil {
+		return err
+	}
 	p.log.Info("token keys", "dir", p.cfg.authKeys(), "signing_key", k.Active, "keys", len(k.Keys))
 	return nil
 }

@@ -159,7 +159,7 @@ func (p *platform) assemble(ctx context.Context, role string, wg *sync.WaitGroup
 		if err != nil {
 			return err
 		}
-		h, err := p.apiHandler(ask)
+		h, err := p.apiHandler(ctx, ask)
 		if err != nil {
 			return err
 		}

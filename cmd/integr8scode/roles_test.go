@@ -21,16 +21,17 @@ import (
 
 // role is one integr8scode process playing one role.
 type role struct {
-	name string
-	addr string
-	cmd  *exec.Cmd
-	logs *syncBuffer
-	done chan error
+	name   string
+	addr   string
+	cmd    *exec.Cmd
+	logs   *syncBuffer
+	done   chan error    // its exit status, once
+	exited chan struct{} // closed when it has exited
 }
 
 func startRole(t *testing.T, bin, name string, env []string, args ...string) *role {
 	t.Helper()
-	r := &role{name: name, addr: freeAddr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
+	r := &role{name: name, addr: freeAddr(t), logs: &syncBuffer{}, done: make(chan error, 1), exited: make(chan struct{})}
 	r.cmd = exec.Command(bin, append([]string{strings.Fields(name)[0], "--listen", r.addr}, args...)...)
 	r.cmd.Env = append(os.Environ(), env...)
 	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
@@ -38,9 +39,9 @@ func startRole(t *testing.T, bin, name string, env []string, args ...string) *ro
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { r.done <- r.cmd.Wait() }()
+	go func() { r.done <- r.cmd.Wait(); close(r.exited) }()
 	t.Cleanup(func() {
-		r.kill()
+		stopProcess(t, r.cmd, r.exited)
 		if t.Failed() {
 			t.Logf("%s log:\n%s", name, tail(r.logs.String(), 40))
 		}
@@ -49,13 +50,12 @@ func startRole(t *testing.T, bin, name string, env []string, args ...string) *ro
 	return r
 }
 
+// kill kills the role's processes (SIGKILL), as a crashed host would.
 func (r *role) kill() {
-	if r.cmd.ProcessState == nil {
-		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-r.done:
-		case <-time.After(10 * time.Second):
-		}
+	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-r.exited:
+	case <-time.After(10 * time.Second):
 	}
 }
 

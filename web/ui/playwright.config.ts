@@ -57,8 +57,10 @@ export default defineConfig({
   },
   webServer: {
     // Every test submits from 127.0.0.1: the anonymous quota (20 a minute,
-    // 2 at once per address by default) would refuse the later tests.
-    command: `${binary} up --listen 127.0.0.1:${port} --data-dir ${process.env.I8S_E2E_DATA} --slots 2 --output-cap-bytes 65536 --log-level warn --quota-anonymous per-minute=10000,burst=1000,concurrent=100`,
+    // 2 at once per address by default) would refuse the later tests. The
+    // history test submits 21 runs at once as one user (default: burst 20,
+    // 8 at once); the quota test sets a user's own limits through the admin page.
+    command: `${binary} up --listen 127.0.0.1:${port} --data-dir ${process.env.I8S_E2E_DATA} --slots 2 --output-cap-bytes 65536 --log-level warn --quota-anonymous per-minute=10000,burst=1000,concurrent=100 --quota-user per-minute=10000,burst=1000,concurrent=100`,
     url: `${base}/readyz`,
     timeout: 120_000,
     reuseExistingServer: false,

@@ -263,17 +263,14 @@ func (f *follower) kill(ctx context.Context, v domain.Verdict) (outcome, error) 
 		f.log.Warn("could not delete the pod", "err", err)
 	}
 	stdout, stderr, truncated, _ := f.dm.result()
-	res := domain.Result{Verdict: v, Stdout: stdout, Stderr: stderr, OutputTruncated: truncated}
-	switch v {
-	case domain.VerdictTimeout:
-		res.Message = fmt.Sprintf("timed out after %s", f.job.Limits.Timeout())
+	res := domain.Result{Stdout: stdout, Stderr: stderr, OutputTruncated: truncated}
+	domain.Judge(&res, domain.Ending{StoppedFor: v, OutputTruncated: truncated, Limits: f.job.Limits,
+		OutputCap: int64(f.p.cfg.OutputCapBytes)})
+	if v == domain.VerdictTimeout {
 		res.Usage.WallTimeMs = f.job.Limits.TimeoutMs
 		if !f.begin.IsZero() {
 			res.Usage.WallTimeMs = time.Since(f.begin).Milliseconds()
 		}
-	case domain.VerdictOutputLimit:
-		res.OutputTruncated = true
-		res.Message = fmt.Sprintf("output exceeded the limit of %d bytes per stream", f.p.cfg.OutputCapBytes)
 	}
 	f.log.Info("pod deleted by the runner", "verdict", v)
 	return outcome{res: res}, nil
@@ -283,8 +280,8 @@ func (f *follower) kill(ctx context.Context, v domain.Verdict) (outcome, error) 
 // left running when the cause is runner.ErrDetached.
 func (f *follower) cancelled(ctx context.Context) (outcome, error) {
 	stdout, stderr, truncated, _ := f.dm.result()
-	res := domain.Result{Verdict: domain.VerdictCancelled, Message: "cancelled",
-		Stdout: stdout, Stderr: stderr, OutputTruncated: truncated}
+	res := domain.Result{Stdout: stdout, Stderr: stderr, OutputTruncated: truncated}
+	domain.Judge(&res, domain.Ending{StoppedFor: domain.VerdictCancelled})
 	if errors.Is(context.Cause(ctx), runner.ErrDetached) {
 		res.Message = "left running for the next runner"
 		return outcome{res: res, leave: true}, nil

@@ -23,11 +23,11 @@ type verdictInput struct {
 	diag             string // what the supervisor itself wrote to stderr
 }
 
-// judge sets res's verdict the way the runc sandbox does, in this order:
-// the timeout, output overflow, the pod failing to report at all (an error,
-// not a verdict), the exit code, OOM kills, signals. The exit code and the
-// OOM kill come from the kubelet when it reported them; the supervisor's
-// report fills in the signal and the accounting.
+// judge reports how the pod ended to domain.Judge, which sets the verdict
+// (the same rules as for every sandbox). The pod failing to report at all
+// is an error, not a verdict. The exit code and the OOM kill come from the
+// kubelet when it reported them; the supervisor's report fills in the
+// signal and the accounting.
 func judge(res *domain.Result, in verdictInput) error {
 	status := ""
 	if e := in.end; e != nil {
@@ -35,45 +35,34 @@ func judge(res *domain.Result, in verdictInput) error {
 		res.Usage = domain.ResourceUsage{WallTimeMs: max(e.WallNs, 0) / 1e6, CPUTimeMs: max(e.CPUNs, 0) / 1e6,
 			PeakMemoryBytes: max(e.PeakBytes, 0)}
 	}
+	end := domain.Ending{Limits: in.limits, OutputCap: int64(in.outputCap), OutputTruncated: res.OutputTruncated}
 	switch {
 	case status == "timeout" || in.deadlineExceeded:
-		res.Verdict, res.Message = domain.VerdictTimeout, fmt.Sprintf("timed out after %s", in.limits.Timeout())
-		return nil
-	case status == "output_limit" || res.OutputTruncated:
-		res.Verdict = domain.VerdictOutputLimit
-		res.Message = fmt.Sprintf("output exceeded the limit of %d bytes per stream", in.outputCap)
-		res.OutputTruncated = true
+		end.StoppedFor = domain.VerdictTimeout
+	case status == "output_limit":
+		end.StoppedFor = domain.VerdictOutputLimit
+	}
+	if end.StoppedFor != "" || end.OutputTruncated {
+		domain.Judge(res, end)
 		return nil
 	}
-	oom := in.term != nil && in.term.Reason == "OOMKilled" || in.end != nil && in.end.OOMKills > 0
-	var code int
+	end.OOMKilled = in.term != nil && in.term.Reason == "OOMKilled" || in.end != nil && in.end.OOMKills > 0
 	switch {
 	case in.end == nil && in.term != nil && in.term.Reason == "OOMKilled":
 		// The OOM killer took the supervisor itself, and the whole pod
 		// with it: no report, but no doubt either.
-		code = int(in.term.ExitCode)
+		end.ExitCode = int(in.term.ExitCode)
 	case in.end == nil || status != "exited":
 		return noReport(in)
 	case in.term != nil:
-		code = int(in.term.ExitCode)
+		end.ExitCode = int(in.term.ExitCode)
 	default:
-		code = in.end.Code
+		end.ExitCode = in.end.Code
 	}
-	res.ExitCode = domain.IntPtr(code)
 	if in.end != nil && in.end.Signal > 0 {
-		res.Signal = signalName(in.end.Signal)
+		end.Signal = signalName(in.end.Signal)
 	}
-	switch {
-	case code == 0:
-		res.Verdict = domain.VerdictCompleted
-	case oom:
-		res.Verdict = domain.VerdictMemoryLimit
-		res.Message = fmt.Sprintf("memory limit of %d MiB exceeded", in.limits.MemoryBytes>>20)
-	case res.Signal != "":
-		res.Verdict, res.Message = domain.VerdictRuntimeErr, "killed by "+res.Signal
-	default:
-		res.Verdict, res.Message = domain.VerdictRuntimeErr, fmt.Sprintf("exited with code %d", code)
-	}
+	domain.Judge(res, end)
 	return nil
 }
 

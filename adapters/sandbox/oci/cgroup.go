@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -36,17 +37,24 @@ const cgroupRoot = "/integr8scode"
 var requiredControllers = []string{"memory", "cpu", "cpuacct", "pids"}
 
 func newCgroupTree(stateDir string) (*cgroupTree, error) {
-	t := &cgroupTree{
-		parent: cgroupRoot + "/" + stateKey(stateDir),
-		mounts: map[string]string{},
-	}
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return nil, fmt.Errorf("cgroups: %w", err)
 	}
 	defer f.Close()
+	return parseCgroupTree(f, stateDir)
+}
+
+// parseCgroupTree reads the cgroup mounts of a mountinfo file. It fails
+// closed: without every required controller mounted at its hierarchy's
+// root, no sandbox could be limited, so none may start.
+func parseCgroupTree(mountinfo io.Reader, stateDir string) (*cgroupTree, error) {
+	t := &cgroupTree{
+		parent: cgroupRoot + "/" + stateKey(stateDir),
+		mounts: map[string]string{},
+	}
 	roots := map[string]string{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(mountinfo)
 	for sc.Scan() {
 		// id parent major:minor root mountpoint options [optional...] - fstype source superopts
 		pre, post, ok := strings.Cut(sc.Text(), " - ")

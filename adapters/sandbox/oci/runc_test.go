@@ -172,59 +172,10 @@ func listProcessesUnder(parent string) ([]string, error) {
 	return out, nil
 }
 
+// TestRun is what the runc sandbox promises beyond the contract every
+// sandbox keeps (contract_test.go, runner/sandboxtest).
 func TestRun(t *testing.T) {
 	r := newSandbox(t, Config{Slots: 8})
-
-	t.Run("HelloWorld", func(t *testing.T) {
-		res := run(t, r, job(`print("hi")`, domain.DefaultLimits))
-		wantVerdict(t, res, domain.VerdictCompleted)
-		wantExit(t, res, 0)
-		if res.Stdout != "hi\n" || res.Stderr != "" {
-			t.Fatalf("stdout %q stderr %q, want \"hi\\n\" and nothing", res.Stdout, res.Stderr)
-		}
-		if res.Usage.WallTimeMs <= 0 || res.Usage.CPUTimeMs <= 0 || res.Usage.PeakMemoryBytes <= 0 {
-			t.Fatalf("usage %+v, want all positive", res.Usage)
-		}
-		if res.OutputTruncated || res.Signal != "" {
-			t.Fatalf("truncated %v signal %q", res.OutputTruncated, res.Signal)
-		}
-		t.Logf("usage %+v", res.Usage)
-		assertClean(t, r)
-	})
-
-	t.Run("RuntimeError", func(t *testing.T) {
-		res := run(t, r, job("def f():\n    raise ValueError('boom')\nf()\n", fast))
-		wantVerdict(t, res, domain.VerdictRuntimeErr)
-		wantExit(t, res, 1)
-		for _, want := range []string{"Traceback (most recent call last)", `File "/sandbox/main.py", line 3`, "ValueError: boom"} {
-			if !strings.Contains(res.Stderr, want) {
-				t.Fatalf("stderr lacks %q:\n%s", want, res.Stderr)
-			}
-		}
-		assertClean(t, r)
-	})
-
-	t.Run("ExitBuiltin", func(t *testing.T) {
-		// exit() comes from site; the interpreter runs without -S for it.
-		res := run(t, r, job("print('bye')\nexit(3)\n", fast))
-		wantVerdict(t, res, domain.VerdictRuntimeErr)
-		wantExit(t, res, 3)
-		if res.Signal != "" || res.Stdout != "bye\n" {
-			t.Fatalf("signal %q stdout %q", res.Signal, res.Stdout)
-		}
-		res = run(t, r, job("import sys\nsys.exit(0)\n", fast))
-		wantVerdict(t, res, domain.VerdictCompleted)
-		assertClean(t, r)
-	})
-
-	t.Run("Segfault", func(t *testing.T) {
-		res := run(t, r, job("import ctypes\nctypes.string_at(0)\n", fast))
-		wantVerdict(t, res, domain.VerdictRuntimeErr)
-		if res.Signal != "SIGSEGV" {
-			t.Fatalf("signal %q, want SIGSEGV (exit %s)", res.Signal, fmtCode(res.ExitCode))
-		}
-		assertClean(t, r)
-	})
 
 	t.Run("StdinEchoed", func(t *testing.T) {
 		j := job("import sys\nsys.stdout.write(sys.stdin.read())\n", fast)
@@ -241,14 +192,6 @@ func TestRun(t *testing.T) {
 		if res.Stdout != j.Stdin {
 			t.Fatalf("large stdin: got %d bytes back, want %d", len(res.Stdout), len(j.Stdin))
 		}
-		assertClean(t, r)
-	})
-
-	t.Run("UnreadStdin", func(t *testing.T) {
-		j := job("print('ignored')\n", fast)
-		j.Stdin = strings.Repeat("x", 1<<20)
-		res := run(t, r, j)
-		wantVerdict(t, res, domain.VerdictCompleted)
 		assertClean(t, r)
 	})
 
@@ -432,22 +375,6 @@ print(open("/proc/1/cmdline", "rb").read())
 		}
 		if !strings.Contains(res.Stdout, "HOME=/tmp") {
 			t.Fatalf("environment not as configured:\n%s", res.Stdout)
-		}
-		assertClean(t, r)
-	})
-
-	t.Run("Cancel", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(context.Background())
-		time.AfterFunc(500*time.Millisecond, cancel)
-		start := time.Now()
-		limits := domain.Limits{TimeoutMs: 30000, MemoryBytes: 64 << 20, CPUMillicores: 100}
-		res, err := r.Run(ctx, job("while True:\n    pass\n", limits))
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-		wantVerdict(t, res, domain.VerdictCancelled)
-		if elapsed := time.Since(start); elapsed > 3*time.Second {
-			t.Fatalf("cancel took %s", elapsed)
 		}
 		assertClean(t, r)
 	})

@@ -17,23 +17,22 @@ import (
 	"github.com/integr8scode/integr8scode/domain"
 )
 
-// judge sets the verdict, in this order: what the supervisor killed the
-// container for, output overflow, runc's own failure (an error, not a
-// verdict), the OOM killer, the exit code.
+// judge reports how the run ended to domain.Judge, which sets the verdict.
+// A run the supervisor stopped, or whose output overflowed, is judged at
+// once; otherwise runc's own failure (an error, not a verdict) and the
+// cgroup's accounting come first.
 func (r *Runc) judge(res *domain.Result, c *container, o outcome, limits domain.Limits) error {
+	end := domain.Ending{Limits: limits, OutputCap: int64(r.cfg.OutputCapBytes), OutputTruncated: res.OutputTruncated}
 	switch o.reason {
 	case killedCancel:
-		res.Verdict, res.Message = domain.VerdictCancelled, "cancelled"
-		return nil
+		end.StoppedFor = domain.VerdictCancelled
 	case killedTimeout:
-		res.Verdict, res.Message = domain.VerdictTimeout, fmt.Sprintf("timed out after %s", limits.Timeout())
-		return nil
+		end.StoppedFor = domain.VerdictTimeout
+	case killedOutput:
+		end.StoppedFor = domain.VerdictOutputLimit
 	}
-	// The script may have ended by itself after it overflowed, before the
-	// supervisor noticed: its output was cut all the same.
-	if o.reason == killedOutput || res.OutputTruncated {
-		res.Verdict = domain.VerdictOutputLimit
-		res.Message = fmt.Sprintf("output exceeded the limit of %d bytes per stream", r.cfg.OutputCapBytes)
+	if end.StoppedFor != "" || end.OutputTruncated {
+		domain.Judge(res, end)
 		return nil
 	}
 	code, err := scriptExit(o.waitErr)
@@ -50,7 +49,11 @@ func (r *Runc) judge(res *domain.Result, c *container, o outcome, limits domain.
 	if o.usageErr != nil {
 		return fmt.Errorf("read cgroup accounting: %w", o.usageErr)
 	}
-	classify(res, code, o.usage.oomKills, limits)
+	end.ExitCode, end.Signal = code, exitSignal(code)
+	// The kernel's OOM killer ran in this container's memory cgroup: its
+	// own counter, not a guess from exit code 137.
+	end.OOMKilled = o.usage.oomKills > 0
+	domain.Judge(res, end)
 	return nil
 }
 
@@ -107,28 +110,13 @@ var fatalSignals = map[syscall.Signal]bool{
 	syscall.SIGFPE: true, syscall.SIGTRAP: true, syscall.SIGSYS: true,
 }
 
-// classify sets the verdict of a script that ended by itself. ExitCode is
-// runc's (shell style, 128+n for signal n); Signal names the signal.
-func classify(res *domain.Result, code int, oomKills int64, limits domain.Limits) {
-	res.ExitCode = domain.IntPtr(code)
+// exitSignal names the signal behind runc's exit code (shell style, 128+n
+// for signal n) when it is one that can end a script at all.
+func exitSignal(code int) string {
 	if sig := syscall.Signal(code - 128); code > 128 && fatalSignals[sig] {
-		res.Signal = signalName(sig)
+		return signalName(sig)
 	}
-	switch {
-	case code == 0:
-		res.Verdict = domain.VerdictCompleted
-	case oomKills > 0:
-		// The kernel's OOM killer ran in this container's memory cgroup:
-		// its own counter, not a guess from exit code 137.
-		res.Verdict = domain.VerdictMemoryLimit
-		res.Message = fmt.Sprintf("memory limit of %d MiB exceeded", limits.MemoryBytes>>20)
-	case res.Signal != "":
-		res.Verdict = domain.VerdictRuntimeErr
-		res.Message = "killed by " + res.Signal
-	default:
-		res.Verdict = domain.VerdictRuntimeErr
-		res.Message = fmt.Sprintf("exited with code %d", code)
-	}
+	return ""
 }
 
 func signalName(s syscall.Signal) string {

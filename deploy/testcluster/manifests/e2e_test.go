@@ -57,7 +57,8 @@ func TestPlatformInCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	begin := time.Now()
-	binary, archive, err := cl.BuildPlatform(ctx)
+	coverDir := os.Getenv(coverDirEnv)
+	binary, archive, err := cl.BuildPlatform(ctx, coverDir != "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,6 +76,9 @@ func TestPlatformInCluster(t *testing.T) {
 	storesDir := startStores(t, binary)
 
 	objs, platformNS, sandboxNS := renderRenamed(t, TestCluster, "i8c-e2e-")
+	if coverDir != "" {
+		objs = withCoverage(t, objs, coverDir)
+	}
 	t.Cleanup(func() { deleteNamespaces(t, c, platformNS, sandboxNS) })
 	for _, o := range objs {
 		if err := c.apply(ctx, o, false); err != nil {
@@ -86,7 +90,9 @@ func TestPlatformInCluster(t *testing.T) {
 	// with `integr8scode ledger keys`, the token keys with `integr8scode
 	// admin rotate-token-key`.
 	keysDir := filepath.Join(t.TempDir(), "ledger-keys")
-	if out, err := exec.Command(binary, "ledger", "keys", "--dir", keysDir).CombinedOutput(); err != nil {
+	keys := exec.Command(binary, "ledger", "keys", "--dir", keysDir)
+	keys.Env = append(os.Environ(), coverEnv()...)
+	if out, err := keys.CombinedOutput(); err != nil {
 		t.Fatalf("ledger keys: %v\n%s", err, out)
 	}
 	createSecret(ctx, t, c, platformNS, "integr8scode-ledger-keys", dirFiles(t, keysDir))
@@ -213,6 +219,7 @@ func startStores(t *testing.T, binary string) string {
 	cmd := exec.Command(binary, "stores", "--listen", ops, "--data-dir", dir,
 		"--embedded-kafka-port", e2eKafkaPort, "--embedded-mongodb-port", e2eMongoPort)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Env = append(os.Environ(), coverEnv()...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,10 +1,13 @@
 // Accessibility (axe on every page, both themes), keyboard-only use, the
-// 375 px layout, and the screenshots docs/ui.md shows.
+// 375 px layout, and the screenshots docs/ui.md shows (written there only
+// with UPDATE_SCREENSHOTS=1, so that a test run leaves the work tree as it
+// was; otherwise into this run's test output).
 import AxeBuilder from '@axe-core/playwright';
 import { test, expect, setScript, statusOf } from './fixtures';
-import type { Page } from '@playwright/test';
+import type { Page, TestInfo } from '@playwright/test';
 
-const shots = new URL('../../../docs/ui/', import.meta.url).pathname;
+const docs = new URL('../../../docs/ui/', import.meta.url).pathname;
+const shotPath = (info: TestInfo, name: string) => (process.env.UPDATE_SCREENSHOTS === '1' ? `${docs}${name}.png` : info.outputPath(`${name}.png`));
 
 async function finishedExecution(page: Page): Promise<string> {
   const r = await page.request.post('/api/v1/executions?wait=true', {
@@ -99,7 +102,7 @@ test('375 px wide: nothing scrolls sideways and every control is reachable', asy
   }
 });
 
-test('screenshots for docs/ui.md', async ({ page }) => {
+test('screenshots for docs/ui.md', async ({ page }, info) => {
   const id = await finishedExecution(page);
   const views = [
     { name: 'light', scheme: 'light' as const, width: 1280, height: 800 },
@@ -117,9 +120,9 @@ test('screenshots for docs/ui.md', async ({ page }) => {
     await page.getByRole('button', { name: 'Run' }).click();
     await expect(statusOf(page)).toContainText('completed');
     await page.locator('body').click({ position: { x: 1, y: 1 } }); // no focus ring in the picture
-    await page.screenshot({ path: `${shots}editor-${v.name}.png`, fullPage: v.name === 'mobile' });
+    await page.screenshot({ path: shotPath(info, `editor-${v.name}`), fullPage: v.name === 'mobile' });
     await page.goto(`/executions/${id}`);
     await expect(page.getByTestId('chain-verdict')).toContainText('Verified');
-    await page.screenshot({ path: `${shots}execution-${v.name}.png`, fullPage: true });
+    await page.screenshot({ path: shotPath(info, `execution-${v.name}`), fullPage: true });
   }
 });

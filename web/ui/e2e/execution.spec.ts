@@ -79,5 +79,6 @@ test('edit and run again puts the script back in the editor', async ({ page }) =
 
 test('an unknown execution says so', async ({ page }) => {
   await page.goto('/executions/0193a1c2-0000-7000-8000-000000000000');
-  await expect(page.getByRole('alert')).toContainText('There is no execution with this id');
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Execution not found');
+  await expect(page.getByRole('alert')).toContainText('There is no execution with the id 0193a1c2-0000-7000-8000-000000000000 that you may see');
 });

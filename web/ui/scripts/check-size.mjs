@@ -1,8 +1,13 @@
 // The build check: JavaScript sent on first load stays under 200 KB
-// gzipped. It counts every script reachable from index.html through
-// static AND dynamic imports (the editor page loads CodeMirror at once),
-// so it bounds what the heaviest first page can fetch; `npm run build`
-// fails when it is over.
+// gzipped; `npm run build` fails when it is over.
+//
+// A first load fetches the entry with everything it imports statically,
+// then the one dynamic import its page needs: the editor (/) loads
+// CodeMirror right after the first paint, each page for signed-in users
+// (history, scripts, tokens, admin) its own chunk (App.svelte). So the
+// figure checked is the static closure of the entry plus the heaviest
+// closure of one of the entry's dynamic imports, i.e. the first load of
+// the heaviest first page. It also prints everything reachable, for scale.
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 
@@ -12,26 +17,36 @@ const manifest = JSON.parse(readFileSync(new URL('.vite/manifest.json', dir), 'u
 const entry = Object.keys(manifest).find((k) => manifest[k].isEntry);
 if (!entry) throw new Error('the manifest names no entry');
 
-const seen = new Set();
-const walk = (key) => {
-  if (seen.has(key)) return;
-  seen.add(key);
-  for (const k of [...(manifest[key].imports ?? []), ...(manifest[key].dynamicImports ?? [])]) walk(k);
-};
-walk(entry);
-
-let total = 0;
-const lines = [];
-for (const key of seen) {
+const gz = new Map();
+const size = (key) => {
   const file = manifest[key].file;
-  if (!file.endsWith('.js')) continue;
-  const gz = gzipSync(readFileSync(new URL(file, dir)), { level: 9 }).length;
-  total += gz;
-  lines.push(`  ${file}: ${(gz / 1000).toFixed(1)} kB gzipped`);
+  if (!file.endsWith('.js')) return 0;
+  if (!gz.has(file)) gz.set(file, gzipSync(readFileSync(new URL(file, dir)), { level: 9 }).length);
+  return gz.get(file);
+};
+// Keys reachable from `from` by static imports (and dynamic ones too, if asked).
+const closure = (from, dynamic, seen = new Set()) => {
+  if (seen.has(from)) return seen;
+  seen.add(from);
+  for (const k of manifest[from].imports ?? []) closure(k, dynamic, seen);
+  if (dynamic) for (const k of manifest[from].dynamicImports ?? []) closure(k, dynamic, seen);
+  return seen;
+};
+const total = (keys) => [...keys].reduce((n, k) => n + size(k), 0);
+
+const base = closure(entry, false);
+const lines = [`  ${manifest[entry].file} and its static imports: ${(total(base) / 1000).toFixed(1)} kB gzipped`];
+let worst = { name: '(none)', bytes: total(base) };
+for (const dyn of new Set([...base].flatMap((k) => manifest[k].dynamicImports ?? []))) {
+  const keys = closure(dyn, false, new Set(base));
+  const bytes = total(keys);
+  lines.push(`  + ${manifest[dyn].file} (${dyn}): ${((bytes - total(base)) / 1000).toFixed(1)} kB`);
+  if (bytes > worst.bytes) worst = { name: dyn, bytes };
 }
 console.log(lines.join('\n'));
-const verdict = `JavaScript on first load: ${(total / 1000).toFixed(1)} kB gzipped (limit ${LIMIT / 1000} kB)`;
-if (total > LIMIT) {
+console.log(`Everything reachable, all pages: ${(total(closure(entry, true)) / 1000).toFixed(1)} kB gzipped`);
+const verdict = `JavaScript on first load (heaviest first page, with ${worst.name}): ${(worst.bytes / 1000).toFixed(1)} kB gzipped (limit ${LIMIT / 1000} kB)`;
+if (worst.bytes > LIMIT) {
   console.error(`${verdict}: too much`);
   process.exit(1);
 }

@@ -86,6 +86,10 @@ describe('diff and routes', () => {
     expect(match('/')).toEqual({ page: 'editor' });
     expect(match('/executions/abc')).toEqual({ page: 'execution', id: 'abc' });
     expect(match('/history/')).toEqual({ page: 'history' });
+    expect(match('/tokens')).toEqual({ page: 'tokens' });
+    expect(match('/admin')).toEqual({ page: 'admin', section: 'overview' });
+    expect(match('/admin/users/')).toEqual({ page: 'admin', section: 'users' });
+    expect(match('/admin/executions')).toEqual({ page: 'admin', section: 'executions' });
     expect(match('/nope').page).toBe('not-found');
   });
 });

@@ -1,13 +1,17 @@
 // Components in jsdom: the names the tests and assistive technology rely
 // on, and untrusted output staying text.
-import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, render, screen } from '@testing-library/svelte';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { cleanup, fireEvent, render, screen } from '@testing-library/svelte';
+import AuthPage from '../src/pages/AuthPage.svelte';
 import AnsiText from '../src/components/AnsiText.svelte';
 import StatusLine from '../src/components/StatusLine.svelte';
 import ResultPanel from '../src/components/ResultPanel.svelte';
 import type { Live } from '../src/lib/run.svelte';
 
-afterEach(cleanup);
+afterEach(() => {
+  cleanup();
+  vi.unstubAllGlobals();
+});
 
 const base: Live = {
   status: 'queued',
@@ -75,5 +79,30 @@ describe('ResultPanel', () => {
   it('shows a signal instead of an exit code', () => {
     render(ResultPanel, { live: { ...base, status: 'failed', failureReason: 'timeout', signal: 'SIGKILL' } });
     expect(screen.getByLabelText('Exit code').textContent).toBe('killed by SIGKILL');
+  });
+});
+
+describe('AuthPage', () => {
+  it("shows a refused password's reason verbatim as the Password field's description", async () => {
+    const reason = 'password is too easy to guess: it contains the username; choose another';
+    vi.stubGlobal('fetch', async () => new Response(JSON.stringify({ error: { code: 'unprocessable', message: reason } }), { status: 422 }));
+    render(AuthPage, { mode: 'sign-up' });
+    const form = screen.getByRole('form', { name: 'Sign up' });
+    await fireEvent.input(screen.getByRole('textbox', { name: 'Username' }), { target: { value: 'ada' } });
+    await fireEvent.input(screen.getByLabelText('Password'), { target: { value: 'ada ada ada ada ada' } });
+    await fireEvent.submit(form);
+    const password = screen.getByLabelText('Password');
+    await vi.waitFor(() => expect(password.getAttribute('aria-invalid')).toBe('true'));
+    expect(document.getElementById(password.getAttribute('aria-describedby')!)?.textContent).toBe(reason);
+    expect(screen.getByRole('button', { name: 'Sign up' })).toBeTruthy();
+  });
+
+  it('puts a taken username by the Username field', async () => {
+    vi.stubGlobal('fetch', async () => new Response(JSON.stringify({ error: { code: 'conflict', message: 'username ada is taken' } }), { status: 409 }));
+    render(AuthPage, { mode: 'sign-up' });
+    await fireEvent.submit(screen.getByRole('form', { name: 'Sign up' }));
+    const username = screen.getByRole('textbox', { name: 'Username' });
+    await vi.waitFor(() => expect(username.getAttribute('aria-invalid')).toBe('true'));
+    expect(document.getElementById(username.getAttribute('aria-describedby')!)?.textContent).toBe('username ada is taken');
   });
 });

@@ -13,9 +13,14 @@ import (
 // runs (imagePullPolicy Never).
 const PlatformImage = "localhost/integr8scode/platform:dev"
 
-// platformUID is the user the image and the manifests run as (distroless's
+// PlatformUID is the user the image and the manifests run as (distroless's
 // nonroot).
-const platformUID = 65532
+const PlatformUID = 65532
+
+// CoverFlags build the platform for coverage as the root module's
+// Taskfile builds its tests (COVER): every package of the platform's module,
+// in the same mode, so that `go tool covdata` merges them.
+var CoverFlags = []string{"-cover", "-covermode=set", "-coverpkg=github.com/integr8scode/integr8scode/..."}
 
 // BuildPlatform builds this checkout's platform binary the way
 // deploy/docker/Dockerfile.platform does (CGO_ENABLED=0, -trimpath,
@@ -27,22 +32,29 @@ const platformUID = 65532
 // too, from this host: /etc/passwd and /etc/group with root, nonroot (65532)
 // and nobody, the CA bundle (if the host has one, for a TLS Kafka or MongoDB)
 // and /tmp (1777). It has no tzdata: the platform logs and stores UTC.
-func (c *Cluster) BuildPlatform(ctx context.Context) (binary, archive string, err error) {
+//
+// With cover, the binary is built for coverage (CoverFlags): only ever for
+// the end-to-end test of the test overlay, whose pods write the counters to
+// GOCOVERDIR on a host directory when they stop.
+func (c *Cluster) BuildPlatform(ctx context.Context, cover bool) (binary, archive string, err error) {
 	dir := c.state("platform")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", "", err
 	}
 	binary = filepath.Join(dir, "integr8scode")
-	if err := c.goCmd(ctx, c.Repo, []string{"CGO_ENABLED=0", "GOWORK=off"},
-		"build", "-trimpath", "-ldflags", "-s -w", "-o", binary, "./cmd/integr8scode"); err != nil {
+	args := []string{"build", "-trimpath", "-ldflags", "-s -w", "-o", binary}
+	if cover {
+		args = append(args, CoverFlags...)
+	}
+	if err := c.goCmd(ctx, c.Repo, []string{"CGO_ENABLED=0", "GOWORK=off"}, append(args, "./cmd/integr8scode")...); err != nil {
 		return "", "", fmt.Errorf("build the platform binary: %w", err)
 	}
-	passwd := fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n", platformUID, platformUID)
-	group := fmt.Sprintf("root:x:0:\nnonroot:x:%d:\nnobody:x:65534:\n", platformUID)
+	passwd := fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%d:%d:nonroot:/home/nonroot:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n", PlatformUID, PlatformUID)
+	group := fmt.Sprintf("root:x:0:\nnonroot:x:%d:\nnobody:x:65534:\n", PlatformUID)
 	img := image{
 		ref: PlatformImage,
 		config: map[string]any{
-			"User":         fmt.Sprintf("%d:%d", platformUID, platformUID),
+			"User":         fmt.Sprintf("%d:%d", PlatformUID, PlatformUID),
 			"Entrypoint":   []string{"/usr/local/bin/integr8scode"},
 			"Cmd":          []string{"api", "--listen", ":8080"},
 			"Env":          []string{"PATH=/usr/local/bin:/usr/bin:/bin"},
@@ -61,7 +73,7 @@ func (c *Cluster) BuildPlatform(ctx context.Context) (binary, archive string, er
 			if err := tw.WriteHeader(&tar.Header{Name: "home/", Mode: 0o755, Typeflag: tar.TypeDir}); err != nil {
 				return err
 			}
-			if err := tw.WriteHeader(&tar.Header{Name: home, Mode: 0o700, Uid: platformUID, Gid: platformUID, Typeflag: tar.TypeDir}); err != nil {
+			if err := tw.WriteHeader(&tar.Header{Name: home, Mode: 0o700, Uid: PlatformUID, Gid: PlatformUID, Typeflag: tar.TypeDir}); err != nil {
 				return err
 			}
 			for name, data := range map[string]string{"etc/passwd": passwd, "etc/group": group} {

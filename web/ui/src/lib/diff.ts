@@ -11,8 +11,9 @@ export interface DiffLine {
 const MAX_CELLS = 4_000_000;
 
 export function diffLines(a: string, b: string): DiffLine[] {
-  const x = a.split('\n');
-  const y = b.split('\n');
+  // An empty text has no lines (not one empty line): '' against 'x' is one line added.
+  const x = a === '' ? [] : a.split('\n');
+  const y = b === '' ? [] : b.split('\n');
   if (x.length * y.length > MAX_CELLS) {
     const out: DiffLine[] = [];
     for (let i = 0; i < Math.max(x.length, y.length); i++) {

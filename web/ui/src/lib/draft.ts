@@ -8,6 +8,8 @@ export interface Draft {
   script: string;
   stdin: string;
   limits: Partial<Limits>;
+  /** The saved script this draft was opened from: Save then updates it. */
+  saved?: { id: string; name: string };
 }
 
 const KEY = 'integr8scode.draft.v1';
@@ -24,6 +26,7 @@ export function loadDraft(storage: Storage | undefined = globalThis.localStorage
       script: typeof d.script === 'string' ? d.script : empty.script,
       stdin: typeof d.stdin === 'string' ? d.stdin : '',
       limits: d.limits && typeof d.limits === 'object' ? d.limits : {},
+      ...(d.saved && typeof d.saved.id === 'string' && typeof d.saved.name === 'string' ? { saved: { id: d.saved.id, name: d.saved.name } } : {}),
     };
   } catch {
     return empty; // storage disabled or a damaged entry: start afresh

@@ -8,6 +8,8 @@ export type Route =
   | { page: 'scripts' }
   | { page: 'sign-in' }
   | { page: 'sign-up' }
+  | { page: 'tokens' }
+  | { page: 'admin'; section: 'overview' | 'users' | 'executions' }
   | { page: 'not-found'; path: string };
 
 export function match(path: string): Route {
@@ -23,6 +25,14 @@ export function match(path: string): Route {
       return { page: 'sign-in' };
     case '/sign-up':
       return { page: 'sign-up' };
+    case '/tokens':
+      return { page: 'tokens' };
+    case '/admin':
+      return { page: 'admin', section: 'overview' };
+    case '/admin/users':
+      return { page: 'admin', section: 'users' };
+    case '/admin/executions':
+      return { page: 'admin', section: 'executions' };
   }
   return { page: 'not-found', path };
 }

@@ -4,6 +4,7 @@
 // event carries the result, so output shows the moment the run ends.
 
 import { api, ApiError, type Execution, type ResourceUsage, type Status } from './api';
+import { ensureFresh } from './auth';
 
 export const EVENT_TYPES = [
   'ExecutionQueued',
@@ -121,8 +122,12 @@ export class RunWatch {
     if (initial) this.live = liveFrom(initial);
   }
 
-  start() {
+  async start() {
     this.closed = false;
+    // EventSource cannot refresh a session by itself: an ended access
+    // cookie would make the stream anonymous (404 for a user's own run).
+    await ensureFresh();
+    if (this.closed) return;
     const es = new EventSource(`/api/v1/executions/${encodeURIComponent(this.id)}/stream`);
     this.source = es;
     for (const type of EVENT_TYPES) {

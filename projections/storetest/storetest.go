@@ -1,0 +1,203 @@
+// Package storetest is the contract every projections.Store keeps: one
+// suite that runs against each implementation (the MemoryStore that
+// `projections compare` folds the log into, and MongoDB on every code path
+// of adapters/mongo), so that the two agree on what a view, a page of the
+// list or a position is.
+package storetest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/eventstore"
+	"github.com/integr8scode/integr8scode/projections"
+)
+
+// t0 has nanoseconds on purpose: every time must survive storage exactly.
+var t0 = time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.UTC)
+
+var signer = eventstore.NewEd25519Signer(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)))
+
+// Run runs the contract against stores that open returns, a fresh empty
+// one for each subtest.
+func Run(t *testing.T, open func(t *testing.T) projections.Store) {
+	t.Run("Archive", func(t *testing.T) { archive(t, open(t)) })
+	t.Run("View", func(t *testing.T) { view(t, open(t)) })
+	t.Run("List", func(t *testing.T) { list(t, open(t)) })
+	t.Run("Position", func(t *testing.T) { position(t, open(t)) })
+}
+
+// Chain is a sealed history of one execution (queued, started, completed)
+// as the ledger holds it, at offsets 10, 11, 12 of partition 3.
+func Chain(t *testing.T, id string) []projections.ArchivedEvent {
+	t.Helper()
+	evs := []domain.Event{
+		domain.ExecutionQueued{Language: "python", Version: "3.11", Script: "print('hi')", Limits: domain.DefaultLimits, Owner: "alice"},
+		domain.ExecutionStarted{Runner: "runner-1", Sandbox: "runc", Attempt: 1, Limits: domain.DefaultLimits},
+		domain.ExecutionCompleted{Result: domain.Result{Verdict: domain.VerdictCompleted, ExitCode: domain.IntPtr(0), Stdout: "hi\n"}},
+	}
+	var out []projections.ArchivedEvent
+	prev := ""
+	for i, ev := range evs {
+		data, err := eventstore.Encode(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := eventstore.Envelope{EventID: fmt.Sprintf("%s-e%d", id, i+1), Type: ev.EventType(),
+			SchemaVersion: eventstore.SchemaVersions[ev.EventType()], ExecutionID: id, Sequence: int64(i + 1),
+			OccurredAt: t0.Add(time.Duration(i) * time.Second), Actor: "alice", Data: data}
+		rec, err := env.Seal(prev, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = env.Hash
+		out = append(out, projections.ArchivedEvent{Envelope: env, Record: rec, Partition: 3, Offset: int64(10 + i)})
+	}
+	return out
+}
+
+func archive(t *testing.T, s projections.Store) {
+	ctx := context.Background()
+	want := Chain(t, "ex-1")
+	// A neighbour whose id has "ex-1" as a prefix must not leak into it.
+	for _, ev := range append(Chain(t, "ex-10"), want...) {
+		if added, err := s.AddEvent(ctx, ev); err != nil || !added {
+			t.Fatalf("add %s/%d: %v %v", ev.Envelope.ExecutionID, ev.Envelope.Sequence, added, err)
+		}
+	}
+	if added, err := s.AddEvent(ctx, want[1]); err != nil || added {
+		t.Fatalf("the same sequence archived twice: added %v, %v", added, err)
+	}
+	got, err := s.Events(ctx, "ex-1", 0)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("events (%v):\n got %+v\nwant %+v", err, got, want)
+	}
+	tail, err := s.Events(ctx, "ex-1", 1)
+	if err != nil || !reflect.DeepEqual(tail, want[1:]) {
+		t.Fatalf("events after 1 (%v): %+v", err, tail)
+	}
+	if none, err := s.Events(ctx, "ex-1", 3); err != nil || len(none) != 0 {
+		t.Fatalf("events after the last: %v %v", none, err)
+	}
+	if one, ok, err := s.Event(ctx, "ex-1", 2); err != nil || !ok || !reflect.DeepEqual(one, want[1]) {
+		t.Fatalf("event 2: %v %v %+v", ok, err, one)
+	}
+	if _, ok, err := s.Event(ctx, "ex-1", 4); err != nil || ok {
+		t.Fatalf("event 4, never archived: %v %v", ok, err)
+	}
+}
+
+// execution is a view of id created at created (every optional field set).
+func execution(id, owner string, status domain.Status, created time.Time) domain.Execution {
+	e := domain.Execution{ID: id, Status: status, Language: "python", Version: "3.11", Script: "print(1)",
+		Owner: owner, Limits: domain.DefaultLimits, Sequence: 1, CreatedAt: created, UpdatedAt: created}
+	if status.Terminal() {
+		finished := created.Add(time.Second)
+		e.Sequence, e.Attempt, e.Runner, e.Output, e.ExitCode = 3, 1, "runner-1", "1\n", domain.IntPtr(0)
+		e.ResourceUsage = &domain.ResourceUsage{WallTimeMs: 12, CPUTimeMs: 9, PeakMemoryBytes: 7 << 20}
+		e.StartedAt, e.FinishedAt, e.UpdatedAt = &created, &finished, finished
+	}
+	if status == domain.StatusFailed {
+		e.FailureReason, e.ExitCode, e.Errors = domain.VerdictRuntimeErr, domain.IntPtr(3), "boom"
+	}
+	return e
+}
+
+func view(t *testing.T, s projections.Store) {
+	ctx := context.Background()
+	if _, err := s.View(ctx, "v"); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("a view never saved: %v, want %s", err, domain.ENOTFOUND)
+	}
+	queued := execution("v", "alice", domain.StatusQueued, t0)
+	if err := s.SaveView(ctx, queued, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveView(ctx, queued, 0); !errors.Is(err, projections.ErrStale) {
+		t.Fatalf("a second first save: %v, want ErrStale", err)
+	}
+	done := execution("v", "alice", domain.StatusCompleted, t0)
+	if err := s.SaveView(ctx, done, 2); !errors.Is(err, projections.ErrStale) {
+		t.Fatalf("a save expecting the wrong version: %v, want ErrStale", err)
+	}
+	if err := s.SaveView(ctx, done, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.View(ctx, "v"); err != nil || !reflect.DeepEqual(got, done) {
+		t.Fatalf("view (%v):\n got %+v\nwant %+v", err, got, done)
+	}
+	failed := execution("w", "bob", domain.StatusFailed, t0)
+	if err := s.SaveView(ctx, failed, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.View(ctx, "w"); err != nil || !reflect.DeepEqual(got, failed) {
+		t.Fatalf("failed view (%v):\n got %+v\nwant %+v", err, got, failed)
+	}
+}
+
+func ids(es []domain.Execution) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.ID
+	}
+	return out
+}
+
+func list(t *testing.T, s projections.Store) {
+	ctx := context.Background()
+	// a..e, one second apart; d and e at the same instant (ordered by id).
+	for _, e := range []domain.Execution{
+		execution("a", "alice", domain.StatusCompleted, t0),
+		execution("b", "bob", domain.StatusFailed, t0.Add(time.Second)),
+		execution("c", "alice", domain.StatusQueued, t0.Add(2*time.Second)),
+		execution("d", "alice", domain.StatusCompleted, t0.Add(3*time.Second)),
+		execution("e", "bob", domain.StatusCompleted, t0.Add(3*time.Second)),
+	} {
+		if err := s.SaveView(ctx, e, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page := func(q projections.ListQuery, want string, wantMore bool) {
+		t.Helper()
+		got, more, err := s.List(ctx, q)
+		if err != nil || fmt.Sprint(ids(got)) != want || more != wantMore {
+			t.Fatalf("List %+v: %v more=%v (%v), want %s more=%v", q, ids(got), more, err, want, wantMore)
+		}
+	}
+	page(projections.ListQuery{Limit: 10}, "[e d c b a]", false)
+	page(projections.ListQuery{Limit: 2}, "[e d]", true)
+	page(projections.ListQuery{Limit: 2, After: &projections.Cursor{CreatedAt: t0.Add(3 * time.Second), ID: "d"}}, "[c b]", true)
+	page(projections.ListQuery{Limit: 2, After: &projections.Cursor{CreatedAt: t0.Add(time.Second), ID: "b"}}, "[a]", false)
+	page(projections.ListQuery{Limit: 3, Status: domain.StatusCompleted}, "[e d a]", false)
+	page(projections.ListQuery{Limit: 10, Owner: "alice"}, "[d c a]", false)
+	page(projections.ListQuery{Limit: 10, Owner: "bob", Status: domain.StatusFailed}, "[b]", false)
+	page(projections.ListQuery{Limit: 10, Owner: "carol"}, "[]", false)
+	if _, _, err := s.List(ctx, projections.ListQuery{}); domain.ErrorCode(err) != domain.EINVALID {
+		t.Fatalf("a list without a limit: %v, want %s", err, domain.EINVALID)
+	}
+}
+
+func position(t *testing.T, s projections.Store) {
+	ctx := context.Background()
+	if p, err := s.Position(ctx, 0); err != nil || p != 0 {
+		t.Fatalf("position of a partition never read: %d %v, want 0", p, err)
+	}
+	for _, save := range []struct {
+		partition int32
+		next      int64
+	}{{0, 5}, {2, 7}, {0, 9}} {
+		if err := s.SavePosition(ctx, save.partition, save.next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for partition, want := range map[int32]int64{0: 9, 1: 0, 2: 7} {
+		if p, err := s.Position(ctx, partition); err != nil || p != want {
+			t.Fatalf("position of %d: %d %v, want %d", partition, p, err, want)
+		}
+	}
+}

@@ -62,6 +62,7 @@ type config struct {
 	QuotaUser      string
 	QuotaAdmin     string
 	MaxBacklog     int
+	MaxStreams     int
 	quotas         accounts.Quotas // parsed from the Quota* flags by validate
 	proxies        []netip.Prefix  // parsed from TrustedProxies by validate
 }
@@ -100,6 +101,7 @@ func (c *config) register(fs *flag.FlagSet, role string) {
 		fs.StringVar(&c.QuotaUser, "quota-user", quotaString(q.User), "limits of each user (an admin may set other limits per user)")
 		fs.StringVar(&c.QuotaAdmin, "quota-admin", quotaString(q.Admin), "limits of each admin")
 		fs.IntVar(&c.MaxBacklog, "max-backlog", 500, "queued executions beyond which new submissions are answered 503 (at most 1000)")
+		fs.IntVar(&c.MaxStreams, "max-streams-per-client", 8, "event streams one client (a user, else an address) may hold open at once; more are answered 429")
 	}
 	if embedded(role) {
 		fs.IntVar(&c.EmbeddedKafkaPort, "embedded-kafka-port", 0, "loopback port of the embedded Kafka broker, SASL/SCRAM only (0: any free port)")
@@ -218,6 +220,9 @@ func (c *config) validate(role string) error {
 		}
 		if c.MaxBacklog < 1 || c.MaxBacklog > 1000 {
 			errs = append(errs, errors.New("--max-backlog must be from 1 to 1000"))
+		}
+		if c.MaxStreams < 1 || c.MaxStreams > 100000 {
+			errs = append(errs, errors.New("--max-streams-per-client must be from 1 to 100000"))
 		}
 	}
 	if c.MaxTimeout < domain.DefaultLimits.Timeout() || c.MaxMemory < domain.DefaultLimits.MemoryBytes || c.MaxCPU < domain.DefaultLimits.CPUMillicores {

@@ -483,7 +483,11 @@ func TestARotatedKeySignsWithoutARestart(t *testing.T) {
 		func(string) string { return "" }, strings.NewReader(""), &out, &errOut); code != 0 {
 		t.Fatalf("rotate: %d %v %s", code, err, errOut.String())
 	}
-	var doc struct{ Keys []struct{ KeyID string `json:"key_id"` } }
+	var doc struct {
+		Keys []struct {
+			KeyID string `json:"key_id"`
+		}
+	}
 	waitFor(t, func() bool {
 		do(t, http.MethodGet, base+"/api/v1/ledger/keys", nil).decode(t, &doc)
 		return len(doc.Keys) == 2

@@ -353,7 +353,8 @@ func (p *platform) apiHandler(ctx context.Context, ask web.Ledger) (http.Handler
 		Keys: p.keys, Catalog: p.catalog(), Logger: p.log.With("component", "api"), Gatherer: p.reg, Registerer: p.reg,
 		Ready: p.readyCheck, CORSOrigins: origins,
 		Accounts: acc, Scripts: &accounts.Scripts{Store: store, Catalog: p.catalog()},
-		Quotas: &quotas, TrustedProxies: p.cfg.proxies, MaxBacklog: p.cfg.MaxBacklog, IdempotencySecret: p.idempotency}), nil
+		Quotas: &quotas, TrustedProxies: p.cfg.proxies, MaxBacklog: p.cfg.MaxBacklog, IdempotencySecret: p.idempotency,
+		StreamsPerClient: p.cfg.MaxStreams}), nil
 }
 
 // loadTokenKeys opens the access tokens' signing keys (created on first

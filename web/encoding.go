@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"math"
 	"net/http"
 	"strconv"
-	"time"
 
+	"github.com/integr8scode/integr8scode/accounts"
 	"github.com/integr8scode/integr8scode/domain"
 )
 
@@ -61,7 +60,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			"request_id", requestIDFrom(r.Context()), "err", err)
 	}
 	if after, ok := domain.RetryAfterOf(err); ok {
-		w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(after)))
+		w.Header().Set("Retry-After", strconv.Itoa(accounts.RetryAfter(after)))
 	}
 	writeJSON(w, status, errorBody(code, domain.ErrorMessage(err)))
 }
@@ -72,10 +71,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
-}
-
-// retrySeconds is d as a Retry-After value: whole seconds, rounded up, at
-// least 1.
-func retrySeconds(d time.Duration) int {
-	return max(1, int(math.Ceil(d.Seconds())))
 }

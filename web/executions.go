@@ -395,13 +395,10 @@ func (s *server) handleList() http.HandlerFunc {
 
 func parseListQuery(r *http.Request) (projections.ListQuery, error) {
 	v := r.URL.Query()
-	q := projections.ListQuery{Limit: 20}
-	if l := v.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 100 {
-			return q, domain.Errorf(domain.EINVALID, "limit must be an integer from 1 to 100")
-		}
-		q.Limit = n
+	q := projections.ListQuery{}
+	var err error
+	if q.Limit, err = pageLimit(r); err != nil {
+		return q, err
 	}
 	if st := v.Get("status"); st != "" {
 		q.Status = domain.Status(st)

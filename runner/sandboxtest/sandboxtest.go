@@ -93,7 +93,7 @@ func want(t *testing.T, res domain.Result, v domain.Verdict, m string) {
 	}
 }
 
-func exit(res domain.Result) string {
+func exitCodeOf(res domain.Result) string {
 	if res.ExitCode == nil {
 		return "none"
 	}
@@ -103,7 +103,7 @@ func exit(res domain.Result) string {
 func (s suite) completed(t *testing.T) {
 	res := s.run(t, Job(`print("hello, world")`))
 	want(t, res, domain.VerdictCompleted, "")
-	if res.Stdout != "hello, world\n" || res.Stderr != "" || exit(res) != "0" || res.Signal != "" || res.OutputTruncated {
+	if res.Stdout != "hello, world\n" || res.Stderr != "" || exitCodeOf(res) != "0" || res.Signal != "" || res.OutputTruncated {
 		t.Fatalf("got %+v", res)
 	}
 	if u := res.Usage; u.WallTimeMs <= 0 || u.CPUTimeMs <= 0 || u.PeakMemoryBytes <= 0 {
@@ -115,16 +115,16 @@ func (s suite) runtimeError(t *testing.T) {
 	res := s.run(t, Job("import sys\nprint('before')\nprint('oops', file=sys.stderr)\n1/0\n"))
 	want(t, res, domain.VerdictRuntimeErr, "exited with code 1")
 	head := "oops\nTraceback (most recent call last):\n  File \"/sandbox/main.py\", line 4, in <module>\n"
-	if res.Stdout != "before\n" || exit(res) != "1" || !strings.HasPrefix(res.Stderr, head) ||
+	if res.Stdout != "before\n" || exitCodeOf(res) != "1" || !strings.HasPrefix(res.Stderr, head) ||
 		!strings.HasSuffix(res.Stderr, "ZeroDivisionError: division by zero\n") {
-		t.Fatalf("stdout %q, exit %s, stderr %q (want it to start %q: no frame of the sandbox's own)", res.Stdout, exit(res), res.Stderr, head)
+		t.Fatalf("stdout %q, exit %s, stderr %q (want it to start %q: no frame of the sandbox's own)", res.Stdout, exitCodeOf(res), res.Stderr, head)
 	}
 }
 
 func (s suite) exitCode(t *testing.T) {
 	res := s.run(t, Job("print('bye')\nexit(3)\n"))
 	want(t, res, domain.VerdictRuntimeErr, "exited with code 3")
-	if exit(res) != "3" || res.Signal != "" || res.Stdout != "bye\n" {
+	if exitCodeOf(res) != "3" || res.Signal != "" || res.Stdout != "bye\n" {
 		t.Fatalf("got %+v", res)
 	}
 	// 130 is the script's own, not a signal (SIGINT cannot end it).
@@ -138,8 +138,8 @@ func (s suite) exitCode(t *testing.T) {
 func (s suite) signal(t *testing.T) {
 	res := s.run(t, Job("import ctypes\nctypes.string_at(0)\n"))
 	want(t, res, domain.VerdictRuntimeErr, "killed by SIGSEGV")
-	if res.Signal != "SIGSEGV" || exit(res) != "139" {
-		t.Fatalf("signal %q exit %s", res.Signal, exit(res))
+	if res.Signal != "SIGSEGV" || exitCodeOf(res) != "139" {
+		t.Fatalf("signal %q exit %s", res.Signal, exitCodeOf(res))
 	}
 }
 

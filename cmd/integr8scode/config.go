@@ -47,6 +47,7 @@ type config struct {
 	RuncPath     string
 	Python       string
 	Slots        int
+	Warm         int
 	OutputCap    int64
 	LeaseTTL     time.Duration
 	MaxTimeout   time.Duration
@@ -132,6 +133,8 @@ func (c *config) register(fs *flag.FlagSet, role string) {
 		fs.StringVar(&c.RuncPath, "runc-path", "runc", "runc binary (looked up in PATH)")
 		fs.StringVar(&c.Python, "python", "/usr/bin/python3", "Python interpreter on the host, mounted read-only into sandboxes")
 		fs.IntVar(&c.Slots, "slots", 2*runtime.NumCPU(), "concurrent sandboxes")
+		fs.IntVar(&c.Warm, "warm", 2*runtime.NumCPU(), "runc runner: most containers kept started and waiting for a script, each used once "+
+			"(the warm pool follows demand and keeps 1 when idle; 0: every run starts its own)")
 		fs.Int64Var(&c.OutputCap, "output-cap-bytes", 1<<20, "cap of stdout and of stderr per run")
 		fs.DurationVar(&c.LeaseTTL, "lease-ttl", 15*time.Second, "how long a runner's claim lives without renewal")
 	}

@@ -430,12 +430,22 @@ func (p *platform) sandbox(ctx context.Context) (runner.Sandbox, error) {
 		sb = pods
 	default:
 		runc, err := oci.New(oci.Config{RuncPath: p.cfg.RuncPath, Python: p.cfg.Python,
-			StateDir: filepath.Join(p.cfg.DataDir, "sandbox"), Slots: p.cfg.Slots,
+			StateDir: filepath.Join(p.cfg.DataDir, "sandbox"), Slots: p.cfg.Slots, Warm: p.cfg.Warm,
 			OutputCapBytes: int(p.cfg.OutputCap), Logger: p.log.With("component", "sandbox")})
 		if err != nil {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
 		p.onClose(runc.Close)
+		p.reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "sandbox", Name: "warm_waiting",
+				Help: "Containers started and waiting for a script (the runc warm pool)."},
+				func() float64 { return float64(runc.PoolStats().Waiting) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "integr8scode", Subsystem: "sandbox", Name: "warm_hits_total",
+				Help: "Runs that took a waiting container of the warm pool."},
+				func() float64 { return float64(runc.PoolStats().Hits) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "integr8scode", Subsystem: "sandbox", Name: "warm_misses_total",
+				Help: "Runs that found no waiting container and started their own."},
+				func() float64 { return float64(runc.PoolStats().Misses) }))
 		sb = runc
 	}
 	if st, ok := sb.(selfTester); ok {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/integr8scode/integr8scode/domain"
 )
 
 // cgroupTree knows where this sandbox's cgroups live on a cgroup v1 host.
@@ -155,6 +157,47 @@ func (t *cgroupTree) readUsage(id string) (usage, error) {
 		return u, err
 	}
 	return u, nil
+}
+
+// arm gives a waiting container the script's limits (from is what it was
+// created with) and resets its accounting, so that the CPU time and the
+// peak memory reported count the script alone. It runs before the script
+// does: nothing in the container can race it.
+func (t *cgroupTree) arm(id string, from, to domain.Limits) error {
+	mem := t.dir("memory", id)
+	limits := []string{"memory.limit_in_bytes"}
+	if t.hasSwapAccounting() {
+		// memory+swap may never be below memory: raise it first, lower it last.
+		if to.MemoryBytes > from.MemoryBytes {
+			limits = []string{"memory.memsw.limit_in_bytes", "memory.limit_in_bytes"}
+		} else {
+			limits = append(limits, "memory.memsw.limit_in_bytes")
+		}
+	}
+	if to.MemoryBytes != from.MemoryBytes {
+		for _, f := range limits {
+			if err := writeCgroup(filepath.Join(mem, f), to.MemoryBytes); err != nil {
+				return err
+			}
+		}
+	}
+	if err := writeCgroup(filepath.Join(t.dir("cpu", id), "cpu.cfs_quota_us"), cpuQuotaMicros(to)); err != nil {
+		return err
+	}
+	// Writing 0 resets the peak to the current usage and the CPU time to 0.
+	if err := writeCgroup(filepath.Join(mem, "memory.max_usage_in_bytes"), 0); err != nil {
+		return err
+	}
+	return writeCgroup(filepath.Join(t.dir("cpuacct", id), "cpuacct.usage"), 0)
+}
+
+func writeCgroup(path string, v int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(strconv.FormatInt(v, 10))
+	return errors.Join(err, f.Close())
 }
 
 func readInt(path string) (int64, error) {

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/integr8scode/integr8scode/domain"
 )
 
 // Config configures the runc sandbox.
@@ -28,6 +30,19 @@ type Config struct {
 	// concurrency, and a run beyond this is refused as a platform error.
 	// Default: the number of CPUs.
 	Slots int
+	// Warm is the most containers kept waiting for a script (the warm
+	// pool, see waiting): started, with Python's start-up done, destroyed
+	// after the one run that takes them. How many wait follows demand, at
+	// least WarmMin. Each holds a uid slot of its own beside the Slots of
+	// the runs. 0, the default, keeps none: every run starts its own.
+	Warm int
+	// WarmMin is how many containers wait even on an idle platform.
+	// Default 1 when Warm is set; at most Warm.
+	WarmMin int
+	// WarmLimits are the limits waiting containers are created with; a run
+	// with others changes them before its script starts (memory and CPU are
+	// cgroup settings of a live container). Default domain.DefaultLimits.
+	WarmLimits domain.Limits
 	// OutputCapBytes bounds stdout and stderr, each. Default 1 MiB.
 	OutputCapBytes int
 	// PidsLimit bounds the processes and threads of one run. Default 64.
@@ -119,6 +134,12 @@ func (c *Config) setDefaults() {
 	if c.Slots == 0 {
 		c.Slots = runtime.NumCPU()
 	}
+	if c.Warm > 0 && c.WarmMin == 0 {
+		c.WarmMin = 1
+	}
+	if c.WarmLimits == (domain.Limits{}) {
+		c.WarmLimits = domain.DefaultLimits
+	}
 	if c.OutputCapBytes == 0 {
 		c.OutputCapBytes = defaultOutputCap
 	}
@@ -153,6 +174,9 @@ func (c Config) Validate() error {
 	if c.Slots < 1 {
 		errs = append(errs, fmt.Errorf("Slots must be at least 1, got %d", c.Slots))
 	}
+	if c.Warm < 0 || c.WarmMin < 0 || c.WarmMin > c.Warm {
+		errs = append(errs, fmt.Errorf("Warm %d and WarmMin %d must satisfy 0 <= WarmMin <= Warm", c.Warm, c.WarmMin))
+	}
 	if c.OutputCapBytes < 1 {
 		errs = append(errs, fmt.Errorf("OutputCapBytes must be positive, got %d", c.OutputCapBytes))
 	}
@@ -162,20 +186,24 @@ func (c Config) Validate() error {
 	if c.UIDRangeSize <= sandboxUID {
 		errs = append(errs, fmt.Errorf("UIDRangeSize must exceed the sandbox user's id %d, got %d", sandboxUID, c.UIDRangeSize))
 	}
-	need := uint64(max(c.Slots, 0)) * uint64(c.UIDRangeSize)
+	need := uint64(c.idSlots()) * uint64(c.UIDRangeSize)
 	switch {
 	case c.UIDBase == 0:
 		if need > leaseBlocks*leaseBlockIDs {
-			errs = append(errs, fmt.Errorf("Slots %d * UIDRangeSize %d needs %d host ids, more than the %d the leased blocks hold; set UIDBase to manage the ranges yourself", c.Slots, c.UIDRangeSize, need, uint64(leaseBlocks*leaseBlockIDs)))
+			errs = append(errs, fmt.Errorf("(Slots + Warm) %d * UIDRangeSize %d needs %d host ids, more than the %d the leased blocks hold; set UIDBase to manage the ranges yourself", c.idSlots(), c.UIDRangeSize, need, uint64(leaseBlocks*leaseBlockIDs)))
 		}
 	case c.UIDBase < minUIDBase:
 		errs = append(errs, fmt.Errorf("UIDBase must be at least %d, got %d", minUIDBase, c.UIDBase))
 	case uint64(c.UIDBase)+need > math.MaxUint32:
 		// (uid_t)-1 means "no change" to chown and setresuid: never map it.
-		errs = append(errs, fmt.Errorf("UIDBase %d + Slots %d * UIDRangeSize %d passes the last host uid", c.UIDBase, c.Slots, c.UIDRangeSize))
+		errs = append(errs, fmt.Errorf("UIDBase %d + (Slots + Warm) %d * UIDRangeSize %d passes the last host uid", c.UIDBase, c.idSlots(), c.UIDRangeSize))
 	}
 	if !filepath.IsAbs(c.RunDir) {
 		errs = append(errs, fmt.Errorf("RunDir %q must be absolute", c.RunDir))
 	}
 	return errors.Join(errs...)
 }
+
+// idSlots is how many uid slots the sandbox needs: one per run in flight
+// and one per waiting container.
+func (c Config) idSlots() int { return max(c.Slots, 0) + max(c.Warm, 0) }

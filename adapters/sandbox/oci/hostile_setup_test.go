@@ -124,7 +124,7 @@ func secretCheck(t *testing.T, r *Runc, res domain.Result) {
 func killAllSetup(t *testing.T, r *Runc) (string, func()) {
 	var helpers []*exec.Cmd
 	uids := []uint32{0}
-	for slot := range r.cfg.Slots {
+	for slot := range cap(r.slots.free) {
 		uids = append(uids, r.slots.hostID(slot)+sandboxUID)
 	}
 	for _, uid := range uids {

@@ -39,7 +39,19 @@ var (
 // the host is clean (no process, cgroup, mount, bundle or uid slot of the
 // run left, the host disk untouched) and that a benign run still works.
 func TestHostile(t *testing.T) {
-	r := newSandbox(t, Config{Slots: 8})
+	t.Run("Cold", func(t *testing.T) { hostile(t, newSandbox(t, Config{Slots: 8})) })
+	// The same attacks on containers that waited in the pool: a waiting
+	// container must hold every isolation property of a cold one.
+	t.Run("Warm", func(t *testing.T) {
+		r := newSandbox(t, Config{Slots: 8, Warm: 4, WarmMin: 4})
+		hostile(t, r)
+		if s := r.PoolStats(); s.Hits == 0 {
+			t.Fatalf("no run took a warm container: %+v", s)
+		}
+	})
+}
+
+func hostile(t *testing.T, r *Runc) {
 	mounts := mountPoints(t)
 	for _, tc := range hostileCases() {
 		t.Run(tc.name, func(t *testing.T) {

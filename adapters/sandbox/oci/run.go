@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/runner"
@@ -40,6 +41,11 @@ func (c *container) file(name string) string { return filepath.Join(c.bundle, na
 // Run runs job in a fresh container and reports how it ended. It returns an
 // error only when the sandbox failed (it could not be set up, runc failed, or
 // accounting could not be read); every outcome of the script is a Result.
+//
+// The container is one the warm pool made ready, or one started now; in
+// both the script starts only once the container's set-up and Python's
+// start-up are over (see waiting), and its limits, time and accounting
+// count from there.
 func (r *Runc) Run(ctx context.Context, job runner.Job) (domain.Result, error) {
 	if err := checkJob(job); err != nil {
 		return domain.Result{}, err
@@ -50,19 +56,43 @@ func (r *Runc) Run(ctx context.Context, job runner.Job) (domain.Result, error) {
 	if ctx.Err() != nil {
 		return domain.Result{Verdict: domain.VerdictCancelled, Message: "cancelled before it started"}, nil
 	}
-	c, err := r.newContainer(containerID(job, r.seq.Add(1)))
+	done := r.pool.begin()
+	defer done()
+	w, start, err := r.ready(job)
 	if err != nil {
 		return domain.Result{}, err
 	}
-	defer r.cleanup(c)
-	if err := r.writeBundle(c, job); err != nil {
-		return domain.Result{}, fmt.Errorf("oci sandbox: prepare %s: %w", c.id, err)
-	}
-	res, err := r.execute(ctx, c, job.Limits)
+	defer r.cleanup(w.c)
+	res, err := r.execute(ctx, w, start, job.Limits)
 	if err != nil {
-		return domain.Result{}, fmt.Errorf("oci sandbox: run %s: %w", c.id, err)
+		return domain.Result{}, fmt.Errorf("oci sandbox: run %s: %w", w.c.id, err)
 	}
 	return res, nil
+}
+
+// ready hands job to a container of the warm pool, or, when the pool has
+// none (or that one cannot take job's limits), to one started for it; it
+// returns the running container and the moment its script started.
+func (r *Runc) ready(job runner.Job) (*waiting, time.Time, error) {
+	if w := r.pool.take(); w != nil {
+		start, err := r.handoff(w, job.Script, job.Stdin, job.Limits)
+		if err == nil {
+			r.log.Debug("warm container taken", "container", w.c.id, "execution_id", job.ExecutionID, "attempt", job.Attempt)
+			return w, start, nil
+		}
+		r.log.Warn("a warm container could not take the script; starting one for it", "container", w.c.id, "err", err)
+		r.discard(w)
+	}
+	w, err := r.start(containerID(job, r.seq.Add(1)), job.Limits, cpuBackstopSeconds(job.Limits))
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	start, err := r.handoff(w, job.Script, job.Stdin, job.Limits)
+	if err != nil {
+		r.discard(w)
+		return nil, time.Time{}, fmt.Errorf("oci sandbox: hand the script to %s: %w", w.c.id, err)
+	}
+	return w, start, nil
 }
 
 // newContainer takes a uid slot for a container; cleanup gives it back.
@@ -106,11 +136,13 @@ func containerID(job runner.Job, seq uint64) string {
 	return fmt.Sprintf("%s-a%d-%d", b.String(), job.Attempt, seq)
 }
 
+// writeBundle writes the bundle of a bare container (Floor's baseline),
+// which runs the script from its first instruction under job's limits.
 func (r *Runc) writeBundle(c *container, job runner.Job) error {
 	if err := os.Mkdir(c.bundle, 0o700); err != nil {
 		return err
 	}
-	spec := r.containerSpec(c, job.Limits)
+	spec := r.bareSpec(c, job.Limits)
 	cfg, err := json.Marshal(spec)
 	if err != nil {
 		return err
@@ -120,8 +152,6 @@ func (r *Runc) writeBundle(c *container, job runner.Job) error {
 		scriptFile: []byte(job.Script),
 		stdinFile:  []byte(job.Stdin),
 	} {
-		// The script must be readable by the sandbox user through its bind
-		// mount; the bundle directory (0700) keeps it from everyone else.
 		mode := os.FileMode(0o400)
 		if name == scriptFile {
 			mode = 0o444

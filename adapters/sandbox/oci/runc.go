@@ -39,7 +39,8 @@ type Runc struct {
 	lease    *uidLease // the leased id blocks, held until Close; nil with Config.UIDBase set
 	arch     specs.Arch
 
-	slots  *idSlots // uid/gid ranges; also bounds concurrent runs
+	slots  *idSlots // uid/gid ranges; also bounds concurrent runs and waiting containers
+	pool   *warmPool
 	seq    atomic.Uint64
 	closed atomic.Bool
 }
@@ -110,13 +111,13 @@ func New(cfg Config) (*Runc, error) {
 	}()
 	base := cfg.UIDBase
 	if base == 0 {
-		if r.lease, err = leaseUIDBlocks(leaseDir, uint64(cfg.Slots)*uint64(cfg.UIDRangeSize), r.idsUnused); err != nil {
+		if r.lease, err = leaseUIDBlocks(leaseDir, uint64(cfg.idSlots())*uint64(cfg.UIDRangeSize), r.idsUnused); err != nil {
 			return nil, fmt.Errorf("oci sandbox: %w", err)
 		}
 		base = r.lease.first
 		r.log.Info("leased host uid blocks", "block", r.lease.block, "first_id", r.lease.first, "ids", r.lease.ids)
 	}
-	r.slots = newIDSlots(cfg.Slots, base, cfg.UIDRangeSize)
+	r.slots = newIDSlots(cfg.idSlots(), base, cfg.UIDRangeSize)
 	if err := prepareRunDir(r.runDir); err != nil {
 		return nil, fmt.Errorf("oci sandbox: %w", err)
 	}
@@ -132,6 +133,7 @@ func New(cfg Config) (*Runc, error) {
 		return nil, fmt.Errorf("oci sandbox: root file system: %w", err)
 	}
 	ok = true
+	r.pool = newWarmPool(r, cfg.WarmMin, cfg.Warm, cfg.WarmLimits)
 	return r, nil
 }
 
@@ -145,6 +147,7 @@ func (r *Runc) Close() error {
 	if !r.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	r.pool.close()
 	err := r.cgroups.removeParents()
 	// runc mounts nothing in this mount namespace, so this removes files only.
 	if m, merr := mountUnder(r.runDir); merr != nil || m != "" {

@@ -62,6 +62,9 @@ print(json.dumps({
     "unlisted_errno": unlisted_errno(),
     "env": sorted(os.environ),
     "memory_limit": read("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+    "cpu_quota": read("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
+    "rlimit_cpu": list(__import__("resource").getrlimit(__import__("resource").RLIMIT_CPU)),
+    "fds": sorted(int(f) for f in os.listdir("/proc/self/fd")),
     "stdin": os.read(0, 100).decode(),
 }))
 `
@@ -83,7 +86,10 @@ type selfTestReport struct {
 	UnshareUser    bool `json:"unshare_user"`
 	UnlistedErrno  int  `json:"unlisted_errno"`
 	Env            []string
-	MemoryLimit    string `json:"memory_limit"`
+	MemoryLimit    string   `json:"memory_limit"`
+	CPUQuota       string   `json:"cpu_quota"`
+	RlimitCPU      []uint64 `json:"rlimit_cpu"`
+	FDs            []int
 	Stdin          string
 }
 
@@ -140,6 +146,14 @@ func (r *Runc) SelfTest(ctx context.Context) error {
 	slices.Sort(want)
 	check(slices.Equal(rep.Env, want), "environment %v, want %v", rep.Env, want)
 	check(rep.MemoryLimit == fmt.Sprint(limits.MemoryBytes), "memory limit inside is %q, want %d", rep.MemoryLimit, limits.MemoryBytes)
+	// The container was set up at one core and, if it waited in the pool,
+	// with the pool's memory limit: the script's must be in place.
+	check(rep.CPUQuota == fmt.Sprint(cpuQuotaMicros(limits)), "CPU quota inside is %q, want %d", rep.CPUQuota, cpuQuotaMicros(limits))
+	check(slices.Equal(rep.RlimitCPU, []uint64{cpuBackstopSeconds(limits), cpuBackstopSeconds(limits)}),
+		"RLIMIT_CPU is %v, want %d", rep.RlimitCPU, cpuBackstopSeconds(limits))
+	// stdin, stdout, stderr and the directory listing itself: nothing of
+	// the host (the control socket) is left open.
+	check(len(rep.FDs) >= 3 && len(rep.FDs) <= 4 && slices.Equal(rep.FDs[:3], []int{0, 1, 2}), "open file descriptors %v, want 0, 1, 2 (and the listing's)", rep.FDs)
 	check(rep.Stdin == "ping", "stdin %q, want %q", rep.Stdin, "ping")
 	check(res.Usage.CPUTimeMs > 0 && res.Usage.PeakMemoryBytes > 0, "no accounting: %+v", res.Usage)
 	if len(errs) > 0 {
@@ -154,7 +168,7 @@ func (r *Runc) mappedToSlot(m []string) bool {
 	if len(m) != 3 || m[0] != "0" || m[2] != fmt.Sprint(r.slots.size) {
 		return false
 	}
-	for slot := range r.cfg.Slots {
+	for slot := range cap(r.slots.free) {
 		if m[1] == fmt.Sprint(r.slots.hostID(slot)) {
 			return true
 		}

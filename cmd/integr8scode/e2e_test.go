@@ -497,7 +497,7 @@ func TestEndToEnd(t *testing.T) {
 		if err != nil || code != 0 {
 			t.Fatalf("code %d err %v stderr %s", code, err, errOut.String())
 		}
-		for _, want := range []string{"through the API", "bare runc run", "ratio of medians", "executions/s (0 failed requests)"} {
+		for _, want := range []string{"through the API", "cold runc run, minimal,", "cold runc run, hardened,", "ratio of medians (API / minimal cold runc)", "executions/s (0 failed requests)"} {
 			if !strings.Contains(out.String(), want) {
 				t.Fatalf("report lacks %q:\n%s", want, out.String())
 			}

@@ -85,14 +85,18 @@ func runLoadtest(ctx context.Context, args []string, getenv func(string) string,
 	}
 	fmt.Fprintf(stdout, "end-to-end print(\"hi\") through the API, sequential (n=%d): %s\n", len(api), summary(api))
 
-	var bare []time.Duration
 	if *floor {
-		var err error
-		if bare, err = floorRuns(ctx, *runcPath, *samples); err != nil {
-			return 1, fmt.Errorf("floor: %w", err)
+		for _, f := range []struct {
+			name    string
+			minimal bool
+		}{{"minimal", true}, {"hardened", false}} {
+			bare, err := floorRuns(ctx, *runcPath, *samples, f.minimal)
+			if err != nil {
+				return 1, fmt.Errorf("%s floor: %w", f.name, err)
+			}
+			fmt.Fprintf(stdout, "cold runc run, %-8s same script and limits (n=%d): %s\n", f.name+",", len(bare), summary(bare))
+			fmt.Fprintf(stdout, "ratio of medians (API / %s cold runc): %.2f\n", f.name, float64(pct(api, 50))/float64(pct(bare, 50)))
 		}
-		fmt.Fprintf(stdout, "bare runc run, same script and limits (n=%d):             %s\n", len(bare), summary(bare))
-		fmt.Fprintf(stdout, "ratio of medians (API / bare runc): %.2f\n", float64(pct(api, 50))/float64(pct(bare, 50)))
 	}
 
 	done, failed, elapsed := throughput(ctx, c, body, *clients, *duration)
@@ -134,7 +138,11 @@ func timedRun(ctx context.Context, c apiClient, body map[string]any) (time.Durat
 	return time.Since(start), nil
 }
 
-func floorRuns(ctx context.Context, runcPath string, n int) ([]time.Duration, error) {
+// floorRuns times n cold `runc run`s of print("hi") at the default limits:
+// with minimal, as a minimal container runtime would start it (no user
+// namespace, no seccomp filter); otherwise with the sandbox's own hardened
+// config.json.
+func floorRuns(ctx context.Context, runcPath string, n int, minimal bool) ([]time.Duration, error) {
 	dir, err := os.MkdirTemp("", "integr8scode-floor-")
 	if err != nil {
 		return nil, err
@@ -147,10 +155,10 @@ func floorRuns(ctx context.Context, runcPath string, n int) ([]time.Duration, er
 	defer sb.Close()
 	job := runner.Job{ExecutionID: "floor", Attempt: 1, Language: "python", Version: "3.11",
 		Script: `print("hi")`, Limits: domain.DefaultLimits}
-	if _, err := sb.Floor(ctx, job, 1); err != nil { // warm-up
+	if _, err := sb.Floor(ctx, job, 1, minimal); err != nil { // warm-up
 		return nil, err
 	}
-	return sb.Floor(ctx, job, n)
+	return sb.Floor(ctx, job, n, minimal)
 }
 
 func throughput(ctx context.Context, c apiClient, body map[string]any, clients int, d time.Duration) (int64, int64, time.Duration) {

@@ -207,3 +207,12 @@ func (c Config) Validate() error {
 // idSlots is how many uid slots the sandbox needs: one per run in flight
 // and one per waiting container.
 func (c Config) idSlots() int { return max(c.Slots, 0) + max(c.Warm, 0) }
+
+// PoolStats is what the warm pool did so far.
+type PoolStats struct {
+	// Waiting is how many containers wait for a script now.
+	Waiting int
+	// Hits counts runs that took a waiting container; Misses those that
+	// found none and started their own (with a pool configured).
+	Hits, Misses int64
+}

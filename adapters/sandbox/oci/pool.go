@@ -199,15 +199,6 @@ func (p *warmPool) close() {
 	}
 }
 
-// PoolStats is what the warm pool did so far.
-type PoolStats struct {
-	// Waiting is how many containers wait for a script now.
-	Waiting int
-	// Hits counts runs that took a waiting container; Misses those that
-	// found none and started their own (with a pool configured).
-	Hits, Misses int64
-}
-
 // PoolStats reports the warm pool's state and counters.
 func (r *Runc) PoolStats() PoolStats {
 	p := r.pool

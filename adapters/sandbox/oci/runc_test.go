@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,8 +20,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/runner"
@@ -711,13 +708,7 @@ func BenchmarkMinimalRuncRun(b *testing.B) {
 			if err := r.writeBundle(c, job(`print("hi")`, limits)); err != nil {
 				b.Fatal(err)
 			}
-			spec := r.bareSpec(c, limits)
-			spec.Linux.Seccomp, spec.Linux.UIDMappings, spec.Linux.GIDMappings = nil, nil, nil
-			spec.Linux.MaskedPaths, spec.Linux.ReadonlyPaths = nil, nil
-			spec.Linux.Namespaces = slices.DeleteFunc(spec.Linux.Namespaces, func(n specs.LinuxNamespace) bool {
-				return n.Type == specs.UserNamespace || n.Type == specs.CgroupNamespace
-			})
-			cfg, err := json.Marshal(spec)
+			cfg, err := json.Marshal(r.minimalSpec(c, limits))
 			if err != nil {
 				b.Fatal(err)
 			}

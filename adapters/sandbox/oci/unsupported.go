@@ -29,7 +29,10 @@ func (r *Runc) Run(ctx context.Context, job runner.Job) (domain.Result, error) {
 
 func (r *Runc) SelfTest(ctx context.Context) error { return errUnsupported }
 
+// PoolStats is empty: there is no pool.
+func (r *Runc) PoolStats() PoolStats { return PoolStats{} }
+
 // Floor fails: runc containers need Linux.
-func (r *Runc) Floor(ctx context.Context, job runner.Job, n int) ([]time.Duration, error) {
+func (r *Runc) Floor(ctx context.Context, job runner.Job, n int, minimal bool) ([]time.Duration, error) {
 	return nil, errUnsupported
 }

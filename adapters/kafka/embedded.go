@@ -1,9 +1,11 @@
 package kafka
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -88,7 +90,9 @@ func (c *EmbeddedConfig) validate() error {
 // before the broker answers, so whatever a client was told is stored
 // survives kill -9 of the process and, nearly always, a crash of the
 // machine: kfake does not fsync directories, so a segment file created
-// just before a power loss can vanish with its directory entry.
+// just before a power loss can vanish with its directory entry. A
+// transaction that a kill left open gets its abort marker at the next
+// start, before any client is let in (kfake writes none: txnrepair.go).
 type Embedded struct {
 	cluster *kfake.Cluster
 	addrs   []string
@@ -96,6 +100,11 @@ type Embedded struct {
 	pwFile  string
 	log     *brokerLog
 	lock    *dirLock
+	dir     string
+	// repaired: the transactions a killed previous life left open have
+	// abort markers (or there were none), so a Close may mark the
+	// directory clean.
+	repaired bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -131,11 +140,27 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		return nil, fmt.Errorf("embedded kafka credentials: %w", err)
 	}
 	auth := SASL{Mechanism: MechanismSCRAMSHA512, User: EmbeddedUser, Password: password}
+	// Was the last life killed with a transaction open? See txnrepair.go.
+	repair, err := lastLifeKilled(cfg.Dir)
+	if err != nil {
+		lock.unlock()
+		return nil, fmt.Errorf("embedded kafka on %s: %w", cfg.Dir, err)
+	}
 	blog := &brokerLog{log: logger.With("component", "kafka-broker")}
+	var gate *gateListener
 	cluster, err := kfake.NewCluster(
 		// One port means one broker (kfake's default is three). kfake
 		// listens on 127.0.0.1 only; port 0 lets the kernel choose.
 		kfake.Ports(cfg.Port),
+		// Clients get in only once the log is repaired (gateListener).
+		kfake.ListenFn(func(network, address string) (net.Listener, error) {
+			ln, err := net.Listen(network, address)
+			if err != nil {
+				return nil, err
+			}
+			gate = newGateListener(ln)
+			return gate, nil
+		}),
 		kfake.DataDir(cfg.Dir),
 		// kfake writes every batch and offset commit to its files before
 		// it answers, so a killed process loses nothing either way (the
@@ -163,14 +188,31 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		// silently receives events nobody reads.
 	)
 	if err != nil {
+		if gate != nil {
+			gate.Close()
+		}
 		lock.unlock()
 		return nil, fmt.Errorf("embedded kafka on %s: %w", cfg.Dir, err)
 	}
-	e := &Embedded{cluster: cluster, log: blog, lock: lock, auth: auth, pwFile: pwFile}
+	e := &Embedded{cluster: cluster, log: blog, lock: lock, auth: auth, pwFile: pwFile, dir: cfg.Dir}
 	partitions, err := e.ensureLedgerTopic(cfg.Partitions)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("embedded kafka on %s: %w", cfg.Dir, err), e.Close())
 	}
+	if repair {
+		producers, parts, err := abortDanglingTxns(context.Background(), gate.Addr().String(), gate.dial, auth)
+		if err != nil {
+			// Serving the log unrepaired would hide committed records from
+			// read_committed readers. Close leaves no clean-shutdown mark,
+			// so the next start tries again.
+			return nil, errors.Join(fmt.Errorf("embedded kafka on %s: closing the transactions of the killed life: %w",
+				cfg.Dir, err), e.Close())
+		}
+		logger.Info("embedded kafka: the last life was killed; wrote abort markers for the transactions it may have left open",
+			"producers", producers, "partitions", parts)
+	}
+	e.repaired = true
+	gate.open()
 	// Read once: kfake answers ListenAddrs through its event loop, which
 	// no longer runs after Close.
 	e.addrs = cluster.ListenAddrs()
@@ -245,6 +287,12 @@ func (e *Embedded) Close() error {
 		var errs []error
 		if err := e.log.takeErrors(); err != nil {
 			errs = append(errs, fmt.Errorf("embedded kafka reported: %w", err))
+		} else if e.repaired {
+			// kfake has saved everything, and every transaction it still
+			// had open is in its session state, which it restores.
+			if err := markCleanShutdown(e.dir); err != nil {
+				errs = append(errs, fmt.Errorf("embedded kafka: mark clean shutdown: %w", err))
+			}
 		}
 		if err := e.lock.unlock(); err != nil {
 			errs = append(errs, fmt.Errorf("embedded kafka unlock: %w", err))

@@ -21,6 +21,9 @@ type Metrics struct {
 	// "runners are busy": a runner's series vanish when it stops.
 	ready prometheus.Gauge
 	slots prometheus.Gauge
+	// The CPU and memory limits of the runs in flight, against the budgets.
+	cpuInUse, cpuBudget prometheus.Gauge
+	memInUse, memBudget prometheus.Gauge
 }
 
 // NewMetrics creates the runner's series and registers them with reg (nil: unregistered).
@@ -46,13 +49,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ready", Help: "1 while this runner takes work (its sandbox passed the self-test and it sweeps the backlog), else 0."}),
 		slots: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "runner",
 			Name: "slots", Help: "Sandboxes this runner may run at once (--slots)."}),
+		cpuInUse: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "runner",
+			Name: "cpu_millicores_in_use", Help: "Sum of the CPU limits of the sandboxes running now, as of the last sweep."}),
+		cpuBudget: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "runner",
+			Name: "cpu_millicores_budget", Help: "Sum of CPU limits this runner runs at once at most (--cpu-budget; 0: unbounded)."}),
+		memInUse: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "runner",
+			Name: "memory_bytes_in_use", Help: "Sum of the memory limits of the sandboxes running now, as of the last sweep."}),
+		memBudget: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "runner",
+			Name: "memory_bytes_budget", Help: "Sum of memory limits this runner runs at once at most (--memory-budget; 0: unbounded)."}),
 	}
 	for _, v := range []domain.Verdict{domain.VerdictCompleted, domain.VerdictRuntimeErr, domain.VerdictTimeout,
 		domain.VerdictMemoryLimit, domain.VerdictOutputLimit, domain.VerdictCancelled, domain.VerdictSystemError} {
 		m.finished.WithLabelValues(string(v)) // every verdict visible from the start, at 0, so ratios have a denominator
 	}
 	if reg != nil {
-		reg.MustRegister(m.started, m.resumed, m.finished, m.duration, m.overhead, m.queued, m.busy, m.ready, m.slots)
+		reg.MustRegister(m.started, m.resumed, m.finished, m.duration, m.overhead, m.queued, m.busy, m.ready, m.slots,
+			m.cpuInUse, m.cpuBudget, m.memInUse, m.memBudget)
 	}
 	return m
 }

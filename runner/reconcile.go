@@ -83,7 +83,7 @@ func (r *Runner) Reconcile(ctx context.Context) error {
 	}
 	r.cfg.Metrics.queued.Set(float64(len(queued)))
 	for _, e := range queued {
-		if len(r.slots) == cap(r.slots) {
+		if r.room.full() {
 			break
 		}
 		if now.Sub(e.CreatedAt) < queuedGrace {
@@ -94,6 +94,9 @@ func (r *Runner) Reconcile(ctx context.Context) error {
 		}
 	}
 	r.cfg.Metrics.busy.Set(float64(r.Busy()))
+	cpu, mem := r.room.used()
+	r.cfg.Metrics.cpuInUse.Set(float64(cpu))
+	r.cfg.Metrics.memInUse.Set(float64(mem))
 	r.collect(ctx, now)
 	return nil
 }

@@ -18,7 +18,7 @@ import (
 // releases it when done.
 func (r *Runner) execute(traceCtx context.Context, rn *run, job Job, meta eventstore.Command, resume bool) {
 	defer r.wg.Done()
-	defer func() { <-r.slots; r.wake() }()
+	defer func() { r.room.give(job.Limits); r.wake() }()
 	defer r.done(job.ExecutionID)
 
 	id, attempt := job.ExecutionID, job.Attempt

@@ -45,6 +45,11 @@ type Config struct {
 	// Slots bounds concurrent sandboxes. Work beyond it stays queued in the
 	// ledger, not in memory.
 	Slots int
+	// CPUBudget bounds the sum of the CPU limits (millicores) of the
+	// sandboxes running at once, MemoryBudget the sum of their memory
+	// limits (bytes); 0 leaves it unbounded. A run that does not fit stays
+	// queued for a runner with room (see capacity).
+	CPUBudget, MemoryBudget int64
 	// LeaseTTL is how long a claim lives without renewal; RenewEvery how
 	// often a running execution renews it.
 	LeaseTTL   time.Duration
@@ -106,9 +111,9 @@ func (c Config) Validate() error {
 // everything events alone cannot guarantee: work left queued while all
 // slots were busy, and attempts abandoned by a runner that stopped.
 type Runner struct {
-	cfg   Config
-	slots chan struct{}
-	kick  chan struct{}
+	cfg  Config
+	room *capacity
+	kick chan struct{}
 
 	mu   sync.Mutex
 	runs map[string]*run // execution id → its run here (from the claim on)
@@ -173,12 +178,14 @@ func New(cfg Config) (*Runner, error) {
 		return nil, err
 	}
 	cfg.Metrics.slots.Set(float64(cfg.Slots))
-	return &Runner{cfg: cfg, slots: make(chan struct{}, cfg.Slots), kick: make(chan struct{}, 1),
+	cfg.Metrics.cpuBudget.Set(float64(cfg.CPUBudget))
+	cfg.Metrics.memBudget.Set(float64(cfg.MemoryBudget))
+	return &Runner{cfg: cfg, room: &capacity{slots: cfg.Slots, cpu: cfg.CPUBudget, mem: cfg.MemoryBudget}, kick: make(chan struct{}, 1),
 		runs: map[string]*run{}, vanished: map[string]int{}, finished: map[string]time.Time{}}, nil
 }
 
 // Busy returns how many sandboxes run now.
-func (r *Runner) Busy() int { return len(r.slots) }
+func (r *Runner) Busy() int { return r.room.busy() }
 
 // HandleEvent reacts to one ledger event. It never blocks on a sandbox: a
 // queued execution is claimed (or left queued when the pool is full) and
@@ -236,14 +243,12 @@ func (r *Runner) HandleEvent(ctx context.Context, env eventstore.Envelope) error
 // granted it runs (or, mode ClaimResume, follows) the sandbox in the
 // background.
 func (r *Runner) claim(ctx context.Context, job Job, mode string, meta eventstore.Command) error {
-	select {
-	case r.slots <- struct{}{}:
-	default:
-		return nil // pool full: the execution stays queued; the sweep picks it up
+	if !r.room.take(job.Limits) {
+		return nil // no room: the execution stays queued; the sweep picks it up
 	}
 	rn, ok := r.mark(job.ExecutionID)
 	if !ok {
-		<-r.slots
+		r.room.give(job.Limits)
 		return nil
 	}
 	reply, err := r.ask(ctx, eventstore.Command{Kind: eventstore.CommandClaim, ExecutionID: job.ExecutionID,
@@ -254,7 +259,7 @@ func (r *Runner) claim(ctx context.Context, job Job, mode string, meta eventstor
 		err = reply.Err()
 	}
 	if err != nil || reply.Head == nil || reply.Head.Runner != r.cfg.ID || reply.Head.Status != domain.StatusRunning {
-		r.release(job.ExecutionID)
+		r.release(job.ExecutionID, job.Limits)
 		if err != nil && domain.ErrorCode(err) != domain.ECONFLICT && domain.ErrorCode(err) != domain.ENOTFOUND {
 			return fmt.Errorf("claim %s: %w", job.ExecutionID, err)
 		}
@@ -296,10 +301,10 @@ func (r *Runner) mark(id string) (*run, bool) {
 	return rn, true
 }
 
-// release undoes mark and the slot for a claim that did not start.
-func (r *Runner) release(id string) {
+// release undoes mark and the room taken for a claim that did not start.
+func (r *Runner) release(id string, l domain.Limits) {
 	r.unmark(id)
-	<-r.slots
+	r.room.give(l)
 	r.wg.Done()
 }
 

@@ -128,6 +128,37 @@ func TestRunner(t *testing.T) {
 		}
 	})
 
+	t.Run("OK the sum of the CPU limits bounds the runs at once, below the slots", func(t *testing.T) {
+		sb := &countingSandbox{Sandbox: w.sandbox}
+		// Ten slots, but room for two 100m sandboxes only.
+		r, err := runner.New(runner.Config{ID: "r-budget", Ledger: w.Asker(t, "r-budget"), Backlog: projections.Backlog{Store: w.Views},
+			Sandbox: sb, Slots: 10, CPUBudget: 2 * domain.DefaultLimits.CPUMillicores, LeaseTTL: 2 * time.Second,
+			RenewEvery: 200 * time.Millisecond, ReconcileEvery: 200 * time.Millisecond, Logger: testenv.Quiet()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for i := 0; i < 4; i++ {
+			env := w.queue(t, "import time\ntime.sleep(0.3)\nprint('ok')")
+			ids = append(ids, env.ExecutionID)
+			if err := r.HandleEvent(ctx, env); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r.Busy() != 2 {
+			t.Fatalf("%d sandboxes busy after the event path, want 2 (a budget of 200m)", r.Busy())
+		}
+		w.startRunner(t, r)
+		for _, id := range ids {
+			if v := w.WaitView(t, id, terminal, 30*time.Second); v.Status != domain.StatusCompleted || v.Output != "ok\n" {
+				t.Fatalf("%s: %+v", id, v)
+			}
+		}
+		if sb.peak != 2 || sb.runs != 4 {
+			t.Fatalf("%d sandboxes ran at once (%d runs), want 2 within a 200m budget", sb.peak, sb.runs)
+		}
+	})
+
 	t.Run("OK re-runs an execution whose runner died", func(t *testing.T) {
 		env := w.queue(t, "print('second life')")
 		w.claimAs(t, env.ExecutionID, "ghost", eventstore.ClaimStart, 300*time.Millisecond)

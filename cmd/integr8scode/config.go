@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +49,8 @@ type config struct {
 	Python       string
 	Slots        int
 	Warm         int
+	CPUBudget    int64
+	MemoryBudget int64
 	OutputCap    int64
 	LeaseTTL     time.Duration
 	MaxTimeout   time.Duration
@@ -132,8 +135,12 @@ func (c *config) register(fs *flag.FlagSet, role string) {
 		fs.BoolVar(&c.HostUsers, "host-users", false, "kubernetes runner: sandbox pods share the node's user namespace (only for clusters without user namespace support: weaker)")
 		fs.StringVar(&c.RuncPath, "runc-path", "runc", "runc binary (looked up in PATH)")
 		fs.StringVar(&c.Python, "python", "/usr/bin/python3", "Python interpreter on the host, mounted read-only into sandboxes")
-		fs.IntVar(&c.Slots, "slots", 2*runtime.NumCPU(), "concurrent sandboxes")
-		fs.IntVar(&c.Warm, "warm", 2*runtime.NumCPU(), "runc runner: most containers kept started and waiting for a script, each used once "+
+		fs.IntVar(&c.Slots, "slots", 10*runtime.NumCPU(), "most sandboxes running at once (the CPU and memory budgets usually bind first)")
+		fs.Int64Var(&c.CPUBudget, "cpu-budget", -1, "most CPU millicores the limits of the sandboxes running at once may add up to "+
+			"(-1: the host's cores × 1000 for runc, unbounded for kubernetes, whose scheduler places pods; 0: unbounded)")
+		fs.Int64Var(&c.MemoryBudget, "memory-budget", -1, "most bytes the memory limits of the sandboxes running at once may add up to "+
+			"(-1: half the host's memory for runc, unbounded for kubernetes; 0: unbounded)")
+		fs.IntVar(&c.Warm, "warm", 10*runtime.NumCPU(), "runc runner: most containers kept started and waiting for a script, each used once "+
 			"(the warm pool follows demand and keeps 1 when idle; 0: every run starts its own)")
 		fs.Int64Var(&c.OutputCap, "output-cap-bytes", 1<<20, "cap of stdout and of stderr per run")
 		fs.DurationVar(&c.LeaseTTL, "lease-ttl", 15*time.Second, "how long a runner's claim lives without renewal")
@@ -190,6 +197,9 @@ func (c *config) validate(role string) error {
 	}
 	if c.KafkaPartitions < 1 {
 		errs = append(errs, errors.New("--kafka-partitions must be at least 1"))
+	}
+	if c.CPUBudget < -1 || c.MemoryBudget < -1 || c.Warm < 0 || c.Slots < 1 && (role == "up" || role == "runner") {
+		errs = append(errs, errors.New("--slots must be at least 1, --warm at least 0, and --cpu-budget and --memory-budget -1 (automatic), 0 (unbounded) or positive"))
 	}
 	switch {
 	case role != "up" && role != "runner":
@@ -276,4 +286,47 @@ func quotaString(q accounts.Quota) string {
 
 func (c *config) maxLimits() domain.Limits {
 	return domain.Limits{TimeoutMs: c.MaxTimeout.Milliseconds(), MemoryBytes: c.MaxMemory, CPUMillicores: c.MaxCPU}
+}
+
+// cpuBudget resolves --cpu-budget: automatic means the host's cores for
+// runc, whose sandboxes share this host, and unbounded for Kubernetes,
+// whose scheduler places the pods by their requests.
+func (c *config) cpuBudget() int64 {
+	switch {
+	case c.CPUBudget >= 0:
+		return c.CPUBudget
+	case c.Runner == "runc":
+		return int64(runtime.NumCPU()) * 1000
+	}
+	return 0
+}
+
+// memoryBudget resolves --memory-budget as cpuBudget does, with half the
+// host's memory for runc (unbounded when /proc/meminfo cannot say).
+func (c *config) memoryBudget() int64 {
+	switch {
+	case c.MemoryBudget >= 0:
+		return c.MemoryBudget
+	case c.Runner == "runc":
+		return hostMemory() / 2
+	}
+	return 0
+}
+
+// hostMemory is MemTotal of /proc/meminfo in bytes, 0 if unknown.
+func hostMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -267,7 +267,8 @@ func (p *platform) startRunner(ctx context.Context, wg *sync.WaitGroup) error {
 		return err
 	}
 	r, err := runner.New(runner.Config{ID: id, Ledger: ask, Backlog: projections.Backlog{Store: p.views}, Sandbox: sb,
-		Slots: p.cfg.Slots, LeaseTTL: p.cfg.LeaseTTL, Logger: p.log.With("component", "runner"),
+		Slots: p.cfg.Slots, CPUBudget: p.cfg.cpuBudget(), MemoryBudget: p.cfg.memoryBudget(),
+		LeaseTTL: p.cfg.LeaseTTL, Logger: p.log.With("component", "runner"),
 		Metrics: runner.NewMetrics(p.reg)})
 	if err != nil {
 		return err
@@ -285,7 +286,8 @@ func (p *platform) startRunner(ctx context.Context, wg *sync.WaitGroup) error {
 		defer wg.Done()
 		_ = r.Run(ctx)
 	}()
-	p.log.Info("runner up", "runner_id", id, "slots", p.cfg.Slots, "sandbox", sb.Name())
+	p.log.Info("runner up", "runner_id", id, "slots", p.cfg.Slots, "cpu_budget_millicores", p.cfg.cpuBudget(),
+		"memory_budget_bytes", p.cfg.memoryBudget(), "sandbox", sb.Name())
 	return nil
 }
 

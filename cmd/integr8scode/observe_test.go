@@ -38,10 +38,11 @@ import (
 //     series the alert rules read exists (a metric renamed in the code
 //     fails here, not silently in production);
 //
-//   - the spans the roles export over OTLP form one trace per execution,
-//     from the HTTP request to the projection, and the JSON log lines about
-//     it carry its trace id; shipped to a real VictoriaLogs, they are
-//     found by the execution's id;
+//   - the spans the roles export over OTLP, through a real OpenTelemetry
+//     Collector (built from its modules, deploy/observability/collector),
+//     form one trace per execution, from the HTTP request to the
+//     projection, and the JSON log lines about it carry its trace id;
+//     shipped to a real VictoriaLogs, they are found by the execution's id;
 //
 // then three faults, each of which must reach a webhook receiver through
 // Alertmanager: the broken runner's self-test (SandboxSelfTestFailing), a
@@ -59,7 +60,7 @@ func TestObservability(t *testing.T) {
 	kafkaAddr, mongoAddr := freeAddr(t), freeAddr(t)
 	stores := startRole(t, bin, "stores", nil, "--data-dir", t.TempDir(),
 		"--embedded-kafka-port", port(t, kafkaAddr), "--embedded-mongodb-port", port(t, mongoAddr))
-	traces := newTraceReceiver(t)
+	traces := startCollector(t, bins)
 	env := append(connectionEnv(t, stores), traces.env()...)
 	api := startRole(t, bin, "api", env, "--data-dir", t.TempDir(), "--log-format", "json")
 	base := "http://" + api.addr
@@ -191,7 +192,7 @@ const secretMarker = "do-not-log-7f3a9c"
 // their one trace: started by the HTTP request in the api, through the
 // ledger writer (api), the runner's handling and sandbox, to the
 // projector, each process exporting its own spans.
-func checkTrace(t *testing.T, r *traceReceiver, id string) string {
+func checkTrace(t *testing.T, r *traceCollector, id string) string {
 	t.Helper()
 	want := []struct{ process, name string }{
 		{"api", "POST /api/v1/executions"},
@@ -206,7 +207,7 @@ func checkTrace(t *testing.T, r *traceReceiver, id string) string {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var spans []receivedSpan
-		traces, spans = r.traceOf(id)
+		traces, spans = r.traceOf(t, id)
 		missing = nil
 		for _, w := range want {
 			if !slices.ContainsFunc(spans, func(s receivedSpan) bool { return s.Process == w.process && s.Name == w.name }) {
@@ -369,6 +370,7 @@ func dashboardQueries(t *testing.T) []string {
 	}
 	vars := strings.NewReplacer(observability.RateInterval, "1m", "$job", "integr8scode.*")
 	var out []string
+	kubernetesOnly := 0
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -386,9 +388,17 @@ func dashboardQueries(t *testing.T) []string {
 		}
 		for _, p := range d.Panels {
 			for _, tg := range p.Targets {
+				if slices.ContainsFunc(observability.KubernetesOnlySeries, func(m string) bool { return strings.Contains(tg.Expr, m) }) {
+					kubernetesOnly++
+					continue
+				}
 				out = append(out, vars.Replace(tg.Expr))
 			}
 		}
+	}
+	if kubernetesOnly != len(observability.KubernetesOnlySeries) {
+		t.Fatalf("%d queries read the Kubernetes sandbox's series, want one each for %v (the in-cluster test checks them)",
+			kubernetesOnly, observability.KubernetesOnlySeries)
 	}
 	return out
 }

@@ -428,6 +428,10 @@ func (p *platform) sandbox(ctx context.Context) (runner.Sandbox, error) {
 		// their execution over (this one at once if they were its own);
 		// the runner's sweep collects those of executions that ended or
 		// moved on (runner.Collector), at its first pass and every minute.
+		// Its pods by phase, listed at each scrape (the sandboxes dashboard).
+		if err := p.reg.Register(pods.Collector()); err != nil {
+			return nil, fmt.Errorf("kubernetes sandbox metrics: %w", err)
+		}
 		p.log.Info("kubernetes sandbox ready", "namespace", pods.Namespace())
 		sb = pods
 	default:

@@ -160,7 +160,21 @@ var sandboxes = Dashboard{UID: "integr8scode-sandboxes", Title: "Integr8sCode / 
 			{Title: "Self-tests by result", Unit: "short", Queries: []Query{
 				q(`sum by (result) (integr8scode_sandbox_selftests_total)`, "{{result}}")}},
 		}},
+		{"Kubernetes sandbox pods (--runner kubernetes)", []Panel{
+			{Title: "Sandbox pods by phase", Description: "Pods of the sandbox namespace by phase, as the API server reports them; every runner lists the same namespace, hence max. Pending pods that stay are scheduling or image trouble; Failed and Succeeded ones are deleted by the runner.",
+				Unit: "short", Queries: []Query{
+					q(`max by (phase) (integr8scode_sandbox_pods)`, "{{phase}}")}},
+			{Title: "Pod listings failed", Description: "Scrapes at which a runner could not list the sandbox pods (the phases then show its last listing).",
+				Unit: "ops", Queries: []Query{
+					q(`sum(`+rate(`integr8scode_sandbox_pod_list_errors_total`)+`)`, "errors")}},
+		}},
 	}}
+
+// KubernetesOnlySeries are the series only runners with the Kubernetes
+// sandbox export. A platform on runc has none of them, so the end-to-end
+// test on runc leaves the dashboard queries that read them to the
+// in-cluster test (deploy/testcluster/manifests).
+var KubernetesOnlySeries = []string{"integr8scode_sandbox_pods", "integr8scode_sandbox_pod_list_errors_total"}
 
 var api = Dashboard{UID: "integr8scode-api", Title: "Integr8sCode / API",
 	Description: "The REST API: requests by route and status, latency, and the limits and credentials it refuses.",

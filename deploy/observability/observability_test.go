@@ -216,4 +216,44 @@ func TestPromtool(t *testing.T) {
 			t.Errorf("%s %v %s: %v\n%s\n%s", filepath.Base(c.bin), c.args, c.file, err, out, c.text)
 		}
 	}
+
+	// The configurations the Kubernetes component ships, and the test
+	// cluster's, with the paths where the pods mount the ConfigMaps
+	// pointed at copies here.
+	k8s, k8sRules := t.TempDir(), t.TempDir()
+	for f, dir := range map[string]string{"prometheus/kubernetes-scrape.yml": k8s, "rules/integr8scode.rules.yml": k8sRules} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mounts := strings.NewReplacer("/etc/prometheus/config/", k8s+"/", "/etc/prometheus/rules/", k8sRules+"/")
+	for _, c := range []struct {
+		bin, file string
+		args      []string
+	}{
+		{b.Promtool, "prometheus/prometheus.yml", []string{"check", "config"}},
+		{b.Promtool, "../kubernetes/overlays/testcluster/prometheus/prometheus.yml", []string{"check", "config"}},
+		{b.Amtool, "prometheus/alertmanager.yml", []string{"check-config"}},
+	} {
+		text, err := os.ReadFile(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(k8s, "checked-"+filepath.Base(c.file))
+		if err := os.WriteFile(f, []byte(mounts.Replace(string(text))), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.CommandContext(ctx, c.bin, append(c.args, f)...).CombinedOutput()
+		if err != nil {
+			t.Errorf("%s %v %s: %v\n%s", filepath.Base(c.bin), c.args, c.file, err, out)
+		}
+		// promtool loads the rule files the configuration names.
+		if c.bin == b.Promtool && !strings.Contains(string(out), "integr8scode.rules.yml") {
+			t.Errorf("promtool check config %s loaded no rules:\n%s", c.file, out)
+		}
+	}
 }

@@ -1,16 +1,19 @@
-// Package observability builds and locates the Prometheus, Alertmanager
-// and VictoriaLogs binaries that check the alert rules, run the end-to-end
-// observability test and `go tool task observe`. They are built from their Go modules
-// through the module proxy at pinned versions, once per machine, into a
-// cache shared by every checkout (like the test cluster's builds): a
-// fresh clone finds them built, and only the first build on a machine
-// pays the compile (several minutes for Prometheus on two cores).
+// Package observability builds and locates the Prometheus, Alertmanager,
+// VictoriaLogs and OpenTelemetry Collector binaries that check the alert
+// rules, run the end-to-end observability test and `go tool task observe`.
+// They are built from their Go modules through the module proxy at pinned
+// versions, once per machine, into a cache shared by every checkout (like
+// the test cluster's builds): a fresh clone finds them built, and only the
+// first build on a machine pays the compile (several minutes for
+// Prometheus on two cores).
 package observability
 
 import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,6 +31,10 @@ const (
 	PrometheusVersion   = "v0.316.0"
 	AlertmanagerVersion = "v0.35.0"
 	VictoriaLogsVersion = "v1.52.1"
+	// CollectorVersion is the OpenTelemetry Collector release that
+	// collector/go.mod pins (its core modules; the contrib file exporter
+	// at the same release).
+	CollectorVersion = "v0.161.0"
 )
 
 // component is one Go module whose commands are built together.
@@ -40,14 +47,34 @@ type component struct {
 	// fix up before the build; without it the commands are built with
 	// `go install module/cmd@version` straight from the module cache.
 	prepare func(src string) error
+	// local, if set, is a module of this repository to build instead
+	// (`go build` in that directory, its go.mod and go.sum pinning every
+	// dependency, fetched through the module proxy); the cache directory
+	// is named after a hash of its files, so an edit rebuilds it.
+	local string
 }
 
 var (
-	prometheus   = component{"prometheus", "github.com/prometheus/prometheus", PrometheusVersion, []string{"cmd/prometheus", "cmd/promtool"}, nil}
+	prometheus   = component{"prometheus", "github.com/prometheus/prometheus", PrometheusVersion, []string{"cmd/prometheus", "cmd/promtool"}, nil, ""}
 	alertmanager = component{"alertmanager", "github.com/prometheus/alertmanager", AlertmanagerVersion, []string{"cmd/alertmanager", "cmd/amtool"},
-		placeholderUI}
-	victoriaLogs = component{"victoria-logs", "github.com/VictoriaMetrics/VictoriaLogs", VictoriaLogsVersion, []string{"app/victoria-logs"}, nil}
+		placeholderUI, ""}
+	victoriaLogs = component{"victoria-logs", "github.com/VictoriaMetrics/VictoriaLogs", VictoriaLogsVersion, []string{"app/victoria-logs"}, nil, ""}
+	// collector: the minimal Collector of ./collector (OTLP receiver,
+	// batch processor, file exporter), what the Collector's builder would
+	// generate for that list.
+	collector = component{name: "otelcol", module: "github.com/integr8scode/integr8scode/deploy/observability/collector",
+		version: CollectorVersion, cmds: []string{"."}, local: collectorDir()}
 )
+
+// collectorDir is ./collector beside this file's source. The builds run
+// from a checkout (tests, `go run`), where the source is at hand.
+func collectorDir() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(file), "collector")
+}
 
 // placeholderUI stands in for Alertmanager's web UI. Its package embeds
 // ui/app/dist, which the release process builds with npm and Elm and which
@@ -85,6 +112,8 @@ func placeholderUI(src string) error {
 // Binaries are the paths of the built commands.
 type Binaries struct {
 	Prometheus, Promtool, Alertmanager, Amtool, VictoriaLogs string
+	// Collector is the OpenTelemetry Collector (otelcol-integr8scode).
+	Collector string
 }
 
 // CacheDir is where the builds live: $INTEGR8SCODE_OBSERVABILITY_BUILDS,
@@ -118,7 +147,7 @@ func Ensure(ctx context.Context, log io.Writer) (Binaries, error) {
 	}
 	defer unlock()
 	dirs := map[string]string{}
-	for _, c := range []component{prometheus, alertmanager, victoriaLogs} {
+	for _, c := range []component{prometheus, alertmanager, victoriaLogs, collector} {
 		d, err := c.ensure(ctx, root, log)
 		if err != nil {
 			return Binaries{}, err
@@ -131,6 +160,7 @@ func Ensure(ctx context.Context, log io.Writer) (Binaries, error) {
 		Alertmanager: filepath.Join(dirs["alertmanager"], "alertmanager"),
 		Amtool:       filepath.Join(dirs["alertmanager"], "amtool"),
 		VictoriaLogs: filepath.Join(dirs["victoria-logs"], "victoria-logs"),
+		Collector:    filepath.Join(dirs["otelcol"], "otelcol-integr8scode"),
 	}, nil
 }
 
@@ -139,6 +169,13 @@ func Ensure(ctx context.Context, log io.Writer) (Binaries, error) {
 // so an interrupted build is never mistaken for a finished one.
 func (c component) ensure(ctx context.Context, root string, log io.Writer) (string, error) {
 	dir := filepath.Join(root, "bin", c.name+"-"+c.version)
+	if c.local != "" {
+		sum, err := treeHash(c.local)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", c.name, err)
+		}
+		dir += "-" + sum
+	}
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
 	}
@@ -172,7 +209,13 @@ func (c component) ensure(ctx context.Context, root string, log io.Writer) (stri
 		}
 		return nil
 	}
-	if c.prepare == nil {
+	switch {
+	case c.local != "":
+		// The module's own go.mod and go.sum pin every dependency.
+		if err := goCmd(c.local, env, "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(partial, "otelcol-integr8scode"), "."); err != nil {
+			return "", err
+		}
+	case c.prepare == nil:
 		args := []string{"install", "-trimpath", "-ldflags=-s -w"}
 		for _, cmd := range c.cmds {
 			args = append(args, c.module+"/"+cmd+"@"+c.version)
@@ -180,7 +223,7 @@ func (c component) ensure(ctx context.Context, root string, log io.Writer) (stri
 		if err := goCmd(work, append(env, "GOBIN="+partial), args...); err != nil {
 			return "", err
 		}
-	} else {
+	default:
 		src, err := c.source(ctx, work, env)
 		if err != nil {
 			return "", err
@@ -210,6 +253,28 @@ func (c component) ensure(ctx context.Context, root string, log io.Writer) (stri
 		f.Close()
 	}
 	return dir, nil
+}
+
+// treeHash is the first 12 hex digits of a SHA-256 over the names and
+// contents of the regular files in dir (not below it).
+func treeHash(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, e := range entries { // sorted by name
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %d\n", e.Name(), len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 
 // storedBrotli is b as a brotli stream (RFC 7932) of one uncompressed

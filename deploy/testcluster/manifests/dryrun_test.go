@@ -361,6 +361,40 @@ func dryRunKustomization(t *testing.T, c *testCluster, strict bool, objs []*unst
 		}
 	}
 
+	// 5b. Prometheus's ServiceAccount (the overlays with the prometheus
+	// component): it reads pods in the platform's namespace to find the
+	// roles, and nothing else.
+	for _, o := range byKind("ServiceAccount") {
+		if o.GetName() != "prometheus" {
+			continue
+		}
+		prom := "system:serviceaccount:" + platformNS + ":prometheus"
+		for _, a := range []struct {
+			ns, verb, resource string
+			allowed            bool
+		}{
+			{platformNS, "list", "pods", true},
+			{platformNS, "watch", "pods", true},
+			{platformNS, "get", "secrets", false},
+			{platformNS, "create", "pods", false},
+			{sandboxNS, "list", "pods", false},
+			{"", "list", "pods", false},
+		} {
+			sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:               prom,
+				Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + platformNS, "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: a.ns, Verb: a.verb, Resource: a.resource},
+			}}
+			res, err := c.kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatalf("access review: %v", err)
+			}
+			if res.Status.Allowed != a.allowed {
+				t.Errorf("%s may %s %s in %q: %v, want %v", prom, a.verb, a.resource, a.ns, res.Status.Allowed, a.allowed)
+			}
+		}
+	}
+
 	// 6. The sandbox namespace, through the runner's own eyes: as its
 	// ServiceAccount, a pod hardened like the smoke pod is admitted (dry
 	// run), the same pod on the host network is refused by Pod Security, and

@@ -31,7 +31,11 @@ import (
 // The platform itself in the test cluster: the testcluster overlay applied
 // for real, with this checkout's platform image built and imported, the api,
 // runner and projector Deployments running in the cluster, and scripts
-// submitted through the in-cluster API and run in sandbox pods.
+// submitted through the in-cluster API and run in sandbox pods; beside them
+// the overlay's Prometheus and Alertmanager (deploy/observability/prometheus,
+// their images made from the binaries deploy/observability builds from
+// their Go modules), which must scrape every role, show the sandbox pods by
+// phase, and fire an alert when the runner is gone with work queued.
 //
 // The overlay expects Kafka and MongoDB on the host's 127.0.0.1:19092 and
 // 127.0.0.1:17017 (the platform pods use the host network): the test runs
@@ -46,7 +50,7 @@ const (
 
 func TestPlatformInCluster(t *testing.T) {
 	c := connect(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	root, err := RepoRoot(".")
 	if err != nil {
@@ -76,6 +80,7 @@ func TestPlatformInCluster(t *testing.T) {
 	storesDir := startStores(t, binary)
 
 	objs, platformNS, sandboxNS := renderRenamed(t, TestCluster, "i8c-e2e-")
+	importMonitoringImages(ctx, t, cl, objs)
 	if coverDir != "" {
 		objs = withCoverage(t, objs, coverDir)
 	}
@@ -116,6 +121,12 @@ func TestPlatformInCluster(t *testing.T) {
 			t.Fatalf("got %+v", e)
 		}
 		checkEvents(ctx, t, e.ID)
+	})
+	t.Run("prometheus scrapes every role", func(t *testing.T) {
+		checkPrometheusScrapes(t)
+	})
+	t.Run("sandbox pods by phase", func(t *testing.T) {
+		checkPodPhases(ctx, t, c, sandboxNS)
 	})
 	t.Run("runtime error", func(t *testing.T) {
 		e := runScript(ctx, t, "import sys\nprint('partial')\nsys.exit(3)\n")
@@ -183,6 +194,10 @@ func TestPlatformInCluster(t *testing.T) {
 			t.Fatalf("got %+v", e)
 		}
 		checkEvents(ctx, t, e.ID, "ExecutionQueued", "ExecutionStarted", "ExecutionAbandoned", "ExecutionResumed", "ExecutionCompleted")
+	})
+
+	t.Run("no runner with work queued fires NoRunnerReady through Alertmanager", func(t *testing.T) {
+		checkNoRunnerAlert(ctx, t, c, platformNS)
 	})
 
 	// Every sandbox pod is gone, and none ever ran in the platform's namespace.

@@ -33,7 +33,16 @@ type rendered struct {
 	policies    []*networkingv1.NetworkPolicy
 	roles       []*rbacv1.Role
 	bindings    []*rbacv1.RoleBinding
+	// monitoring holds the objects labelled
+	// app.kubernetes.io/component=monitoring (Prometheus and Alertmanager,
+	// deploy/observability/prometheus), decoded the same way: they have
+	// checks of their own (observability_test.go), and the platform's
+	// invariants above are about the platform's objects only.
+	monitoring *rendered
 }
+
+// monitoringLabel marks the objects of the Prometheus component.
+const monitoringLabel = "app.kubernetes.io/component"
 
 func render(t *testing.T, rel string) *rendered {
 	t.Helper()
@@ -45,6 +54,22 @@ func render(t *testing.T, rel string) *rendered {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var platform, monitoring []*unstructured.Unstructured
+	for _, u := range objs {
+		if u.GetLabels()[monitoringLabel] == "monitoring" {
+			monitoring = append(monitoring, u)
+		} else {
+			platform = append(platform, u)
+		}
+	}
+	r := decodeRendered(t, rel, platform)
+	r.objs = objs
+	r.monitoring = decodeRendered(t, rel+" (monitoring)", monitoring)
+	return r
+}
+
+func decodeRendered(t *testing.T, rel string, objs []*unstructured.Unstructured) *rendered {
+	t.Helper()
 	r := &rendered{name: rel, objs: objs,
 		namespaces: map[string]*corev1.Namespace{}, deployments: map[string]*appsv1.Deployment{},
 		configMaps: map[string]*corev1.ConfigMap{}, accounts: map[string]*corev1.ServiceAccount{}}
@@ -305,7 +330,7 @@ func TestDeployments(t *testing.T) {
 				t.Errorf("%s: replicas %v, want %d", where, deref(d.Spec.Replicas), wantReplicas[k])
 			}
 			spec := d.Spec.Template.Spec
-			checkPodSecurity(t, where, spec)
+			checkPodSecurity(t, where, spec, platformUID)
 			if spec.EnableServiceLinks == nil || *spec.EnableServiceLinks {
 				t.Errorf("%s: enableServiceLinks is not false (a Service named integr8scode-* would inject INTEGR8SCODE_* variables)", where)
 			}
@@ -382,8 +407,9 @@ func TestDeployments(t *testing.T) {
 }
 
 // checkPodSecurity holds a pod spec to the restricted Pod Security profile
-// and to what the platform adds (read-only root, fixed non-root uid).
-func checkPodSecurity(t *testing.T, where string, spec corev1.PodSpec) {
+// and to what the platform adds (read-only root, the image's fixed non-root
+// uid).
+func checkPodSecurity(t *testing.T, where string, spec corev1.PodSpec, uid int64) {
 	t.Helper()
 	psc := spec.SecurityContext
 	if psc == nil {
@@ -393,8 +419,8 @@ func checkPodSecurity(t *testing.T, where string, spec corev1.PodSpec) {
 	if psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
 		t.Errorf("%s: runAsNonRoot is not true", where)
 	}
-	if psc.RunAsUser == nil || *psc.RunAsUser != platformUID || psc.RunAsGroup == nil || *psc.RunAsGroup != platformUID {
-		t.Errorf("%s: runAsUser/runAsGroup %v/%v, want %d (the image's user)", where, deref(psc.RunAsUser), deref(psc.RunAsGroup), platformUID)
+	if psc.RunAsUser == nil || *psc.RunAsUser != uid || psc.RunAsGroup == nil || *psc.RunAsGroup != uid {
+		t.Errorf("%s: runAsUser/runAsGroup %v/%v, want %d (the image's user)", where, deref(psc.RunAsUser), deref(psc.RunAsGroup), uid)
 	}
 	if psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 		t.Errorf("%s: seccompProfile is not RuntimeDefault", where)

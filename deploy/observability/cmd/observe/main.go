@@ -44,8 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "prometheus    %s\npromtool      %s\nalertmanager  %s\namtool        %s\nvictoria-logs %s\n",
-			b.Prometheus, b.Promtool, b.Alertmanager, b.Amtool, b.VictoriaLogs)
+		fmt.Fprintf(stdout, "prometheus    %s\npromtool      %s\nalertmanager  %s\namtool        %s\nvictoria-logs %s\notelcol       %s\n",
+			b.Prometheus, b.Promtool, b.Alertmanager, b.Amtool, b.VictoriaLogs, b.Collector)
 		return nil
 	case "rules":
 		dir := fs.String("dir", "rules", "directory of the rule files (*.rules.yml) and their tests (*_test.yml)")

@@ -153,12 +153,27 @@ var sandboxes = Dashboard{UID: "integr8scode-sandboxes", Title: "Integr8sCode / 
 			{Title: "Busy slots per runner", Unit: "short", Queries: []Query{
 				q(`integr8scode_runner_busy_slots`, "{{instance}} busy"),
 				q(`integr8scode_runner_slots`, "{{instance}} slots")}},
+			{Title: "CPU limits in flight against the budget", Description: "The sum of the CPU limits of the sandboxes running, and what the runner may run at once (--cpu-budget; 0 is unbounded).",
+				Unit: "short", Queries: []Query{
+					q(`integr8scode_runner_cpu_millicores_in_use`, "{{instance}} in use (m)"),
+					q(`integr8scode_runner_cpu_millicores_budget`, "{{instance}} budget (m)")}},
+			{Title: "Memory limits in flight against the budget", Unit: "bytes", Queries: []Query{
+				q(`integr8scode_runner_memory_bytes_in_use`, "{{instance}} in use"),
+				q(`integr8scode_runner_memory_bytes_budget`, "{{instance}} budget")}},
 			{Title: "Queued, as each runner's sweep saw it", Unit: "short", Queries: []Query{
 				q(`integr8scode_runner_queued_executions`, "{{instance}}")}},
 			{Title: "Sandbox self-test (1 = isolation proven)", Stat: true, Unit: "short", Queries: []Query{
 				q(`min by (instance) (integr8scode_sandbox_selftest_ok)`, "{{instance}}")}},
 			{Title: "Self-tests by result", Unit: "short", Queries: []Query{
 				q(`sum by (result) (integr8scode_sandbox_selftests_total)`, "{{result}}")}},
+		}},
+		{"Warm pool (--runner runc)", []Panel{
+			{Title: "Containers waiting for a script", Description: "Started, Python ready, each for one run (--warm); follows demand, 1 when idle.",
+				Unit: "short", Queries: []Query{
+					q(`integr8scode_sandbox_warm_waiting`, "{{instance}}")}},
+			{Title: "Runs that found a waiting container", Description: "Below 1, runs started their own container: the pool was smaller than the burst (raise --warm) or the host could not start containers fast enough.",
+				Unit: "percentunit", Queries: []Query{
+					q(`sum(`+rate(`integr8scode_sandbox_warm_hits_total`)+`) / (sum(`+rate(`integr8scode_sandbox_warm_hits_total`)+`) + sum(`+rate(`integr8scode_sandbox_warm_misses_total`)+`))`, "hit ratio")}},
 		}},
 		{"Kubernetes sandbox pods (--runner kubernetes)", []Panel{
 			{Title: "Sandbox pods by phase", Description: "Pods of the sandbox namespace by phase, as the API server reports them; every runner lists the same namespace, hence max. Pending pods that stay are scheduling or image trouble; Failed and Succeeded ones are deleted by the runner.",

@@ -18,6 +18,27 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// slotWait is how long a run waits for a uid slot that a finished run's
+// cleanup still holds (Runc.slotWait; tests shorten it).
+const slotWait = 2 * cleanupTimeout
+
+// cleanupLater runs cleanup in the background; Close waits for it.
+func (r *Runc) cleanupLater(c *container) {
+	r.cleaning.Add(1)
+	go func() {
+		defer r.cleaning.Add(-1)
+		r.cleanup(c)
+	}()
+}
+
+// settle waits, at most 2*cleanupTimeout, until no cleanup runs.
+func (r *Runc) settle() {
+	deadline := time.Now().Add(2 * cleanupTimeout)
+	for r.cleaning.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // cleanup removes every trace of a run: runc's state and cgroups (runc
 // delete), whatever cgroup is left, and the bundle, and then gives the uid
 // slot back. Failures are logged; the next New removes what is still there.

@@ -26,7 +26,7 @@ import (
 // instruction, with runc deleting the container itself. Benchmarks and the
 // load tool compare the platform's latency with these floors.
 func (r *Runc) Floor(ctx context.Context, job runner.Job, n int, minimal bool) ([]time.Duration, error) {
-	c, err := r.newContainer(fmt.Sprintf("floor-%d", time.Now().UnixNano()))
+	c, err := r.newContainer(fmt.Sprintf("floor-%d", time.Now().UnixNano()), r.slotWait)
 	if err != nil {
 		return nil, err
 	}

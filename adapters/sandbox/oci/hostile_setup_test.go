@@ -182,13 +182,7 @@ func processState(pid int) string {
 func waitScripts(t *testing.T, r *Runc, n int) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		count := 0
-		for _, p := range processesUnder(t, r.cgroups.parent) {
-			if strings.Contains(p, scriptPath) {
-				count++
-			}
-		}
-		if count >= n {
+		if len(scriptProcesses(t, r)) >= n {
 			return
 		}
 	}

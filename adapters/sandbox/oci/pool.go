@@ -150,7 +150,7 @@ func (p *warmPool) loop() {
 		p.ending -= len(drop)
 		p.mu.Unlock()
 		if grow {
-			w, err := p.r.start(fmt.Sprintf("warm-%d", p.r.seq.Add(1)), p.limits, poolBackstopSeconds)
+			w, err := p.r.start(fmt.Sprintf("warm-%d", p.r.seq.Add(1)), p.limits, poolBackstopSeconds, 0)
 			p.mu.Lock()
 			p.starting--
 			closed := p.closed

@@ -17,6 +17,7 @@ import (
 // waiting: what a host check must not take for a run's leftovers.
 func (p *warmPool) pause(t *testing.T) map[string]bool {
 	t.Helper()
+	p.r.settle()
 	deadline := time.Now().Add(readyTimeout + time.Second)
 	for {
 		p.mu.Lock()
@@ -173,4 +174,42 @@ print(found)
 			t.Fatalf("left after Close: %v %v", left, err)
 		}
 	})
+}
+
+// scriptProcesses lists the processes of r's containers that run a
+// script: those of waiting containers run the bootstrap, whose command
+// line names the script's path too, and are left out (the containers
+// waiting before and after the listing, so that one that started meanwhile
+// is not taken for a script).
+func scriptProcesses(t *testing.T, r *Runc) []string {
+	t.Helper()
+	waiting := r.pool.waitingIDs()
+	procs := processesUnder(t, r.cgroups.parent, waiting)
+	after := r.pool.waitingIDs()
+	var out []string
+	for _, p := range procs {
+		if !strings.Contains(p, scriptPath) {
+			continue
+		}
+		if pid, _, _ := strings.Cut(p, " "); !inWaiting(pid, r, after) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (p *warmPool) waitingIDs() map[string]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ids := map[string]bool{}
+	for _, w := range p.idle {
+		ids[w.c.id] = true
+	}
+	return ids
+}
+
+// inWaiting reports whether pid runs in one of the waiting containers.
+func inWaiting(pid string, r *Runc, waiting map[string]bool) bool {
+	cg, ok := pidsCgroup(pid)
+	return ok && strings.HasPrefix(cg, r.cgroups.parent+"/") && waiting[cg[strings.LastIndex(cg, "/")+1:]]
 }

@@ -62,7 +62,11 @@ func (r *Runc) Run(ctx context.Context, job runner.Job) (domain.Result, error) {
 	if err != nil {
 		return domain.Result{}, err
 	}
-	defer r.cleanup(w.c)
+	// The container is removed after the result goes back: nothing of the
+	// result depends on its removal (the accounting is read before), and
+	// runc delete with the cgroups' removal takes 10–20 ms. Its uid slot
+	// stays taken until then.
+	defer r.cleanupLater(w.c)
 	res, err := r.execute(ctx, w, start, job.Limits)
 	if err != nil {
 		return domain.Result{}, fmt.Errorf("oci sandbox: run %s: %w", w.c.id, err)
@@ -83,7 +87,7 @@ func (r *Runc) ready(job runner.Job) (*waiting, time.Time, error) {
 		r.log.Warn("a warm container could not take the script; starting one for it", "container", w.c.id, "err", err)
 		r.discard(w)
 	}
-	w, err := r.start(containerID(job, r.seq.Add(1)), job.Limits, cpuBackstopSeconds(job.Limits))
+	w, err := r.start(containerID(job, r.seq.Add(1)), job.Limits, cpuBackstopSeconds(job.Limits), r.slotWait)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -95,9 +99,10 @@ func (r *Runc) ready(job runner.Job) (*waiting, time.Time, error) {
 	return w, start, nil
 }
 
-// newContainer takes a uid slot for a container; cleanup gives it back.
-func (r *Runc) newContainer(id string) (*container, error) {
-	slot, ok := r.slots.acquire()
+// newContainer takes a uid slot for a container, waiting at most wait for
+// one; cleanup gives it back.
+func (r *Runc) newContainer(id string, wait time.Duration) (*container, error) {
+	slot, ok := r.slots.acquire(wait)
 	if !ok {
 		return nil, fmt.Errorf("oci sandbox: all %d slots are busy", r.cfg.Slots)
 	}

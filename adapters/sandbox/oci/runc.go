@@ -39,10 +39,12 @@ type Runc struct {
 	lease    *uidLease // the leased id blocks, held until Close; nil with Config.UIDBase set
 	arch     specs.Arch
 
-	slots  *idSlots // uid/gid ranges; also bounds concurrent runs and waiting containers
-	pool   *warmPool
-	seq    atomic.Uint64
-	closed atomic.Bool
+	slots    *idSlots // uid/gid ranges; also bounds concurrent runs and waiting containers
+	pool     *warmPool
+	seq      atomic.Uint64
+	closed   atomic.Bool
+	cleaning atomic.Int64 // cleanups of finished runs in the background
+	slotWait time.Duration
 }
 
 // New checks that runc, Python and the cgroup controllers are usable, takes
@@ -92,6 +94,7 @@ func New(cfg Config) (*Runc, error) {
 		python:   python,
 		cgroups:  tree,
 		arch:     arch,
+		slotWait: slotWait,
 	}
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("oci sandbox: create state dir: %w", err)
@@ -148,6 +151,7 @@ func (r *Runc) Close() error {
 		return nil
 	}
 	r.pool.close()
+	r.settle()
 	err := r.cgroups.removeParents()
 	// runc mounts nothing in this mount namespace, so this removes files only.
 	if m, merr := mountUnder(r.runDir); merr != nil || m != "" {

@@ -530,12 +530,16 @@ func TestNew(t *testing.T) {
 	})
 }
 
+// TestSlots: a run beyond the slots waits a moment for one (a finished
+// run's cleanup may still hold it), then is refused as the platform's
+// error.
 func TestSlots(t *testing.T) {
 	r := newSandbox(t, Config{Slots: 1})
+	r.slotWait = 200 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan domain.Result)
 	go func() {
-		res, _ := r.Run(ctx, job("import time\ntime.sleep(60)\n", fast))
+		res, _ := r.Run(ctx, job("import time\ntime.sleep(60)\n", domain.Limits{TimeoutMs: 60000, MemoryBytes: 64 << 20, CPUMillicores: 100}))
 		done <- res
 	}()
 	for r.slots.busy() == 0 {
@@ -700,7 +704,7 @@ func BenchmarkMinimalRuncRun(b *testing.B) {
 	r := newSandbox(b, Config{})
 	for _, limits := range benchLimits {
 		b.Run(fmt.Sprintf("cpu=%dm", limits.CPUMillicores), func(b *testing.B) {
-			c, err := r.newContainer("minimal")
+			c, err := r.newContainer("minimal", 0)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -733,7 +737,7 @@ func BenchmarkBareRuncRun(b *testing.B) {
 	r := newSandbox(b, Config{})
 	for _, limits := range benchLimits {
 		b.Run(fmt.Sprintf("cpu=%dm", limits.CPUMillicores), func(b *testing.B) {
-			c, err := r.newContainer("bare")
+			c, err := r.newContainer("bare", 0)
 			if err != nil {
 				b.Fatal(err)
 			}

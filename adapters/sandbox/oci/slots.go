@@ -1,5 +1,7 @@
 package oci
 
+import "time"
+
 // idSlots hands out the host uid/gid ranges of concurrent runs. Slot s maps
 // the ids 0..size-1 of its container's user namespace to the host ids
 // base+s*size..base+(s+1)*size-1, so the processes of two runs in flight
@@ -26,13 +28,26 @@ func newIDSlots(n int, base, size uint32) *idSlots {
 	return s
 }
 
-// acquire takes a free slot without waiting: the runner bounds its own
-// concurrency, so an empty pool is the platform's fault, not a queue.
-func (s *idSlots) acquire() (int, bool) {
+// acquire takes a free slot, waiting at most wait for one. The runner
+// bounds its own concurrency, so slots run out only for the moment a
+// finished run's cleanup still holds its slot (its result went back
+// before, see Runc.Run); a longer wait is the platform's fault, not a
+// queue.
+func (s *idSlots) acquire(wait time.Duration) (int, bool) {
 	select {
 	case slot := <-s.free:
 		return slot, true
 	default:
+	}
+	if wait <= 0 {
+		return 0, false
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case slot := <-s.free:
+		return slot, true
+	case <-t.C:
 		return 0, false
 	}
 }

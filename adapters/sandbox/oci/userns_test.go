@@ -125,11 +125,8 @@ func scriptHostIDs(t *testing.T, r *Runc, n int) []procIDs {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		var out []procIDs
-		for _, p := range processesUnder(t, r.cgroups.parent) {
-			pid, cmd, _ := strings.Cut(p, " ")
-			if !strings.Contains(cmd, scriptPath) {
-				continue
-			}
+		for _, p := range scriptProcesses(t, r) {
+			pid, _, _ := strings.Cut(p, " ")
 			if ids, ok := hostIDs(pid); ok {
 				out = append(out, ids)
 			}

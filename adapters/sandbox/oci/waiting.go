@@ -45,9 +45,10 @@ const poolBackstopSeconds = 24 * 60 * 60
 
 // start creates a container named id with limits' memory limit and waits
 // until its Python is ready for a script. backstop is its CPU-time
-// backstop in seconds until the script's is set.
-func (r *Runc) start(id string, limits domain.Limits, backstop uint64) (*waiting, error) {
-	c, err := r.newContainer(id)
+// backstop in seconds until the script's is set; wait how long it may wait
+// for a uid slot.
+func (r *Runc) start(id string, limits domain.Limits, backstop uint64, wait time.Duration) (*waiting, error) {
+	c, err := r.newContainer(id, wait)
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,7 @@ type Projector struct {
 	hub       *Hub
 	log       *slog.Logger
 	metrics   *projectorMetrics
+	recent    recent
 }
 
 // NewProjector returns a projector writing to store that accepts only
@@ -62,6 +63,9 @@ func (p *Projector) Handle(ctx context.Context, d Delivery) error {
 	// The record's own proofs (the link is checked below, against the archive).
 	if _, problem := eventstore.CheckParsed(p.keySet(ctx, env.KeyID), d.Record, env, env.PrevHash); problem != nil {
 		return p.park(ctx, d, *problem)
+	}
+	if done, err := p.handleNext(ctx, d, env); done || err != nil {
+		return err
 	}
 	if have, ok, err := p.store.Event(ctx, env.ExecutionID, env.Sequence); err != nil {
 		return fmt.Errorf("archive lookup %s/%d: %w", env.ExecutionID, env.Sequence, err)
@@ -90,6 +94,55 @@ func (p *Projector) Handle(ctx context.Context, d Delivery) error {
 		return fmt.Errorf("archive %s/%d: %w", env.ExecutionID, env.Sequence, err)
 	}
 	return p.CatchUp(ctx, env.ExecutionID)
+}
+
+// handleNext is Handle for the common case, without reading the store: the
+// event follows the last one this projector archived of its execution, and
+// the view it saved then is still the stored one. The archive's insert and
+// the view's compare-and-set prove both; when either finds otherwise (a
+// duplicate, another projector's write, a restart), done is false and
+// Handle takes its general path, which reads what it needs.
+func (p *Projector) handleNext(ctx context.Context, d Delivery, env eventstore.Envelope) (done bool, err error) {
+	last, ok := p.recent.get(env.ExecutionID)
+	if !ok || last.view.Sequence != env.Sequence-1 {
+		return false, nil
+	}
+	if last.hash != env.PrevHash {
+		return true, p.park(ctx, d, badLink(env))
+	}
+	inserted, err := p.store.AddEvent(ctx, ArchivedEvent{Envelope: env, Record: d.Record, Partition: d.Partition, Offset: d.Offset})
+	if err != nil || !inserted {
+		p.recent.forget(env.ExecutionID)
+		if err != nil {
+			return true, fmt.Errorf("archive %s/%d: %w", env.ExecutionID, env.Sequence, err)
+		}
+		return false, nil // archived already: the general path tells a duplicate from a fork
+	}
+	ev, err := eventstore.Decode(env)
+	if err != nil {
+		return true, err // CheckParsed decoded it
+	}
+	before, view := last.view, last.view
+	if err := view.Apply(env.ExecutionID, env.Sequence, env.OccurredAt, ev); err != nil {
+		return true, err
+	}
+	if err := saveFactIfMoved(ctx, p.store, before, view); err != nil {
+		return true, err
+	}
+	switch err := p.store.SaveView(ctx, view, before.Sequence); {
+	case errors.Is(err, ErrStale):
+		// Another projector moved the view: the event is archived, so a
+		// catch-up from the stored view applies it.
+		p.recent.forget(env.ExecutionID)
+		return true, p.CatchUp(ctx, env.ExecutionID)
+	case err != nil:
+		p.recent.forget(env.ExecutionID)
+		return true, fmt.Errorf("save view %s: %w", env.ExecutionID, err)
+	}
+	p.recent.put(env.ExecutionID, view, env.Hash)
+	p.metrics.applied.Inc()
+	p.hub.Notify(env.ExecutionID)
+	return true, nil
 }
 
 // RefreshKeys lets the projector reload the public keys from where they
@@ -157,12 +210,13 @@ func (p *Projector) CatchUp(ctx context.Context, id string) error {
 		if err != nil {
 			return fmt.Errorf("load events of %s: %w", id, err)
 		}
-		applied := 0
+		applied, lastHash := 0, ""
 		for _, a := range events {
 			env := a.Envelope
 			if env.Sequence != view.Sequence+1 {
 				break
 			}
+			lastHash = env.Hash
 			ev, err := eventstore.Decode(env)
 			if err != nil {
 				return err // archived events were decodable when archived
@@ -191,6 +245,7 @@ func (p *Projector) CatchUp(ctx context.Context, id string) error {
 			return fmt.Errorf("save view %s: %w", id, err)
 		}
 		p.metrics.applied.Add(float64(applied))
+		p.recent.put(id, view, lastHash)
 		p.hub.Notify(id)
 		return nil
 	}
@@ -235,4 +290,55 @@ func newProjectorMetrics(reg prometheus.Registerer) *projectorMetrics {
 		reg.MustRegister(m.parked)
 	}
 	return m
+}
+
+// recent remembers, for the executions a projector brought up to date
+// lately, the view it saved and the hash of the view's last event, so that
+// the next event of each (an execution's events come seconds apart, on
+// one partition, to one projector) is projected without a read. It is a
+// cache: an entry is only a guess that the store's compare-and-set and
+// insert-if-absent confirm, and the oldest half is dropped when it is full.
+type recent struct {
+	mu      sync.Mutex
+	entries map[string]recentEntry
+	order   []string
+}
+
+type recentEntry struct {
+	view domain.Execution
+	hash string
+}
+
+// recentSize bounds the cache: executions in flight at once, with room.
+const recentSize = 4096
+
+func (r *recent) get(id string) (recentEntry, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.entries[id]
+	return e, ok
+}
+
+func (r *recent) put(id string, view domain.Execution, hash string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.entries == nil {
+		r.entries = map[string]recentEntry{}
+	}
+	if _, ok := r.entries[id]; !ok {
+		if len(r.order) >= recentSize {
+			for _, old := range r.order[:recentSize/2] {
+				delete(r.entries, old)
+			}
+			r.order = append(r.order[:0], r.order[recentSize/2:]...)
+		}
+		r.order = append(r.order, id)
+	}
+	r.entries[id] = recentEntry{view: view, hash: hash}
+}
+
+func (r *recent) forget(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.entries, id)
 }

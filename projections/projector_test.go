@@ -334,3 +334,122 @@ func TestProjectorLearnsARotatedKey(t *testing.T) {
 		}
 	})
 }
+
+// countingStore counts the reads a projector makes, and can make the next
+// SaveView find the view moved (as another projector's write would).
+type countingStore struct {
+	projections.Store
+	mu        sync.Mutex
+	reads     int
+	staleOnce bool
+}
+
+func (c *countingStore) read() { c.mu.Lock(); c.reads++; c.mu.Unlock() }
+
+func (c *countingStore) Event(ctx context.Context, id string, seq int64) (projections.ArchivedEvent, bool, error) {
+	c.read()
+	return c.Store.Event(ctx, id, seq)
+}
+
+func (c *countingStore) Events(ctx context.Context, id string, after int64) ([]projections.ArchivedEvent, error) {
+	c.read()
+	return c.Store.Events(ctx, id, after)
+}
+
+func (c *countingStore) View(ctx context.Context, id string) (domain.Execution, error) {
+	c.read()
+	return c.Store.View(ctx, id)
+}
+
+func (c *countingStore) SaveView(ctx context.Context, v domain.Execution, expected int64) error {
+	c.mu.Lock()
+	stale := c.staleOnce
+	c.staleOnce = false
+	c.mu.Unlock()
+	if stale {
+		return projections.ErrStale
+	}
+	return c.Store.SaveView(ctx, v, expected)
+}
+
+func (c *countingStore) readsSince(from int) int { c.mu.Lock(); defer c.mu.Unlock(); return c.reads - from }
+
+// The projector remembers the view it saved and the last event's hash, so
+// the next event of an execution costs two writes and no read; the store
+// still arbitrates, so a wrong guess costs reads, never a wrong view.
+func TestProjectorProjectsTheNextEventWithoutReading(t *testing.T) {
+	ctx := context.Background()
+	store := &countingStore{Store: openStore(t)}
+	park := &parked{}
+	p := projections.NewProjector(store, keys, park, projections.NewHub(), testenv.Quiet(), nil)
+	view := func(id string) domain.Execution {
+		t.Helper()
+		v, err := store.Store.View(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	t.Run("OK an execution's next events read nothing", func(t *testing.T) {
+		h := completedHistory(t, "next")
+		if err := p.Handle(ctx, h[0].delivery(0)); err != nil {
+			t.Fatal(err)
+		}
+		from := store.readsSince(0)
+		for i, r := range h[1:] {
+			if err := p.Handle(ctx, r.delivery(int64(i+1))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := store.readsSince(from); n != 0 {
+			t.Fatalf("%d reads for the events after the first", n)
+		}
+		if v := view("next"); v.Status != domain.StatusCompleted || v.Sequence != 3 || v.Output != "hi\n" {
+			t.Fatalf("view: %+v", v)
+		}
+	})
+	t.Run("OK a view moved by someone else is caught up, not overwritten", func(t *testing.T) {
+		h := completedHistory(t, "moved")
+		if err := p.Handle(ctx, h[0].delivery(0)); err != nil {
+			t.Fatal(err)
+		}
+		store.mu.Lock()
+		store.staleOnce = true
+		store.mu.Unlock()
+		for i, r := range h[1:] {
+			if err := p.Handle(ctx, r.delivery(int64(i+1))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v := view("moved"); v.Status != domain.StatusCompleted || v.Sequence != 3 {
+			t.Fatalf("view: %+v", v)
+		}
+	})
+	t.Run("OK a duplicate of the remembered event changes nothing", func(t *testing.T) {
+		h := completedHistory(t, "again")
+		for i, r := range []record{h[0], h[1], h[1], h[2], h[2], h[0]} {
+			if err := p.Handle(ctx, r.delivery(int64(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v := view("again"); v.Status != domain.StatusCompleted || v.Sequence != 3 {
+			t.Fatalf("view: %+v", v)
+		}
+	})
+	t.Run("ErrBadLink caught against the remembered hash", func(t *testing.T) {
+		h := completedHistory(t, "forged")
+		if err := p.Handle(ctx, h[0].delivery(0)); err != nil {
+			t.Fatal(err)
+		}
+		forged := reseal(t, h[1], strings.Repeat("0", 64), signer, func(*eventstore.Envelope) {})
+		if err := p.Handle(ctx, forged.delivery(1)); err != nil {
+			t.Fatal(err)
+		}
+		if got := park.kinds(); len(got) != 1 || got[0] != eventstore.ProblemBadLink {
+			t.Fatalf("parked %v, want one bad_link", got)
+		}
+		if v := view("forged"); v.Sequence != 1 {
+			t.Fatalf("the view moved past a bad link: %+v", v)
+		}
+	})
+}

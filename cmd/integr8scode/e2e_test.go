@@ -490,6 +490,34 @@ func TestEndToEnd(t *testing.T) {
 		t.Logf("\n%s", out.String())
 	})
 
+	// Every other profile, shortened to seconds (light ran above): the
+	// people of each arrive, submit, follow and read, and finish what they
+	// started; none of it may fail, and the report must be whole. Latency
+	// is the load tool's to measure, not this test's to judge.
+	for _, name := range []string{"smoke", "medium", "heavy", "stress"} {
+		t.Run("OK load profile "+name+" shortened runs without errors", func(t *testing.T) {
+			report := t.TempDir()
+			var out, errOut strings.Builder
+			code, err := run(t.Context(), []string{"integr8scode", "loadtest", "--server", base, "--profile", name, "--duration", "3s",
+				"--report", report}, func(string) string { return "" }, strings.NewReader(""), &out, &errOut)
+			if code != 0 || err != nil {
+				t.Fatalf("loadtest: %d %v\n%s%s", code, err, out.String(), errOut.String())
+			}
+			var rep loadReport
+			b, _ := os.ReadFile(filepath.Join(report, "report.json"))
+			if err := json.Unmarshal(b, &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.Profile != name || rep.Users != loadProfiles[name].Users || rep.Failed != 0 || rep.Requests < rep.Users ||
+				len(rep.Timeline) == 0 || rep.Users > 1 && rep.Operations["submit"].Count == 0 {
+				t.Fatalf("report: %+v", rep)
+			}
+			if page, _ := os.ReadFile(filepath.Join(report, "report.html")); strings.Count(string(page), "<svg") != 7 {
+				t.Fatalf("the HTML report has %d charts", strings.Count(string(page), "<svg"))
+			}
+		})
+	}
+
 	t.Run("OK loadtest reports latency, floor and throughput", func(t *testing.T) {
 		var out, errOut strings.Builder
 		code, err := run(t.Context(), []string{"integr8scode", "loadtest", "--server", base, "--requests", "3", "--concurrency", "2", "--duration", "2s"},

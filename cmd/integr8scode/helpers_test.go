@@ -95,8 +95,9 @@ func startUp(t testing.TB, dir string) (base string, stop func()) {
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
+		// The load profiles' people all come from this one address.
 		_, err := run(ctx, []string{"integr8scode", "up", "--listen", addr, "--data-dir", dir, "--slots", "4",
-			"--quota-anonymous", roomyQuota},
+			"--quota-anonymous", roomyQuota, "--max-streams-per-client", "1000"},
 			func(string) string { return "" }, strings.NewReader(""), io.Discard, logs)
 		done <- err
 	}()

@@ -91,7 +91,10 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 		},
 		Logger:    log.With("component", "ferretdb"),
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + filepath.ToSlash(dir) + "/",
+		// Every connection of FerretDB overwrites deleted content with
+		// zeros (content keys destroyed by an erasure must not linger in
+		// free pages; see embeddedDialect.scrub for the WAL).
+		SQLiteURL: "file:" + filepath.ToSlash(dir) + "/?" + sqliteSecureDelete,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("embedded mongo: %w", err)

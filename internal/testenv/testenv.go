@@ -9,6 +9,7 @@ package testenv
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/adapters/keyring"
 	"github.com/integr8scode/integr8scode/adapters/mongo"
+	"github.com/integr8scode/integr8scode/content"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
 	"github.com/integr8scode/integr8scode/projections"
@@ -73,6 +75,9 @@ type Ledger struct {
 	// DB is the store's database (the views, and accounts when a test
 	// wants them).
 	DB *mongo.DB
+	// Content holds the executions' data keys (the store's content_keys,
+	// under a key-encryption key of this test).
+	Content *content.Keys
 }
 
 // StartLedger starts the embedded broker and store, the ledger writer
@@ -87,7 +92,7 @@ func StartLedger(t testing.TB, name string, lease time.Duration) Ledger {
 	ring := Keys(t)
 	db := Store(t, name)
 	views := mongo.NewProjections(db)
-	l := Ledger{Brokers: k.Brokers(), Views: views, Keys: ring.Keys, DB: db}
+	l := Ledger{Brokers: k.Brokers(), Views: views, Keys: ring.Keys, DB: db, Content: ContentKeys(t, db)}
 
 	w, err := kafka.NewWriter(kafka.WriterConfig{Brokers: l.Brokers, Logger: Quiet(), ExpireEvery: 100 * time.Millisecond,
 		Decider: &eventstore.Decider{Signer: ring.Signer, DefaultLease: lease}})
@@ -135,11 +140,31 @@ func Ask(t testing.TB, a *kafka.Asker, cmd eventstore.Command) eventstore.Reply 
 	return r
 }
 
-// Submit queues script as a new execution and returns its ExecutionQueued.
-func Submit(t testing.TB, a *kafka.Asker, script string) eventstore.Envelope {
+// ContentKeys returns the content keys of db under a fresh key-encryption key.
+func ContentKeys(t testing.TB, db *mongo.DB) *content.Keys {
 	t.Helper()
-	r := Ask(t, a, eventstore.Command{Kind: eventstore.CommandSubmit, ExecutionID: uuid.Must(uuid.NewV7()).String(),
-		Actor: "anonymous", Submit: &domain.ExecutionQueued{Language: "python", Version: "3.11", Script: script,
+	kek := make([]byte, 32)
+	if _, err := rand.Read(kek); err != nil {
+		t.Fatal(err)
+	}
+	k, err := content.NewKeys(mongo.NewContentKeys(db), kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// Submit queues script as a new execution, sealed under a key of keys,
+// and returns its ExecutionQueued.
+func Submit(t testing.TB, a *kafka.Asker, keys *content.Keys, script string) eventstore.Envelope {
+	t.Helper()
+	id := uuid.Must(uuid.NewV7()).String()
+	in, err := keys.SealInput(context.Background(), id, domain.Input{Script: script})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Ask(t, a, eventstore.Command{Kind: eventstore.CommandSubmit, ExecutionID: id,
+		Actor: "anonymous", Submit: &domain.ExecutionQueued{Language: "python", Version: "3.11", Input: in,
 			Limits: domain.DefaultLimits, Owner: "anonymous"}})
 	envs, err := r.Envelopes()
 	if err != nil || r.Err() != nil || len(envs) != 1 {

@@ -158,3 +158,19 @@ func (e *Embedded) Close() error {
 	})
 	return nil
 }
+
+// AttachEmbedded is the embedded store that another process on this
+// machine runs from dir (a running `integr8scode up`), for a tool that
+// reaches it over the wire with uri: opened with (*Embedded).Open, the
+// database works on that store's files as the running process does (its
+// SQLite indexes, and scrubbing the write-ahead log after a content key
+// is destroyed). Close does nothing: the store is not this process's.
+func AttachEmbedded(dir, uri string) *Embedded {
+	return &Embedded{dir: dir, uri: uri, log: slog.New(slog.DiscardHandler), stop: func() {}, done: closedChan()}
+}
+
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}

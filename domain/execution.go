@@ -48,17 +48,17 @@ type Execution struct {
 	Owner    string
 	Limits   Limits
 
-	Output          string
-	Errors          string
+	Output string
+	Errors string
 	// SealedInput and SealedOutput are the content as the events carry
 	// it. Script, Stdin, Output and the stderr part of Errors are filled
 	// only where the content is opened with its key (Reveal).
 	SealedInput  Sealed
 	SealedOutput Sealed
 	// Erased says the content was erased (ExecutionErased), and when.
-	Erased   bool
-	ErasedAt *time.Time
-	ExitCode *int
+	Erased          bool
+	ErasedAt        *time.Time
+	ExitCode        *int
 	Signal          string
 	FailureReason   Verdict
 	OutputTruncated bool

@@ -45,7 +45,7 @@ func everyShape() []domain.Event {
 	code := 3
 	id := "0193a1c2-1111-7000-8000-000000000001"
 	full := domain.Result{Verdict: domain.VerdictRuntimeErr, ExitCode: &code, Signal: "SIGKILL",
-		Output: mustSeal(id, PurposeOutput, domain.Output{Stdout: "out <&>", Stderr: "err"}),
+		Output:          mustSeal(id, PurposeOutput, domain.Output{Stdout: "out <&>", Stderr: "err"}),
 		OutputTruncated: true, Usage: domain.ResourceUsage{WallTimeMs: 12, CPUTimeMs: 9, PeakMemoryBytes: 7 << 20}, Message: "exited with 3"}
 	return []domain.Event{
 		domain.ExecutionQueued{Language: "python", Version: "3.11", Input: mustSeal(id, PurposeInput, domain.Input{Script: "print(1)", Stdin: "in"}),

@@ -59,7 +59,7 @@ func (c *countingSandbox) Run(ctx context.Context, j runner.Job) (domain.Result,
 func (w world) newRunner(t *testing.T, id string, sb runner.Sandbox, slots int) *runner.Runner {
 	t.Helper()
 	r, err := runner.New(runner.Config{ID: id, Ledger: w.Asker(t, id), Backlog: projections.Backlog{Store: w.Views},
-		Sandbox: sb, Slots: slots, LeaseTTL: 2 * time.Second, RenewEvery: 200 * time.Millisecond,
+		Sandbox: sb, Content: w.Content, Slots: slots, LeaseTTL: 2 * time.Second, RenewEvery: 200 * time.Millisecond,
 		ReconcileEvery: 200 * time.Millisecond, Logger: testenv.Quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func (w world) startRunner(t *testing.T, r *runner.Runner) context.CancelFunc {
 
 func (w world) queue(t *testing.T, script string) eventstore.Envelope {
 	t.Helper()
-	return testenv.Submit(t, w.user, script)
+	return testenv.Submit(t, w.user, w.Content, script)
 }
 
 func terminal(e domain.Execution) bool { return e.Status.Terminal() }
@@ -119,7 +119,7 @@ func TestRunner(t *testing.T) {
 		}
 		w.startRunner(t, r)
 		for _, id := range ids {
-			if v := w.WaitView(t, id, terminal, 30*time.Second); v.Status != domain.StatusCompleted || v.Output != "ok\n" {
+			if v := w.Reveal(t, w.WaitView(t, id, terminal, 30*time.Second)); v.Status != domain.StatusCompleted || v.Output != "ok\n" {
 				t.Fatalf("%s: %+v", id, v)
 			}
 		}

@@ -233,3 +233,13 @@ func (l Ledger) RunRunner(t testing.TB, r *runner.Runner) (stop func()) {
 	t.Cleanup(stop)
 	return stop
 }
+
+// Reveal opens e's sealed content with the ledger's content keys, as the
+// API does for whoever may read it.
+func (l Ledger) Reveal(t testing.TB, e domain.Execution) domain.Execution {
+	t.Helper()
+	if err := l.Content.Reveal(context.Background(), &e); err != nil {
+		t.Fatalf("reveal %s: %v", e.ID, err)
+	}
+	return e
+}

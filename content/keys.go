@@ -225,3 +225,7 @@ func (k *Keys) Reveal(ctx context.Context, e *domain.Execution) error {
 	e.Reveal(&in, &out)
 	return nil
 }
+
+// Store is where the keys are kept (for tools and tests that read the
+// records themselves).
+func (k *Keys) Store() Store { return k.store }

@@ -35,8 +35,14 @@ func Quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // Store starts the embedded store and opens database name on it.
 func Store(t testing.TB, name string) *mongo.DB {
 	t.Helper()
+	return StoreAt(t, t.TempDir(), name)
+}
+
+// StoreAt is Store with its files in dir.
+func StoreAt(t testing.TB, dir, name string) *mongo.DB {
+	t.Helper()
 	ctx := context.Background()
-	m, err := mongo.StartEmbedded(ctx, mongo.EmbeddedConfig{Dir: t.TempDir(), Logger: Quiet()})
+	m, err := mongo.StartEmbedded(ctx, mongo.EmbeddedConfig{Dir: dir, Logger: Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +84,8 @@ type Ledger struct {
 	// Content holds the executions' data keys (the store's content_keys,
 	// under a key-encryption key of this test).
 	Content *content.Keys
+	// StoreDir holds the embedded store's files.
+	StoreDir string
 }
 
 // StartLedger starts the embedded broker and store, the ledger writer
@@ -90,9 +98,10 @@ func StartLedger(t testing.TB, name string, lease time.Duration) Ledger {
 	}
 	t.Cleanup(func() { k.Close() })
 	ring := Keys(t)
-	db := Store(t, name)
+	storeDir := t.TempDir()
+	db := StoreAt(t, storeDir, name)
 	views := mongo.NewProjections(db)
-	l := Ledger{Brokers: k.Brokers(), Views: views, Keys: ring.Keys, DB: db, Content: ContentKeys(t, db)}
+	l := Ledger{Brokers: k.Brokers(), Views: views, Keys: ring.Keys, DB: db, Content: ContentKeys(t, db), StoreDir: storeDir}
 
 	w, err := kafka.NewWriter(kafka.WriterConfig{Brokers: l.Brokers, Logger: Quiet(), ExpireEvery: 100 * time.Millisecond,
 		Decider: &eventstore.Decider{Signer: ring.Signer, DefaultLease: lease}})

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/integr8scode/integr8scode/adapters/kafka"
+	"github.com/integr8scode/integr8scode/adapters/mongo"
 	"github.com/integr8scode/integr8scode/content"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
@@ -94,7 +96,7 @@ type world struct {
 func newWorld(t *testing.T) world {
 	l := testenv.StartLedger(t, "content_test", 15*time.Second)
 	user := l.Asker(t, "user")
-	return world{Ledger: l, user: user, eraser: &content.Eraser{Keys: l.Content, Ledger: user, Expired: l.Views, Logger: testenv.Quiet()}}
+	return world{Ledger: l, user: user, eraser: &content.Eraser{Keys: l.Content, Ledger: user, Views: l.Views, Logger: testenv.Quiet()}}
 }
 
 // ended submits a script and cancels it: an ended execution.
@@ -222,6 +224,50 @@ func TestEraser(t *testing.T) {
 		}
 		if n != 1 {
 			t.Fatalf("%d ExecutionErased events", n)
+		}
+	})
+
+	t.Run("OK reconcile destroys a key restored after its erasure", func(t *testing.T) {
+		id := w.ended(t, "print('restored')")
+		before := w.record(t, id)
+		if _, err := w.eraser.Erase(ctx, id, "alice", domain.EraseRequested); err != nil {
+			t.Fatal(err)
+		}
+		w.WaitView(t, id, func(e domain.Execution) bool { return e.Erased }, 10*time.Second)
+		// A key store restored from a backup taken before the erasure.
+		_, err := w.DB.Database().Collection(mongo.CollContentKeys).ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}},
+			bson.D{{Key: "_id", Value: id}, {Key: "wrapped", Value: before.Wrapped}, {Key: "kek_id", Value: before.KEKID},
+				{Key: "created_at", Value: before.CreatedAt}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Content.Get(ctx, id); err != nil {
+			t.Fatalf("the restored key does not open: %v", err)
+		}
+		n, err := w.eraser.Reconcile(ctx, time.Now())
+		if err != nil || n < 1 {
+			t.Fatalf("reconciled %d: %v", n, err)
+		}
+		if r := w.record(t, id); r.ShreddedAt == nil || len(r.Wrapped) != 0 {
+			t.Fatalf("record %+v", r)
+		}
+	})
+
+	t.Run("OK reconcile records the erasure of a key destroyed without it", func(t *testing.T) {
+		id := w.ended(t, "print('lost event')")
+		if err := w.Content.Store().Shred(ctx, id, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		n, err := w.eraser.Reconcile(ctx, time.Now())
+		if err != nil || n < 1 {
+			t.Fatalf("reconciled %d: %v", n, err)
+		}
+		w.WaitView(t, id, func(e domain.Execution) bool { return e.Erased }, 10*time.Second)
+		if got := w.types(t, id); got[len(got)-1] != domain.TypeExecutionErased {
+			t.Fatalf("history %v", got)
+		}
+		if n, err := w.eraser.Reconcile(ctx, time.Now()); err != nil || n != 0 {
+			t.Fatalf("a second reconcile repaired %d: %v", n, err)
 		}
 	})
 

@@ -17,10 +17,16 @@ type Ledger interface {
 	Ask(ctx context.Context, cmd eventstore.Command) (eventstore.Reply, error)
 }
 
-// Expired finds executions whose content the retention period has passed:
-// ended before a time and not erased (the executions view).
-type Expired interface {
+// Views is what the eraser reads of the executions view.
+type Views interface {
+	// EndedBefore lists executions that ended before a time and are not
+	// erased: the retention period's work.
 	EndedBefore(ctx context.Context, before time.Time, limit int) ([]string, error)
+	// ErasedAfter lists erased executions with an id above after, in id
+	// order, at most limit.
+	ErasedAfter(ctx context.Context, after string, limit int) ([]string, error)
+	// View reads one execution.
+	View(ctx context.Context, id string) (domain.Execution, error)
 }
 
 // Eraser erases executions' content: it records ExecutionErased in the
@@ -40,8 +46,9 @@ type Expired interface {
 type Eraser struct {
 	Keys   *Keys
 	Ledger Ledger
-	// Expired is needed for a retention period (Sweep with retention > 0).
-	Expired Expired
+	// Views is needed for a retention period (Sweep with retention > 0)
+	// and for Reconcile.
+	Views Views
 	Logger  *slog.Logger
 	// AskTimeout bounds each wait for the ledger writer (default 10 s).
 	AskTimeout time.Duration
@@ -128,10 +135,10 @@ func (er *Eraser) Sweep(ctx context.Context, retention time.Duration, now time.T
 		}
 		er.log().Info("finished an interrupted erasure", "execution_id", r.ExecutionID)
 	}
-	if retention <= 0 || er.Expired == nil {
+	if retention <= 0 || er.Views == nil {
 		return 0, errors.Join(errs...)
 	}
-	ids, err := er.Expired.EndedBefore(ctx, now.Add(-retention), 500)
+	ids, err := er.Views.EndedBefore(ctx, now.Add(-retention), 500)
 	if err != nil {
 		return 0, errors.Join(append(errs, err)...)
 	}
@@ -149,13 +156,92 @@ func (er *Eraser) Sweep(ctx context.Context, retention time.Duration, now time.T
 	return n, errors.Join(errs...)
 }
 
-// Run sweeps every period until ctx ends.
+// Reconcile compares every erasure the two stores know of, both ways,
+// and repairs what disagrees: an execution the views (so the ledger) say
+// is erased whose key lives (a key store restored from a backup taken
+// before) has its key destroyed; a destroyed key whose execution the
+// ledger does not say is erased (a ledger that lost its last events) gets
+// its ExecutionErased. It reads every erased execution and every
+// tombstone, so Run calls it at start and hourly, not every sweep.
+func (er *Eraser) Reconcile(ctx context.Context, now time.Time) (repaired int, err error) {
+	if er.Views == nil {
+		return 0, nil
+	}
+	var errs []error
+	for after := ""; ; {
+		ids, err := er.Views.ErasedAfter(ctx, after, 500)
+		if err != nil {
+			return repaired, err
+		}
+		for _, id := range ids {
+			r, ok, err := er.Keys.store.Get(ctx, id)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if ok && r.ShreddedAt != nil {
+				continue
+			}
+			if err := er.Keys.store.Shred(ctx, id, now.UTC()); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			repaired++
+			er.log().Warn("destroyed the live key of an erased execution (a key store restored from an older backup?)", "execution_id", id)
+		}
+		if len(ids) < 500 {
+			break
+		}
+		after = ids[len(ids)-1]
+	}
+	for after := ""; ; {
+		tombs, err := er.Keys.store.Shredded(ctx, after, 500)
+		if err != nil {
+			return repaired, errors.Join(append(errs, err)...)
+		}
+		for _, r := range tombs {
+			v, err := er.Views.View(ctx, r.ExecutionID)
+			if err != nil || v.Erased {
+				continue // not in the views (yet), or erased: nothing to do
+			}
+			actor, reason := "ledger", domain.EraseRequested
+			if r.Erasing != nil {
+				actor, reason = r.Erasing.Actor, r.Erasing.Reason
+			}
+			if _, err := er.record(ctx, r.ExecutionID, actor, reason); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			repaired++
+			er.log().Warn("recorded the erasure of an execution whose key was destroyed without it", "execution_id", r.ExecutionID)
+		}
+		if len(tombs) < 500 {
+			break
+		}
+		after = tombs[len(tombs)-1].ExecutionID
+	}
+	return repaired, errors.Join(errs...)
+}
+
+// reconcileEvery is how often Run compares every erasure both ways.
+const reconcileEvery = time.Hour
+
+// Run sweeps every period, and reconciles at start and hourly, until ctx
+// ends.
 func (er *Eraser) Run(ctx context.Context, retention, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var reconciled time.Time
 	for {
 		if _, err := er.Sweep(ctx, retention, time.Now()); err != nil && ctx.Err() == nil {
 			er.log().Warn("erasure sweep", "err", err)
+		}
+		if time.Since(reconciled) >= reconcileEvery {
+			if _, err := er.Reconcile(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				er.log().Warn("erasure reconcile", "err", err)
+			} else {
+				reconciled = time.Now()
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -67,6 +67,9 @@ type Store interface {
 	Shred(ctx context.Context, id string, at time.Time) error
 	// Pending lists records marked for erasure and not shredded yet.
 	Pending(ctx context.Context, limit int) ([]Record, error)
+	// Shredded lists tombstones with an id above after, in id order, at
+	// most limit.
+	Shredded(ctx context.Context, after string, limit int) ([]Record, error)
 }
 
 // Errors of reading content.

@@ -2,6 +2,7 @@ package content
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"time"
 )
@@ -87,6 +88,22 @@ func (m *MemoryStore) Pending(_ context.Context, limit int) ([]Record, error) {
 		if r.Erasing != nil && r.ShreddedAt == nil && len(out) < limit {
 			out = append(out, r)
 		}
+	}
+	return out, nil
+}
+
+func (m *MemoryStore) Shredded(_ context.Context, after string, limit int) ([]Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Record
+	for id, r := range m.records {
+		if r.ShreddedAt != nil && id > after {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ExecutionID < out[j].ExecutionID })
+	if len(out) > limit {
+		out = out[:limit]
 	}
 	return out, nil
 }

@@ -50,7 +50,7 @@ func startAPI(t testing.TB, tune func(*Deps, *http.Server)) *api {
 	roomy := accounts.Quota{PerMinute: 100000, Burst: 10000, Concurrent: 10000}
 	ask := l.Asker(t, "api")
 	d := Deps{Ledger: ask, Views: l.Views, Content: l.Content,
-		Eraser: &content.Eraser{Keys: l.Content, Ledger: ask, Expired: l.Views, Logger: testenv.Quiet()}, Backlog: projections.Backlog{Store: l.Views}, Keys: l.Keys,
+		Eraser: &content.Eraser{Keys: l.Content, Ledger: ask, Views: l.Views, Logger: testenv.Quiet()}, Backlog: projections.Backlog{Store: l.Views}, Keys: l.Keys,
 		Catalog: catalog, Logger: testenv.Quiet(), Gatherer: reg, Registerer: reg,
 		Accounts: acc, Scripts: &accounts.Scripts{Store: store, Catalog: catalog},
 		Quotas: &accounts.Quotas{Anonymous: roomy, User: roomy, Admin: roomy}}

@@ -154,3 +154,22 @@ func (s *ContentKeys) Pending(ctx context.Context, limit int) ([]content.Record,
 	}
 	return out, nil
 }
+
+// Shredded lists tombstones after an id, in id order.
+func (s *ContentKeys) Shredded(ctx context.Context, after string, limit int) ([]content.Record, error) {
+	cur, err := s.coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}},
+		{Key: "shredded_at", Value: bson.D{{Key: "$exists", Value: true}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, err
+	}
+	var docs []contentKeyDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	out := make([]content.Record, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, d.record())
+	}
+	return out, nil
+}

@@ -354,7 +354,7 @@ func (p *platform) apiHandler(ctx context.Context, ask web.Ledger) (http.Handler
 		return acc.SetKeys(k)
 	})
 	quotas := p.cfg.quotas
-	p.eraser = &content.Eraser{Keys: p.content, Ledger: ask, Expired: mongo.NewProjections(p.db),
+	p.eraser = &content.Eraser{Keys: p.content, Ledger: ask, Views: mongo.NewProjections(p.db),
 		Logger: p.log.With("component", "erasure")}
 	return web.NewServer(web.Deps{Content: p.content, Eraser: p.eraser, Ledger: ask, Views: p.views, Hub: p.hub, Backlog: projections.Backlog{Store: p.views},
 		Keys: p.keys, Catalog: p.catalog(), Logger: p.log.With("component", "api"), Gatherer: p.reg, Registerer: p.reg,

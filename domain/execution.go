@@ -226,6 +226,7 @@ func (e *Execution) Cancel(actor string) (ExecutionFailed, error) {
 // Apply folds one recorded event into the state. The caller guarantees that
 // seq is the next sequence (projections check it). The first terminal event
 // wins: a later one is kept in the history but changes nothing.
+// ExecutionErased, the one event that follows the end, drops the content.
 func (e *Execution) Apply(id string, seq int64, at time.Time, ev Event) error {
 	if seq != e.Sequence+1 {
 		return fmt.Errorf("apply %s seq %d: expected seq %d", id, seq, e.Sequence+1)

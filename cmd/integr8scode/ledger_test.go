@@ -432,7 +432,7 @@ func plant(t *testing.T, dir string, signer eventstore.Signer, a, b string) map[
 	}
 	_, forger := testKeyPair()
 	a2, b3 := env(recs[a][1]), env(recs[b][2])
-	b4 := env(seal(b3, b3.Hash, signer, func(e *eventstore.Envelope) { e.Sequence, e.SchemaVersion, e.EventID = 4, 2, "planted-b4" }))
+	b4 := env(seal(b3, b3.Hash, signer, func(e *eventstore.Envelope) { e.Sequence, e.SchemaVersion, e.EventID = 4, 9, "planted-b4" }))
 	c2 := a2
 	c2.ExecutionID, c2.EventID = "00000000-0000-7000-8000-00000000000c", "planted-c2"
 	out := []struct {

@@ -441,7 +441,7 @@ func plant(t *testing.T, dir string, signer eventstore.Signer, a, b string) map[
 	}{
 		{a, recs[a][1]}, // duplicate: the same record again
 		{a, seal(a2, a2.PrevHash, signer, func(e *eventstore.Envelope) { e.Actor = "someone else" })},                            // fork: validly signed
-		{a, bytes.Replace(recs[a][2], []byte(`"stdout":"a\n"`), []byte(`"stdout":"A\n"`), 1)},                                    // bad_hash
+		{a, bytes.Replace(recs[a][2], []byte(`"exit_code":0`), []byte(`"exit_code":1`), 1)},                                      // bad_hash
 		{b, seal(b3, b3.Hash, forger, func(e *eventstore.Envelope) { e.Sequence, e.EventID = 4, "forged-b4" })},                  // bad_signature
 		{b, seal(b4, b3.Hash, signer, func(*eventstore.Envelope) {})},                                                            // unknown_schema (sequence 4)
 		{b, seal(b3, strings.Repeat("0", 64), signer, func(e *eventstore.Envelope) { e.Sequence, e.EventID = 5, "planted-b5" })}, // bad_link

@@ -338,4 +338,3 @@ func grep(t *testing.T, dir string, needle []byte) []string {
 	}
 	return found
 }
-

@@ -48,8 +48,8 @@ type Eraser struct {
 	Ledger Ledger
 	// Views is needed for a retention period (Sweep with retention > 0)
 	// and for Reconcile.
-	Views Views
-	Logger  *slog.Logger
+	Views  Views
+	Logger *slog.Logger
 	// AskTimeout bounds each wait for the ledger writer (default 10 s).
 	AskTimeout time.Duration
 }

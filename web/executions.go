@@ -2,10 +2,10 @@ package web
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"

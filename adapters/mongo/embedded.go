@@ -89,8 +89,8 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 			TLSKeyFile:  certs.serverKey(),
 			TLSCAFile:   certs.ca(),
 		},
-		Logger:    log.With("component", "ferretdb"),
-		Handler:   "sqlite",
+		Logger:  log.With("component", "ferretdb"),
+		Handler: "sqlite",
 		// Every connection of FerretDB overwrites deleted content with
 		// zeros (content keys destroyed by an erasure must not linger in
 		// free pages; see embeddedDialect.scrub for the WAL).

@@ -27,7 +27,7 @@ func sampleExecution(id string) domain.Execution {
 	return domain.Execution{
 		ID: id, Status: domain.StatusCompleted, Language: "python", Version: "3.12",
 		SealedInput: "c2VhbGVkIGlucHV0", Owner: "alice",
-		Limits: domain.Limits{TimeoutMs: 5000, MemoryBytes: 128 << 20, CPUMillicores: 100},
+		Limits:       domain.Limits{TimeoutMs: 5000, MemoryBytes: 128 << 20, CPUMillicores: 100},
 		SealedOutput: "c2VhbGVkIG91dHB1dA", Errors: "", ExitCode: domain.IntPtr(0), OutputTruncated: true,
 		ResourceUsage: &domain.ResourceUsage{WallTimeMs: 12, CPUTimeMs: 9, PeakMemoryBytes: 7 << 20},
 		Attempt:       2, Runner: "runner-1", Sequence: 3,

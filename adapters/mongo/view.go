@@ -54,7 +54,7 @@ type usageDoc struct {
 func toViewDoc(e domain.Execution) viewDoc {
 	d := viewDoc{ID: e.ID, Status: e.Status, Language: e.Language, Version: e.Version,
 		SealedInput: string(e.SealedInput), Owner: e.Owner,
-		Limits: limitsDoc{TimeoutMs: e.Limits.TimeoutMs, MemoryBytes: e.Limits.MemoryBytes, CPUMillicores: e.Limits.CPUMillicores},
+		Limits:       limitsDoc{TimeoutMs: e.Limits.TimeoutMs, MemoryBytes: e.Limits.MemoryBytes, CPUMillicores: e.Limits.CPUMillicores},
 		SealedOutput: string(e.SealedOutput), Errors: e.Errors, Erased: e.Erased, ErasedAt: e.ErasedAt, ExitCode: e.ExitCode, Signal: e.Signal, FailureReason: e.FailureReason,
 		OutputTruncated: e.OutputTruncated, Attempt: e.Attempt, Runner: e.Runner, Resumes: e.Resumes,
 		VersionSeq: e.Sequence, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, StartedAt: e.StartedAt, FinishedAt: e.FinishedAt}
@@ -67,7 +67,7 @@ func toViewDoc(e domain.Execution) viewDoc {
 func (d viewDoc) execution() domain.Execution {
 	e := domain.Execution{ID: d.ID, Status: d.Status, Language: d.Language, Version: d.Version,
 		SealedInput: domain.Sealed(d.SealedInput), Owner: d.Owner,
-		Limits: domain.Limits{TimeoutMs: d.Limits.TimeoutMs, MemoryBytes: d.Limits.MemoryBytes, CPUMillicores: d.Limits.CPUMillicores},
+		Limits:       domain.Limits{TimeoutMs: d.Limits.TimeoutMs, MemoryBytes: d.Limits.MemoryBytes, CPUMillicores: d.Limits.CPUMillicores},
 		SealedOutput: domain.Sealed(d.SealedOutput), Errors: d.Errors, Erased: d.Erased, ErasedAt: d.ErasedAt, ExitCode: d.ExitCode, Signal: d.Signal, FailureReason: d.FailureReason,
 		OutputTruncated: d.OutputTruncated, Attempt: d.Attempt, Runner: d.Runner, Resumes: d.Resumes,
 		Sequence: d.VersionSeq, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, StartedAt: d.StartedAt, FinishedAt: d.FinishedAt}

@@ -37,7 +37,8 @@ type Views interface {
 //     the execution opens, and the mark is the to-do item;
 //  2. ask the ledger writer for ExecutionErased (refused while the
 //     execution is queued or running: the mark is dropped again);
-//  3. shred the key (the record keeps a tombstone), then drop the mark.
+//  3. shred the key: the record becomes a tombstone that keeps the mark
+//     (who asked, why) and says when.
 //
 // A mark left by a crash (or a ledger that did not answer) is found by
 // Sweep, which asks again (a second erase appends nothing) and shreds.

@@ -14,14 +14,15 @@ const (
 	TypeExecutionFailed    = "ExecutionFailed"
 	TypeExecutionAbandoned = "ExecutionAbandoned"
 	TypeExecutionResumed   = "ExecutionResumed"
+	TypeExecutionErased    = "ExecutionErased"
 )
 
-// ExecutionQueued is the first event of every execution: a script was accepted.
+// ExecutionQueued is the first event of every execution: a script was
+// accepted. Input is the script and its stdin (an Input), sealed.
 type ExecutionQueued struct {
 	Language string `json:"language"`
 	Version  string `json:"version"`
-	Script   string `json:"script"`
-	Stdin    string `json:"stdin,omitempty"`
+	Input    Sealed `json:"input"`
 	Limits   Limits `json:"limits"`
 	Owner    string `json:"owner"`
 }
@@ -76,7 +77,17 @@ type ExecutionResumed struct {
 	Attempt int    `json:"attempt"`
 }
 
+// ExecutionErased records that the content of an ended execution (its
+// script, stdin and output) was erased: its data key is destroyed, so the
+// sealed content its events carry can never be opened again. Who asked is
+// the envelope's actor; Reason is EraseRequested or EraseRetention. It
+// carries no content.
+type ExecutionErased struct {
+	Reason string `json:"reason"`
+}
+
 func (ExecutionQueued) EventType() string    { return TypeExecutionQueued }
+func (ExecutionErased) EventType() string    { return TypeExecutionErased }
 func (ExecutionAbandoned) EventType() string { return TypeExecutionAbandoned }
 func (ExecutionResumed) EventType() string   { return TypeExecutionResumed }
 func (ExecutionStarted) EventType() string   { return TypeExecutionStarted }

@@ -48,8 +48,16 @@ type Execution struct {
 	Owner    string
 	Limits   Limits
 
-	Output          string
-	Errors          string
+	Output string
+	Errors string
+	// SealedInput and SealedOutput are the content as the events carry
+	// it. Script, Stdin, Output and the stderr part of Errors are filled
+	// only where the content is opened with its key (Reveal).
+	SealedInput  Sealed
+	SealedOutput Sealed
+	// Erased says the content was erased (ExecutionErased), and when.
+	Erased          bool
+	ErasedAt        *time.Time
 	ExitCode        *int
 	Signal          string
 	FailureReason   Verdict
@@ -80,8 +88,10 @@ type Spec struct {
 	Owner    string
 }
 
-// Queue validates a spec and returns the first event of a new execution.
-func Queue(s Spec) (ExecutionQueued, error) {
+// Queue validates a spec and returns the first event of a new execution,
+// its script and stdin sealed by seal: content never enters an event in
+// the clear.
+func Queue(s Spec, seal func(Input) (Sealed, error)) (ExecutionQueued, error) {
 	switch {
 	case s.Script == "":
 		return ExecutionQueued{}, Errorf(EUNPROCESSABLE, "script is empty")
@@ -96,8 +106,26 @@ func Queue(s Spec) (ExecutionQueued, error) {
 	case s.Owner == "":
 		return ExecutionQueued{}, Errorf(EINTERNAL, "owner is required")
 	}
-	return ExecutionQueued{Language: s.Language, Version: s.Version, Script: s.Script,
-		Stdin: s.Stdin, Limits: s.Limits, Owner: s.Owner}, nil
+	in, err := seal(Input{Script: s.Script, Stdin: s.Stdin})
+	if err != nil {
+		return ExecutionQueued{}, err
+	}
+	return ExecutionQueued{Language: s.Language, Version: s.Version, Input: in, Limits: s.Limits, Owner: s.Owner}, nil
+}
+
+// Erase decides that the content of the execution is erased. Only an
+// ended execution may be: a queued or running one still needs its script
+// (cancel it first). Erasing twice appends nothing.
+func (e *Execution) Erase(reason string) ([]Event, error) {
+	switch {
+	case reason != EraseRequested && reason != EraseRetention:
+		return nil, Errorf(EINVALID, "erasure reason must be %q or %q", EraseRequested, EraseRetention)
+	case e.Erased:
+		return nil, nil
+	case !e.Status.Terminal():
+		return nil, Errorf(ECONFLICT, "execution %s is %s: cancel it or wait for its end before erasing it", e.ID, e.describe())
+	}
+	return []Event{ExecutionErased{Reason: reason}}, nil
 }
 
 // Start decides that a runner takes the execution and runs the script: a
@@ -198,20 +226,25 @@ func (e *Execution) Cancel(actor string) (ExecutionFailed, error) {
 // Apply folds one recorded event into the state. The caller guarantees that
 // seq is the next sequence (projections check it). The first terminal event
 // wins: a later one is kept in the history but changes nothing.
+// ExecutionErased, the one event that follows the end, drops the content.
 func (e *Execution) Apply(id string, seq int64, at time.Time, ev Event) error {
 	if seq != e.Sequence+1 {
 		return fmt.Errorf("apply %s seq %d: expected seq %d", id, seq, e.Sequence+1)
 	}
 	e.Sequence = seq
+	at = at.UTC()
+	if _, ok := ev.(ExecutionErased); ok {
+		// The one event that may follow the end.
+		e.erase(at)
+		return nil
+	}
 	if e.Status.Terminal() {
 		return nil
 	}
-	at = at.UTC()
 	switch v := ev.(type) {
 	case ExecutionQueued:
 		*e = Execution{ID: id, Status: StatusQueued, Language: v.Language, Version: v.Version,
-			Script: v.Script, Stdin: v.Stdin, Owner: v.Owner, Limits: v.Limits,
-			Sequence: seq, CreatedAt: at}
+			SealedInput: v.Input, Owner: v.Owner, Limits: v.Limits, Sequence: seq, CreatedAt: at}
 	case ExecutionStarted:
 		e.Status = StatusRunning
 		e.Attempt = v.Attempt
@@ -246,6 +279,7 @@ func (e *Execution) finish(s Status, reason Verdict, r *Result, msg string, at t
 	}
 	e.Output = r.Stdout
 	e.Errors = r.Stderr
+	e.SealedOutput = r.Output
 	if msg != "" && s == StatusFailed && reason != VerdictRuntimeErr {
 		if e.Errors != "" && e.Errors[len(e.Errors)-1] != '\n' {
 			e.Errors += "\n"
@@ -257,4 +291,38 @@ func (e *Execution) finish(s Status, reason Verdict, r *Result, msg string, at t
 	e.OutputTruncated = r.OutputTruncated
 	u := r.Usage
 	e.ResourceUsage = &u
+}
+
+// erase drops every piece of content the state holds, sealed or not.
+func (e *Execution) erase(at time.Time) {
+	e.Script, e.Stdin, e.Output, e.Errors = "", "", "", ""
+	e.SealedInput, e.SealedOutput = "", ""
+	e.Erased = true
+	t := at
+	e.ErasedAt = &t
+	e.UpdatedAt = at
+}
+
+// Reveal fills in the content opened from SealedInput (in) and
+// SealedOutput (out); nil leaves that part as it is. Errors becomes the
+// run's stderr followed by the failure message, as the API shows it.
+func (e *Execution) Reveal(in *Input, out *Output) {
+	if in != nil {
+		e.Script, e.Stdin = in.Script, in.Stdin
+	}
+	if out == nil {
+		return
+	}
+	e.Output = out.Stdout
+	if out.Stderr == "" {
+		return
+	}
+	switch {
+	case e.Errors == "":
+		e.Errors = out.Stderr
+	case out.Stderr[len(out.Stderr)-1] == '\n':
+		e.Errors = out.Stderr + e.Errors
+	default:
+		e.Errors = out.Stderr + "\n" + e.Errors
+	}
 }

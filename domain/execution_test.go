@@ -10,7 +10,7 @@ import (
 
 func queued(t *testing.T) domain.Execution {
 	t.Helper()
-	ev, err := domain.Queue(domain.Spec{Language: "python", Version: "3.11", Script: "print(1)", Limits: domain.DefaultLimits, Owner: "anonymous"})
+	ev, err := domain.Queue(domain.Spec{Language: "python", Version: "3.11", Script: "print(1)", Limits: domain.DefaultLimits, Owner: "anonymous"}, sealPlain)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestQueueValidation(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := ok
 			c.mut(&s)
-			if _, err := domain.Queue(s); domain.ErrorCode(err) != c.code {
+			if _, err := domain.Queue(s, sealPlain); domain.ErrorCode(err) != c.code {
 				t.Fatalf("got %v, want code %s", err, c.code)
 			}
 		})

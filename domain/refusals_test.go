@@ -16,12 +16,12 @@ func TestRefusals(t *testing.T) {
 		ok := domain.Spec{Language: "python", Version: "3.11", Script: "print(1)", Limits: domain.DefaultLimits, Owner: "a"}
 		noVersion, noOwner := ok, ok
 		noVersion.Version, noOwner.Owner = "", ""
-		if _, err := domain.Queue(noVersion); domain.ErrorCode(err) != domain.EUNPROCESSABLE {
+		if _, err := domain.Queue(noVersion, sealPlain); domain.ErrorCode(err) != domain.EUNPROCESSABLE {
 			t.Fatalf("a spec without a version: %v", err)
 		}
 		// A missing owner is the platform's fault (the API always sets
 		// one), so the user reads only "internal error".
-		_, err := domain.Queue(noOwner)
+		_, err := domain.Queue(noOwner, sealPlain)
 		if domain.ErrorCode(err) != domain.EINTERNAL || domain.ErrorMessage(err) != "owner is required" {
 			t.Fatalf("a spec without an owner: %v", err)
 		}

@@ -39,8 +39,12 @@ type Result struct {
 	ExitCode *int    `json:"exit_code,omitempty"`
 	// Signal is the name of the signal that killed the script, if any ("SIGKILL").
 	Signal string `json:"signal,omitempty"`
-	Stdout string `json:"stdout"`
-	Stderr string `json:"stderr"`
+	// Stdout and Stderr are the run's output in the clear, in memory only:
+	// they are never encoded, so no event, command or reply can carry
+	// them. Output is the same, sealed (an Output), as recorded.
+	Stdout string `json:"-"`
+	Stderr string `json:"-"`
+	Output Sealed `json:"output,omitempty"`
 	// OutputTruncated is set when stdout or stderr hit the output cap.
 	OutputTruncated bool          `json:"output_truncated"`
 	Usage           ResourceUsage `json:"resource_usage"`

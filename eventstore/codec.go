@@ -11,9 +11,87 @@ import (
 // Upcaster turns a payload of an old schema version into the next version.
 type Upcaster func(json.RawMessage) (json.RawMessage, error)
 
-// upcasters[type][from] rewrites version from into from+1. Empty today:
-// every type is still at its first version (schema.go, SchemaVersions).
-var upcasters = map[string]map[int]Upcaster{}
+// upcasters[type][from] rewrites version from into from+1 (schema.go,
+// SchemaVersions). Version 2 of the types that carry content seals it;
+// version 1 events hold it in the clear, and upcasting moves it into the
+// sealed fields in the clear form (scheme 0, seal.go), which opens without
+// a key: such content cannot be erased from the log (docs/events.md).
+var upcasters = map[string]map[int]Upcaster{
+	domain.TypeExecutionQueued:    {1: upcastQueuedV1},
+	domain.TypeExecutionCompleted: {1: upcastResultV1},
+	domain.TypeExecutionFailed:    {1: upcastResultV1},
+}
+
+// upcastQueuedV1 moves script and stdin into input.
+func upcastQueuedV1(data json.RawMessage) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	var in domain.Input
+	if err := unmarshalIf(m["script"], &in.Script); err != nil {
+		return nil, err
+	}
+	if err := unmarshalIf(m["stdin"], &in.Stdin); err != nil {
+		return nil, err
+	}
+	delete(m, "script")
+	delete(m, "stdin")
+	sealed, err := plainSealed(in)
+	if err != nil {
+		return nil, err
+	}
+	if m["input"], err = json.Marshal(sealed); err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
+}
+
+// upcastResultV1 moves a result's stdout and stderr into output.
+func upcastResultV1(data json.RawMessage) (json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	raw, ok := m["result"]
+	if !ok || string(raw) == "null" {
+		return data, nil
+	}
+	var r map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return nil, err
+	}
+	var out domain.Output
+	if err := unmarshalIf(r["stdout"], &out.Stdout); err != nil {
+		return nil, err
+	}
+	if err := unmarshalIf(r["stderr"], &out.Stderr); err != nil {
+		return nil, err
+	}
+	delete(r, "stdout")
+	delete(r, "stderr")
+	if out.Stdout != "" || out.Stderr != "" {
+		sealed, err := plainSealed(out)
+		if err != nil {
+			return nil, err
+		}
+		if r["output"], err = json.Marshal(sealed); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if m["result"], err = json.Marshal(r); err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
+}
+
+func unmarshalIf(raw json.RawMessage, v any) error {
+	if raw == nil {
+		return nil
+	}
+	return json.Unmarshal(raw, v)
+}
 
 // Encode marshals a domain event's payload, without HTML escaping so that
 // a script's "<" and "&" stay readable in exports.
@@ -73,6 +151,7 @@ var decoders = map[string]func(json.RawMessage) (domain.Event, error){
 	domain.TypeExecutionResumed:   decodeAs[domain.ExecutionResumed],
 	domain.TypeExecutionCompleted: decodeAs[domain.ExecutionCompleted],
 	domain.TypeExecutionFailed:    decodeAs[domain.ExecutionFailed],
+	domain.TypeExecutionErased:    decodeAs[domain.ExecutionErased],
 }
 
 func decodeAs[E domain.Event](data json.RawMessage) (domain.Event, error) {

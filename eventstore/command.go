@@ -38,6 +38,7 @@ const (
 	CommandRenew   = "renew"   // a runner is still looking after its attempt (no event)
 	CommandRelease = "release" // a runner lets go of its attempt (ExecutionAbandoned)
 	CommandReport  = "report"  // a runner's result (ExecutionCompleted or ExecutionFailed)
+	CommandErase   = "erase"   // erase an ended execution's content (ExecutionErased)
 )
 
 // Claim modes: what a runner asks to do with an execution.
@@ -65,6 +66,13 @@ type Command struct {
 	Runner  *RunnerArgs             `json:"runner,omitempty"`
 	Release *ReleaseArgs            `json:"release,omitempty"`
 	Report  *ReportArgs             `json:"report,omitempty"`
+	Erase   *EraseArgs              `json:"erase,omitempty"`
+}
+
+// EraseArgs say why an execution's content is erased (domain.EraseRequested
+// or domain.EraseRetention); who asked is the command's actor.
+type EraseArgs struct {
+	Reason string `json:"reason"`
 }
 
 // RunnerArgs say which runner asks, for claims and renewals.
@@ -86,8 +94,9 @@ type ReleaseArgs struct {
 	Reason  string `json:"reason"`
 }
 
-// ReportArgs carry a runner's result of an attempt. Genuine is true when
-// the result is the script's own (not a failure of the sandbox).
+// ReportArgs carry a runner's result of an attempt, its output sealed.
+// Genuine is true when the result is the script's own (not a failure of
+// the sandbox).
 type ReportArgs struct {
 	Runner  string        `json:"runner"`
 	Attempt int           `json:"attempt"`

@@ -28,7 +28,10 @@ type Head struct {
 	Hash  string
 	// Fingerprint is the SHA-256 of the ExecutionQueued payload: a repeated
 	// submit (an Idempotency-Key retried) matches it, a different request
-	// under the same id does not.
+	// under the same id does not. The payload holds the script and stdin
+	// only sealed (under the execution's own key, deterministically: see
+	// Seal), so the fingerprint is a digest of ciphertext, from which no
+	// guess of a short script can be confirmed without the key.
 	Fingerprint string
 	// LeaseUntil is when the running attempt's runner must have renewed
 	// its claim by (the writer's clock); LeaseMs how long a renewal lasts.
@@ -110,7 +113,16 @@ func (d *Decider) handle(h *Head, cmd Command, now time.Time) (Outcome, error) {
 			return Outcome{}, domain.Errorf(domain.EINVALID, "report without a result")
 		}
 		return d.append(h, cmd, now, func(e *domain.Execution) ([]domain.Event, error) {
-			return fitted(e, a)
+			ev, err := e.Report(a.Runner, a.Attempt, a.Result, a.Genuine)
+			return []domain.Event{ev}, err
+		})
+	case CommandErase:
+		a := cmd.Erase
+		if a == nil {
+			return Outcome{}, domain.Errorf(domain.EINVALID, "erase without a reason")
+		}
+		return d.append(h, cmd, now, func(e *domain.Execution) ([]domain.Event, error) {
+			return e.Erase(a.Reason)
 		})
 	}
 	return Outcome{}, domain.Errorf(domain.EINVALID, "unknown command %q", cmd.Kind)
@@ -125,6 +137,9 @@ func (d *Decider) submit(h *Head, cmd Command, now time.Time) (Outcome, error) {
 		return Outcome{}, err
 	}
 	if h != nil {
+		if h.State.Erased {
+			return Outcome{}, domain.Errorf(domain.ECONFLICT, "execution %s exists and its content was erased", cmd.ExecutionID)
+		}
 		if h.Fingerprint != fp {
 			return Outcome{}, domain.Errorf(domain.ECONFLICT, "execution %s already exists with a different request", cmd.ExecutionID)
 		}
@@ -238,39 +253,6 @@ func (d *Decider) append(h *Head, cmd Command, now time.Time, decide func(*domai
 	return out, nil
 }
 
-// fitted is the terminal event for a report, its output shrunk until the
-// event fits in the ledger.
-func fitted(e *domain.Execution, a *ReportArgs) ([]domain.Event, error) {
-	res := a.Result
-	for {
-		ev, err := e.Report(a.Runner, a.Attempt, res, a.Genuine)
-		if err != nil {
-			return nil, err
-		}
-		data, err := Encode(ev)
-		if err != nil {
-			return nil, err
-		}
-		if len(data) <= MaxDataBytes || len(res.Stdout)+len(res.Stderr) == 0 {
-			return []domain.Event{ev}, nil
-		}
-		res = res.Shrunk()
-	}
-}
-
-// FitResult shrinks a result's output until the result, as encoded, fits
-// in an event (MaxDataBytes, less room for the rest of the payload).
-// Output full of control characters grows up to six times when encoded.
-func FitResult(res domain.Result) domain.Result {
-	for {
-		data, err := Encode(domain.ExecutionCompleted{Result: res})
-		if err != nil || len(data)+len(res.Message)+1024 <= MaxDataBytes || len(res.Stdout)+len(res.Stderr) == 0 {
-			return res
-		}
-		res = res.Shrunk()
-	}
-}
-
 func (d *Decider) lease(ms int64) time.Duration {
 	if ms <= 0 {
 		if d.DefaultLease > 0 {
@@ -292,6 +274,7 @@ func (d *Decider) maxTurns() int {
 // however large a script or its output.
 func slim(e *domain.Execution) {
 	e.Script, e.Stdin, e.Output, e.Errors = "", "", "", ""
+	e.SealedInput, e.SealedOutput, e.ErasedAt = "", "", nil
 }
 
 func fingerprint(q domain.ExecutionQueued) (string, error) {
@@ -325,6 +308,7 @@ type headRecord struct {
 	Attempt     int           `json:"attempt"`
 	Runner      string        `json:"runner,omitempty"`
 	Resumes     int           `json:"resumes,omitempty"`
+	Erased      bool          `json:"erased,omitempty"`
 	CreatedAt   time.Time     `json:"created_at"`
 	UpdatedAt   time.Time     `json:"updated_at"`
 	LeaseUntil  time.Time     `json:"lease_until,omitzero"`
@@ -336,7 +320,7 @@ func (h Head) MarshalJSON() ([]byte, error) {
 	e := h.State
 	return json.Marshal(headRecord{ExecutionID: e.ID, Sequence: e.Sequence, Hash: h.Hash, Fingerprint: h.Fingerprint,
 		Status: e.Status, Owner: e.Owner, Limits: e.Limits, Attempt: e.Attempt, Runner: e.Runner, Resumes: e.Resumes,
-		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, LeaseUntil: h.LeaseUntil, LeaseMs: h.LeaseMs})
+		Erased: e.Erased, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, LeaseUntil: h.LeaseUntil, LeaseMs: h.LeaseMs})
 }
 
 // UnmarshalJSON reads the head's changelog form.
@@ -346,7 +330,7 @@ func (h *Head) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*h = Head{State: domain.Execution{ID: r.ExecutionID, Sequence: r.Sequence, Status: r.Status, Owner: r.Owner,
-		Limits: r.Limits, Attempt: r.Attempt, Runner: r.Runner, Resumes: r.Resumes, CreatedAt: r.CreatedAt,
+		Limits: r.Limits, Attempt: r.Attempt, Runner: r.Runner, Resumes: r.Resumes, Erased: r.Erased, CreatedAt: r.CreatedAt,
 		UpdatedAt: r.UpdatedAt}, Hash: r.Hash, Fingerprint: r.Fingerprint, LeaseUntil: r.LeaseUntil, LeaseMs: r.LeaseMs}
 	return nil
 }

@@ -30,9 +30,21 @@ func newDecider(t *testing.T) (*eventstore.Decider, *eventstore.KeySet) {
 	return &eventstore.Decider{Signer: s}, keys
 }
 
+// contentKey seals the tests' content.
+var contentKey = eventstore.DataKey{9}
+
+func sealedInput(id, script string) domain.Sealed {
+	s, err := eventstore.Seal(contentKey, id, eventstore.PurposeInput, domain.Input{Script: script})
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
 func submitCmd(id, script string) eventstore.Command {
 	return eventstore.Command{ID: "c-" + id, Kind: eventstore.CommandSubmit, ExecutionID: id, Actor: "anonymous",
-		Submit: &domain.ExecutionQueued{Language: "python", Version: "3.11", Script: script, Limits: domain.DefaultLimits}}
+		Submit: &domain.ExecutionQueued{Language: "python", Version: "3.11", Limits: domain.DefaultLimits,
+			Input: sealedInput(id, script)}}
 }
 
 func claimCmd(id, runner string, leaseMs int64) eventstore.Command {
@@ -136,20 +148,73 @@ func TestDecider(t *testing.T) {
 		h, _ := running(t, d)
 		zero := 0
 		big := strings.Repeat("x", eventstore.MaxDataBytes+1)
+		res, err := eventstore.SealResult(domain.Result{Verdict: domain.VerdictCompleted, ExitCode: &zero, Stdout: big},
+			func(o domain.Output) (domain.Sealed, error) {
+				return eventstore.Seal(contentKey, "x", eventstore.PurposeOutput, o)
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
 		out := handle(t, d, h, eventstore.Command{ID: "r", Kind: eventstore.CommandReport, ExecutionID: "x", Actor: "runner",
-			Report: &eventstore.ReportArgs{Runner: "r1", Attempt: 1, Genuine: true,
-				Result: domain.Result{Verdict: domain.VerdictCompleted, ExitCode: &zero, Stdout: big}}}, t0.Add(time.Second))
+			Report: &eventstore.ReportArgs{Runner: "r1", Attempt: 1, Genuine: true, Result: res}}, t0.Add(time.Second))
 		if len(out.Records) != 1 || out.Events[0].Type != domain.TypeExecutionCompleted {
 			t.Fatalf("report appended %+v", out.Events)
 		}
 		if n := len(out.Events[0].Data); n > eventstore.MaxDataBytes {
 			t.Fatalf("the event's payload is %d bytes, over the ledger's %d", n, eventstore.MaxDataBytes)
 		}
-		if !strings.Contains(string(out.Events[0].Data), `"output_truncated":true`) {
-			t.Fatal("the shrunk output is not marked truncated")
+		if !strings.Contains(string(out.Events[0].Data), `"output_truncated":true`) || strings.Contains(string(out.Events[0].Data), "xxxx") {
+			t.Fatal("the shrunk output is not marked truncated, or not sealed")
 		}
 		if !out.Head.LeaseUntil.IsZero() {
 			t.Fatal("an ended execution still holds a lease")
+		}
+	})
+
+	t.Run("OK an ended execution is erased once", func(t *testing.T) {
+		d, keys := newDecider(t)
+		h, evs := running(t, d)
+		zero := 0
+		rep := handle(t, d, h, eventstore.Command{ID: "r", Kind: eventstore.CommandReport, ExecutionID: "x", Actor: "runner",
+			Report: &eventstore.ReportArgs{Runner: "r1", Attempt: 1, Genuine: true,
+				Result: domain.Result{Verdict: domain.VerdictCompleted, ExitCode: &zero}}}, t0.Add(time.Second))
+		erase := eventstore.Command{ID: "e", Kind: eventstore.CommandErase, ExecutionID: "x", Actor: "alice",
+			Erase: &eventstore.EraseArgs{Reason: domain.EraseRequested}}
+		out := handle(t, d, rep.Head, erase, t0.Add(2*time.Second))
+		if len(out.Events) != 1 || out.Events[0].Type != domain.TypeExecutionErased || out.Events[0].Actor != "alice" ||
+			!out.Head.State.Erased || out.Events[0].Sequence != 4 {
+			t.Fatalf("erase appended %+v, head %+v", out.Events, out.Head.State)
+		}
+		all := append(append(evs, rep.Events...), out.Events...)
+		if err := eventstore.VerifyChain(keys, all); err != nil {
+			t.Fatalf("the chain after an erasure: %v", err)
+		}
+		again := handle(t, d, out.Head, erase, t0.Add(3*time.Second))
+		if len(again.Events) != 0 {
+			t.Fatalf("a second erase appended %+v", again.Events)
+		}
+		// The changelog keeps the erasure: a new writer knows it.
+		b, _ := out.Head.MarshalJSON()
+		var back eventstore.Head
+		if err := back.UnmarshalJSON(b); err != nil || !back.State.Erased {
+			t.Fatalf("head after a round trip: %+v %v", back.State, err)
+		}
+		// A submit under the erased id is refused, whatever it carries.
+		if r := d.Handle(out.Head, submitCmd("x", "print(1)"), t0.Add(4*time.Second)); r.Reply.Code != domain.ECONFLICT {
+			t.Fatalf("submit after erasure: %+v", r.Reply)
+		}
+	})
+
+	t.Run("ErrErasingARunningExecution", func(t *testing.T) {
+		d, _ := newDecider(t)
+		h, _ := running(t, d)
+		out := d.Handle(h, eventstore.Command{ID: "e", Kind: eventstore.CommandErase, ExecutionID: "x", Actor: "alice",
+			Erase: &eventstore.EraseArgs{Reason: domain.EraseRequested}}, t0.Add(time.Second))
+		if out.Reply.Code != domain.ECONFLICT || len(out.Records) != 0 {
+			t.Fatalf("erased a running execution: %+v", out.Reply)
+		}
+		if out := d.Handle(h, eventstore.Command{ID: "e", Kind: eventstore.CommandErase, ExecutionID: "x"}, t0); out.Reply.Code != domain.EINVALID {
+			t.Fatalf("an erase without a reason: %+v", out.Reply)
 		}
 	})
 

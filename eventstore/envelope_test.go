@@ -36,7 +36,7 @@ func chain(t *testing.T, evs ...domain.Event) []Envelope {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := Envelope{EventID: "e" + string(rune('0'+i)), Type: ev.EventType(), SchemaVersion: 1,
+		e := Envelope{EventID: "e" + string(rune('0'+i)), Type: ev.EventType(), SchemaVersion: SchemaVersions[ev.EventType()],
 			ExecutionID: "x", Sequence: int64(i + 1), OccurredAt: time.Date(2026, 11, 25, 1, 2, 3, 123456789, time.UTC),
 			Actor: "anonymous", Data: data}
 		if _, err := e.Seal(prev, testSigner()); err != nil {
@@ -51,7 +51,8 @@ func chain(t *testing.T, evs ...domain.Event) []Envelope {
 func TestHashChain(t *testing.T) {
 	keys := testKeys(t)
 	evs := chain(t,
-		domain.ExecutionQueued{Language: "python", Version: "3.11", Script: "print('<é>')", Limits: domain.DefaultLimits, Owner: "a"},
+		domain.ExecutionQueued{Language: "python", Version: "3.11", Input: mustSeal("x", PurposeInput, domain.Input{Script: "print('<é>')"}),
+			Limits: domain.DefaultLimits, Owner: "a"},
 		domain.ExecutionStarted{Runner: "r", Sandbox: "runc", Attempt: 1, Limits: domain.DefaultLimits},
 		domain.ExecutionCompleted{Result: domain.Result{Verdict: domain.VerdictCompleted, ExitCode: domain.IntPtr(0)}})
 
@@ -81,7 +82,7 @@ func TestHashChain(t *testing.T) {
 	})
 	t.Run("ErrTamperedData", func(t *testing.T) {
 		bad := append([]Envelope(nil), evs...)
-		bad[0].Data = json.RawMessage(strings.Replace(string(bad[0].Data), "print", "PRINT", 1))
+		bad[0].Data = json.RawMessage(strings.Replace(string(bad[0].Data), "python", "PYTHON", 1))
 		if err := VerifyChain(keys, bad); err == nil || !strings.Contains(err.Error(), ProblemBadHash) {
 			t.Fatalf("tampered data: %v", err)
 		}
@@ -89,7 +90,7 @@ func TestHashChain(t *testing.T) {
 	t.Run("ErrRehashedWithoutTheKey", func(t *testing.T) {
 		// Whoever can write the log can recompute a hash, but not sign it.
 		bad := append([]Envelope(nil), evs...)
-		bad[0].Data = json.RawMessage(strings.Replace(string(bad[0].Data), "print", "PRINT", 1))
+		bad[0].Data = json.RawMessage(strings.Replace(string(bad[0].Data), "python", "PYTHON", 1))
 		bad[0].Hash = ""
 		h, _ := bad[0].ComputeHash()
 		bad[0].Hash = h

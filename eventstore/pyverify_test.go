@@ -242,7 +242,7 @@ func (h *pyHistory) envelope(seq int64, ev domain.Event) Envelope {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return Envelope{EventID: fmt.Sprintf("%s-e%d", h.id, seq), Type: ev.EventType(), SchemaVersion: 1,
+	return Envelope{EventID: fmt.Sprintf("%s-e%d", h.id, seq), Type: ev.EventType(), SchemaVersion: SchemaVersions[ev.EventType()],
 		ExecutionID: h.id, Sequence: seq, OccurredAt: time.Date(2026, 11, 25, 1, 2, 3, int(seq)*1000, time.UTC),
 		CorrelationID: "req-" + h.id, Actor: "anonymous", Data: data}
 }
@@ -270,12 +270,12 @@ func (h *pyHistory) variant(seq int64, signer Signer, prev string, change func(*
 	return rec
 }
 
-// tampered returns sequence seq with its script or runner changed; with
+// tampered returns sequence seq with its language or runner changed; with
 // rehash its hash is recomputed (but the old signature kept).
 func (h *pyHistory) tampered(seq int64, rehash bool) []byte {
 	e := h.envs[seq-1]
 	data := string(e.Data)
-	for _, field := range []string{`"script":"`, `"runner":"`, `"verdict":"`} {
+	for _, field := range []string{`"language":"`, `"runner":"`, `"verdict":"`, `"reason":"`} {
 		data = strings.Replace(data, field, field+"x", 1)
 	}
 	if data == string(e.Data) {
@@ -326,7 +326,7 @@ func pyWithout(t *testing.T, rec []byte, name string) []byte {
 
 func pyHistories(t *testing.T) map[string]*pyHistory {
 	queued := func(script string) domain.ExecutionQueued {
-		return domain.ExecutionQueued{Language: "python", Version: "3.11", Script: script,
+		return domain.ExecutionQueued{Language: "python", Version: "3.11", Input: mustSeal("exec", PurposeInput, domain.Input{Script: script}),
 			Limits: domain.DefaultLimits, Owner: "anonymous"}
 	}
 	started := domain.ExecutionStarted{Runner: "runner-1", Sandbox: "runc", Attempt: 1, Limits: domain.DefaultLimits}
@@ -413,15 +413,15 @@ func TestPythonVerifierFindsWhatTheGoAuditFinds(t *testing.T) {
 	plant(0, g.tampered(3, false), ProblemBadHash) // alone: an altered record is no evidence of a gap
 	plant(0, pyReplace(t, a.rec(3), `"actor":"anonymous"`, `"actor":"anonymous","actor":"admin"`),
 		ProblemMalformed) // a repeated member name
-	plant(0, pyReplace(t, a.rec(1), `"script":"`, `"script":"import os","script":"`),
+	plant(0, pyReplace(t, a.rec(1), `"language":"`, `"language":"ruby","language":"`),
 		ProblemMalformed) // a repeated member name inside data
 	// Partition 1.
 	plant(1, b.rec(1))
 	plant(1, b.variant(1, intruder, "", func(e *Envelope) { // forged by a key not published: proves nothing
-		e.Data = json.RawMessage(strings.Replace(string(e.Data), "print", "exfiltrate", 1))
+		e.Data = json.RawMessage(strings.Replace(string(e.Data), `"python"`, `"exfiltrate"`, 1))
 	}), ProblemBadSignature)
 	plant(1, b.variant(1, testSigner(), "", func(e *Envelope) { // the ledger's key signed two events for sequence 1
-		e.Data = json.RawMessage(strings.Replace(string(e.Data), "print", "exfiltrate", 1))
+		e.Data = json.RawMessage(strings.Replace(string(e.Data), `"python"`, `"exfiltrate"`, 1))
 	}), ProblemFork)
 	plant(1, d.rec(1))
 	plant(1, b.variant(2, testSigner(), strings.Repeat("0", 64), func(*Envelope) {}), ProblemBadLink) // re-signed with a broken link
@@ -430,7 +430,7 @@ func TestPythonVerifierFindsWhatTheGoAuditFinds(t *testing.T) {
 	plant(1, f.variant(1, intruder, "", func(*Envelope) {}), ProblemBadSignature) // signed by a key not published
 	// Authentic but unreadable here: reported, and it takes sequence 2 of d,
 	// so d's genuine sequence 2 is a second signed event for it.
-	plant(1, d.variant(2, testSigner(), d.prev(2), func(e *Envelope) { e.SchemaVersion = 2 }), ProblemUnknownSchema)
+	plant(1, d.variant(2, testSigner(), d.prev(2), func(e *Envelope) { e.SchemaVersion = 9 }), ProblemUnknownSchema)
 	plant(1, d.rec(2), ProblemFork)
 	plant(1, pyWithout(t, b.rec(3), "execution_id"), ProblemMalformed)
 	plant(1, pyWithout(t, b.rec(3), "signature"), ProblemMalformed) // an unsealed envelope is not a record
@@ -478,12 +478,12 @@ func TestPythonVerifierFindsWhatTheGoAuditFinds(t *testing.T) {
 	}
 
 	t.Run("known types and schema versions are options", func(t *testing.T) {
-		// Accepting the new type and version 2 only removes the
+		// Accepting the new type and version 9 only removes the
 		// unknown_schema problems: those records extend their chains either
 		// way (they are signed), so d's genuine sequence 2 is still a fork.
 		got, _, code := pyAudit(t, ledger, keysPath, "--known-types",
 			"ExecutionQueued,ExecutionStarted,ExecutionCompleted,ExecutionFailed,ExecutionPaused",
-			"--max-schema-version", "2")
+			"--max-schema-version", "9")
 		var expect []string
 		for _, w := range want {
 			if !strings.HasPrefix(w, ProblemUnknownSchema+"@") {

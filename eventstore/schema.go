@@ -20,13 +20,18 @@ import (
 // type's version changes only when its data changes incompatibly
 // (docs/events.md, "Compatibility"); then an upcaster from the old version
 // goes into upcasters (codec.go), and both versions' schemas stay published.
+//
+// Version 2 of ExecutionQueued, ExecutionCompleted and ExecutionFailed
+// carries the script, stdin and output sealed under the execution's data
+// key instead of in the clear (seal.go; docs/events.md, "Erasure").
 var SchemaVersions = map[string]int{
-	domain.TypeExecutionQueued:    1,
+	domain.TypeExecutionQueued:    2,
 	domain.TypeExecutionStarted:   1,
 	domain.TypeExecutionAbandoned: 1,
 	domain.TypeExecutionResumed:   1,
-	domain.TypeExecutionCompleted: 1,
-	domain.TypeExecutionFailed:    1,
+	domain.TypeExecutionCompleted: 2,
+	domain.TypeExecutionFailed:    2,
+	domain.TypeExecutionErased:    1,
 }
 
 // EnvelopeVersion is the version of the record envelope's schema.

@@ -43,19 +43,26 @@ func TestEveryEventTypeHasItsCurrentSchemaPublished(t *testing.T) {
 // the same types with every optional field left out.
 func everyShape() []domain.Event {
 	code := 3
-	full := domain.Result{Verdict: domain.VerdictRuntimeErr, ExitCode: &code, Signal: "SIGKILL", Stdout: "out <&>", Stderr: "err",
+	id := "0193a1c2-1111-7000-8000-000000000001"
+	full := domain.Result{Verdict: domain.VerdictRuntimeErr, ExitCode: &code, Signal: "SIGKILL",
+		Output:          mustSeal(id, PurposeOutput, domain.Output{Stdout: "out <&>", Stderr: "err"}),
 		OutputTruncated: true, Usage: domain.ResourceUsage{WallTimeMs: 12, CPUTimeMs: 9, PeakMemoryBytes: 7 << 20}, Message: "exited with 3"}
 	return []domain.Event{
-		domain.ExecutionQueued{Language: "python", Version: "3.11", Script: "print(1)", Stdin: "in", Limits: domain.DefaultLimits, Owner: "anonymous"},
-		domain.ExecutionQueued{Language: "python", Version: "3.11", Script: "", Limits: domain.DefaultLimits, Owner: "0193a1c2-0000-7000-8000-000000000000"},
+		domain.ExecutionQueued{Language: "python", Version: "3.11", Input: mustSeal(id, PurposeInput, domain.Input{Script: "print(1)", Stdin: "in"}),
+			Limits: domain.DefaultLimits, Owner: "anonymous"},
+		domain.ExecutionQueued{Language: "python", Version: "3.11", Input: mustSeal(id, PurposeInput, domain.Input{Script: "x"}),
+			Limits: domain.DefaultLimits, Owner: "0193a1c2-0000-7000-8000-000000000000"},
 		domain.ExecutionStarted{Runner: "runner-1", Sandbox: "i8c-x", Attempt: 1, Limits: domain.DefaultLimits},
 		domain.ExecutionAbandoned{Runner: "runner-1", Attempt: 1, Reason: domain.AbandonLeaseExpired},
 		domain.ExecutionResumed{Runner: "runner-2", Attempt: 1},
-		domain.ExecutionCompleted{Result: domain.Result{Verdict: domain.VerdictCompleted, Stdout: "hi\n"}},
+		domain.ExecutionCompleted{Result: domain.Result{Verdict: domain.VerdictCompleted, Output: mustSeal(id, PurposeOutput, domain.Output{Stdout: "hi\n"})}},
+		domain.ExecutionCompleted{Result: domain.Result{Verdict: domain.VerdictCompleted}},
 		domain.ExecutionCompleted{Result: full},
 		domain.ExecutionFailed{Reason: domain.VerdictCancelled, Message: "cancelled while queued"},
 		domain.ExecutionFailed{Reason: domain.VerdictRuntimeErr, Result: &full},
 		domain.ExecutionFailed{Reason: domain.VerdictSystemError},
+		domain.ExecutionErased{Reason: domain.EraseRequested},
+		domain.ExecutionErased{Reason: domain.EraseRetention},
 	}
 }
 

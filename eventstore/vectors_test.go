@@ -58,13 +58,13 @@ func vectorRecords(t *testing.T) []struct{ name, record string } {
 			SchemaVersion: 1, ExecutionID: "0190f0e0-1111-7000-8000-000000000001", Sequence: seq, OccurredAt: at,
 			CorrelationID: "req-1", Actor: "anonymous", Data: data}
 	}
-	queued := env(1, domain.ExecutionQueued{Language: "python", Version: "3.11",
+	queued := env(1, queuedV1{Language: "python", Version: "3.11",
 		Script: "print(\"<b>&amp;</b>\")\u2028# é 😀 \\ \t\x01", Stdin: "line\n", Limits: domain.DefaultLimits, Owner: "anonymous"})
 	first := seal(&queued, "")
 	started := env(2, domain.ExecutionStarted{Runner: "runner-1", Sandbox: "runc", Attempt: 1, Limits: domain.DefaultLimits})
 	second := seal(&started, queued.Hash)
-	failed := env(3, domain.ExecutionFailed{Reason: domain.VerdictMemoryLimit, Message: "killed: out of memory",
-		Result: &domain.Result{Verdict: domain.VerdictMemoryLimit, ExitCode: domain.IntPtr(-9), Signal: "SIGKILL",
+	failed := env(3, failedV1{Reason: domain.VerdictMemoryLimit, Message: "killed: out of memory",
+		Result: &resultV1{Verdict: domain.VerdictMemoryLimit, ExitCode: domain.IntPtr(-9), Signal: "SIGKILL",
 			Usage: domain.ResourceUsage{WallTimeMs: 812, CPUTimeMs: 77, PeakMemoryBytes: 1 << 40}}})
 	third := seal(&failed, started.Hash)
 
@@ -182,7 +182,7 @@ func TestPythonVerifierKnowsEveryEventType(t *testing.T) {
 	}
 	list := string(src[i : i+strings.Index(string(src[i:]), ")")])
 	for _, typ := range []string{domain.TypeExecutionQueued, domain.TypeExecutionStarted, domain.TypeExecutionAbandoned,
-		domain.TypeExecutionResumed, domain.TypeExecutionCompleted, domain.TypeExecutionFailed} {
+		domain.TypeExecutionResumed, domain.TypeExecutionCompleted, domain.TypeExecutionFailed, domain.TypeExecutionErased} {
 		if !strings.Contains(list, `"`+typ+`"`) {
 			t.Errorf("verify_ledger.py does not know %s", typ)
 		}

@@ -87,9 +87,9 @@ func history(t *testing.T, id string, evs ...domain.Event) []record {
 
 func completedHistory(t *testing.T, id string) []record {
 	return history(t, id,
-		domain.ExecutionQueued{Language: "python", Version: "3.11", Script: "print('hi')", Limits: domain.DefaultLimits, Owner: "anonymous"},
+		domain.ExecutionQueued{Language: "python", Version: "3.11", Input: domain.Sealed("print('hi')"), Limits: domain.DefaultLimits, Owner: "anonymous"},
 		domain.ExecutionStarted{Runner: "r", Sandbox: "runc", Attempt: 1, Limits: domain.DefaultLimits},
-		domain.ExecutionCompleted{Result: domain.Result{Verdict: domain.VerdictCompleted, ExitCode: domain.IntPtr(0), Stdout: "hi\n",
+		domain.ExecutionCompleted{Result: domain.Result{Verdict: domain.VerdictCompleted, ExitCode: domain.IntPtr(0), Output: "sealed-hi",
 			Usage: domain.ResourceUsage{WallTimeMs: 40, CPUTimeMs: 20, PeakMemoryBytes: 8 << 20}}})
 }
 
@@ -125,7 +125,7 @@ func TestProjector(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v.Status != domain.StatusCompleted || v.Sequence != 3 || v.Output != "hi\n" || *v.ExitCode != 0 || v.ResourceUsage.PeakMemoryBytes != 8<<20 {
+		if v.Status != domain.StatusCompleted || v.Sequence != 3 || v.SealedOutput != "sealed-hi" || *v.ExitCode != 0 || v.ResourceUsage.PeakMemoryBytes != 8<<20 {
 			t.Fatalf("view: %+v", v)
 		}
 		evs, err := store.Events(ctx, id, 0)
@@ -205,12 +205,12 @@ func TestProjector(t *testing.T) {
 
 	t.Run("OK late terminal event kept but ignored", func(t *testing.T) {
 		h := history(t, "late",
-			domain.ExecutionQueued{Language: "python", Version: "3.11", Script: "x", Limits: domain.DefaultLimits, Owner: "a"},
+			domain.ExecutionQueued{Language: "python", Version: "3.11", Input: domain.Sealed("x"), Limits: domain.DefaultLimits, Owner: "a"},
 			domain.ExecutionFailed{Reason: domain.VerdictCancelled, Message: "cancelled by a"},
-			domain.ExecutionCompleted{Result: domain.Result{Verdict: domain.VerdictCompleted, Stdout: "late"}})
+			domain.ExecutionCompleted{Result: domain.Result{Verdict: domain.VerdictCompleted, Output: "late"}})
 		handle(t, h...)
 		v, _ := store.View(ctx, "late")
-		if v.Status != domain.StatusFailed || v.FailureReason != domain.VerdictCancelled || v.Output != "" || v.Sequence != 3 {
+		if v.Status != domain.StatusFailed || v.FailureReason != domain.VerdictCancelled || v.SealedOutput != "" || v.Sequence != 3 {
 			t.Fatalf("got %+v", v)
 		}
 	})
@@ -404,7 +404,7 @@ func TestProjectorProjectsTheNextEventWithoutReading(t *testing.T) {
 		if n := store.readsSince(from); n != 0 {
 			t.Fatalf("%d reads for the events after the first", n)
 		}
-		if v := view("next"); v.Status != domain.StatusCompleted || v.Sequence != 3 || v.Output != "hi\n" {
+		if v := view("next"); v.Status != domain.StatusCompleted || v.Sequence != 3 || v.SealedOutput != "sealed-hi" {
 			t.Fatalf("view: %+v", v)
 		}
 	})

@@ -32,12 +32,12 @@ func TestFactsFollowTheEventsAndReplayingChangesNothing(t *testing.T) {
 	}
 	done := completedHistory(t, "0193a1c2-0000-7000-8000-0000000000a1")
 	failed := history(t, "0193a1c2-0000-7000-8000-0000000000a2",
-		domain.ExecutionQueued{Language: "python", Version: "3.11", Script: "1/0", Limits: domain.DefaultLimits, Owner: "u1"},
+		domain.ExecutionQueued{Language: "python", Version: "3.11", Input: domain.Sealed("1/0"), Limits: domain.DefaultLimits, Owner: "u1"},
 		domain.ExecutionStarted{Runner: "r", Sandbox: "runc", Attempt: 1, Limits: domain.DefaultLimits},
 		domain.ExecutionFailed{Reason: domain.VerdictRuntimeErr, Result: &domain.Result{Verdict: domain.VerdictRuntimeErr, ExitCode: domain.IntPtr(1),
 			Usage: domain.ResourceUsage{WallTimeMs: 70, CPUTimeMs: 30, PeakMemoryBytes: 9 << 20}}})
 	queued := history(t, "0193a1c2-0000-7000-8000-0000000000a3",
-		domain.ExecutionQueued{Language: "python", Version: "3.12", Script: "1", Limits: domain.DefaultLimits, Owner: "u1"})
+		domain.ExecutionQueued{Language: "python", Version: "3.12", Input: domain.Sealed("1"), Limits: domain.DefaultLimits, Owner: "u1"})
 
 	live := openStore(t)
 	fold(live, 2, done, failed, queued) // every event twice

@@ -14,7 +14,7 @@ func TestErrConfigNamesEveryMissingPart(t *testing.T) {
 	if err == nil {
 		t.Fatal("a runner without ID, Ledger, Backlog and Sandbox was built")
 	}
-	for _, want := range []string{"ID is required", "Ledger is required", "Backlog is required", "Sandbox is required"} {
+	for _, want := range []string{"ID is required", "Ledger is required", "Backlog is required", "Sandbox is required", "Content is required"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q does not say %q", err, want)
 		}

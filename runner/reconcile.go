@@ -103,7 +103,7 @@ func (r *Runner) Reconcile(ctx context.Context) error {
 
 func jobOf(e domain.Execution) Job {
 	return Job{ExecutionID: e.ID, Attempt: e.Attempt, Language: e.Language, Version: e.Version,
-		Script: e.Script, Stdin: e.Stdin, Limits: e.Limits}
+		Input: e.SealedInput, Limits: e.Limits}
 }
 
 // gcEvery is how often the sweep looks for sandboxes nobody follows.

@@ -51,6 +51,16 @@ func (r *Runner) execute(traceCtx context.Context, rn *run, job Job, meta events
 	begin := time.Now()
 	var res domain.Result
 	var err error
+	if job, err = r.open(ctx, job); err != nil {
+		// Without its script nothing can run; the platform's fault.
+		log.Error("opening the script failed", "err", err)
+		cancel(nil)
+		<-renewDone
+		r.cfg.Metrics.finished.WithLabelValues(string(domain.VerdictSystemError)).Inc()
+		r.report(traceCtx, id, attempt, domain.Result{Verdict: domain.VerdictSystemError,
+			Message: "the platform could not read the script; this is the platform's fault"}, false, meta, log)
+		return
+	}
 	if resume {
 		r.cfg.Metrics.resumed.Inc()
 		var found bool
@@ -119,6 +129,16 @@ func (r *Runner) execute(traceCtx context.Context, rn *run, job Job, meta events
 	r.report(traceCtx, id, attempt, res, err == nil, meta, log)
 }
 
+// open fills in the job's script and stdin from its sealed input.
+func (r *Runner) open(ctx context.Context, job Job) (Job, error) {
+	in, err := r.cfg.Content.OpenInput(ctx, job.ExecutionID, job.Input)
+	if err != nil {
+		return job, err
+	}
+	job.Script, job.Stdin = in.Script, in.Stdin
+	return job, nil
+}
+
 // recordGrace is how long a runner that finds the sandbox of its attempt
 // gone waits for whoever ended it to record the outcome.
 const recordGrace = 3 * time.Second
@@ -148,19 +168,28 @@ func (r *Runner) report(traceCtx context.Context, id string, attempt int, res do
 	Error(string, ...any)
 }) {
 	// Sanitize here, not after encoding: JSON would turn each invalid byte
-	// into its own U+FFFD, where the result's rule is one per sequence. And
-	// fit the output in the ledger before sending, or the command itself
-	// would be too large to send.
-	res = eventstore.FitResult(res.Sanitized())
-	cmd := eventstore.Command{Kind: eventstore.CommandReport, ExecutionID: id, Actor: "runner",
-		CorrelationID: meta.CorrelationID, CausationID: meta.CausationID,
-		Report: &eventstore.ReportArgs{Runner: r.cfg.ID, Attempt: attempt, Result: res, Genuine: genuine}}
+	// into its own U+FFFD, where the result's rule is one per sequence.
+	// Then seal the output (fitted in the ledger first, or the command
+	// itself would be too large to send): it leaves the runner only sealed.
+	res = res.Sanitized()
+	seal := func(out domain.Output) (domain.Sealed, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(traceCtx), r.cfg.AskTimeout)
+		defer cancel()
+		return r.cfg.Content.SealOutput(ctx, id, out)
+	}
 	// The result is worth retrying for, even while stopping: the script
 	// already ran and its sandbox is gone; a successor would run it again.
 	// Asking again is safe: a second report of an ended execution is void.
 	backoff := 100 * time.Millisecond
 	for i := 0; ; i++ {
-		reply, err := r.ask(context.WithoutCancel(traceCtx), cmd)
+		sealed, err := eventstore.SealResult(res, seal)
+		var reply eventstore.Reply
+		if err == nil {
+			cmd := eventstore.Command{Kind: eventstore.CommandReport, ExecutionID: id, Actor: "runner",
+				CorrelationID: meta.CorrelationID, CausationID: meta.CausationID,
+				Report: &eventstore.ReportArgs{Runner: r.cfg.ID, Attempt: attempt, Result: sealed, Genuine: genuine}}
+			reply, err = r.ask(context.WithoutCancel(traceCtx), cmd)
+		}
 		if err == nil || i == 8 {
 			if err != nil {
 				log.Error("recording the result failed; the execution will be re-run", "err", err)

@@ -33,7 +33,8 @@ type Backlog interface {
 	Execution(ctx context.Context, id string) (domain.Execution, error)
 }
 
-// Config configures a Runner. ID, Ledger, Backlog and Sandbox are required.
+// Config configures a Runner. ID, Ledger, Backlog, Sandbox and Content are
+// required.
 type Config struct {
 	// ID names this runner in claims and events. It must be stable across
 	// restarts of the same runner (it is kept in its data directory), so that
@@ -42,6 +43,7 @@ type Config struct {
 	Ledger  Ledger
 	Backlog Backlog
 	Sandbox Sandbox
+	Content Content
 	// Slots bounds concurrent sandboxes. Work beyond it stays queued in the
 	// ledger, not in memory.
 	Slots int
@@ -100,6 +102,9 @@ func (c Config) Validate() error {
 	}
 	if c.Sandbox == nil {
 		errs = append(errs, errors.New("runner: Sandbox is required"))
+	}
+	if c.Content == nil {
+		errs = append(errs, errors.New("runner: Content is required"))
 	}
 	return errors.Join(errs...)
 }
@@ -200,7 +205,7 @@ func (r *Runner) HandleEvent(ctx context.Context, env eventstore.Envelope) error
 		}
 		q := ev.(domain.ExecutionQueued)
 		job := Job{ExecutionID: env.ExecutionID, Language: q.Language, Version: q.Version,
-			Script: q.Script, Stdin: q.Stdin, Limits: q.Limits}
+			Input: q.Input, Limits: q.Limits}
 		meta := eventstore.Command{CorrelationID: env.CorrelationID, CausationID: env.EventID}
 		return r.claim(ctx, job, eventstore.ClaimStart, meta)
 	case domain.TypeExecutionCompleted, domain.TypeExecutionFailed:

@@ -59,7 +59,7 @@ func (c *countingSandbox) Run(ctx context.Context, j runner.Job) (domain.Result,
 func (w world) newRunner(t *testing.T, id string, sb runner.Sandbox, slots int) *runner.Runner {
 	t.Helper()
 	r, err := runner.New(runner.Config{ID: id, Ledger: w.Asker(t, id), Backlog: projections.Backlog{Store: w.Views},
-		Sandbox: sb, Slots: slots, LeaseTTL: 2 * time.Second, RenewEvery: 200 * time.Millisecond,
+		Sandbox: sb, Content: w.Content, Slots: slots, LeaseTTL: 2 * time.Second, RenewEvery: 200 * time.Millisecond,
 		ReconcileEvery: 200 * time.Millisecond, Logger: testenv.Quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func (w world) startRunner(t *testing.T, r *runner.Runner) context.CancelFunc {
 
 func (w world) queue(t *testing.T, script string) eventstore.Envelope {
 	t.Helper()
-	return testenv.Submit(t, w.user, script)
+	return testenv.Submit(t, w.user, w.Content, script)
 }
 
 func terminal(e domain.Execution) bool { return e.Status.Terminal() }
@@ -119,7 +119,7 @@ func TestRunner(t *testing.T) {
 		}
 		w.startRunner(t, r)
 		for _, id := range ids {
-			if v := w.WaitView(t, id, terminal, 30*time.Second); v.Status != domain.StatusCompleted || v.Output != "ok\n" {
+			if v := w.Reveal(t, w.WaitView(t, id, terminal, 30*time.Second)); v.Status != domain.StatusCompleted || v.Output != "ok\n" {
 				t.Fatalf("%s: %+v", id, v)
 			}
 		}
@@ -132,7 +132,7 @@ func TestRunner(t *testing.T) {
 		sb := &countingSandbox{Sandbox: w.sandbox}
 		// Ten slots, but room for two 100m sandboxes only.
 		r, err := runner.New(runner.Config{ID: "r-budget", Ledger: w.Asker(t, "r-budget"), Backlog: projections.Backlog{Store: w.Views},
-			Sandbox: sb, Slots: 10, CPUBudget: 2 * domain.DefaultLimits.CPUMillicores, LeaseTTL: 2 * time.Second,
+			Sandbox: sb, Content: w.Content, Slots: 10, CPUBudget: 2 * domain.DefaultLimits.CPUMillicores, LeaseTTL: 2 * time.Second,
 			RenewEvery: 200 * time.Millisecond, ReconcileEvery: 200 * time.Millisecond, Logger: testenv.Quiet()})
 		if err != nil {
 			t.Fatal(err)
@@ -150,7 +150,7 @@ func TestRunner(t *testing.T) {
 		}
 		w.startRunner(t, r)
 		for _, id := range ids {
-			if v := w.WaitView(t, id, terminal, 30*time.Second); v.Status != domain.StatusCompleted || v.Output != "ok\n" {
+			if v := w.Reveal(t, w.WaitView(t, id, terminal, 30*time.Second)); v.Status != domain.StatusCompleted || v.Output != "ok\n" {
 				t.Fatalf("%s: %+v", id, v)
 			}
 		}

@@ -9,15 +9,26 @@ import (
 	"github.com/integr8scode/integr8scode/domain"
 )
 
-// Job is one run of one script.
+// Job is one run of one script. Input is the script and stdin as the
+// ledger holds them, sealed; the runner opens them into Script and Stdin
+// just before the sandbox runs (Content).
 type Job struct {
 	ExecutionID string
 	Attempt     int
 	Language    string
 	Version     string
+	Input       domain.Sealed
 	Script      string
 	Stdin       string
 	Limits      domain.Limits
+}
+
+// Content opens a job's sealed script and stdin and seals what it printed,
+// with the execution's own key (package content): the runner reads and
+// writes the ledger's content only sealed.
+type Content interface {
+	OpenInput(ctx context.Context, executionID string, s domain.Sealed) (domain.Input, error)
+	SealOutput(ctx context.Context, executionID string, out domain.Output) (domain.Sealed, error)
 }
 
 // Sandbox runs a job in isolation and reports how it ended.

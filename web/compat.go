@@ -65,6 +65,10 @@ func (s *server) handleCompatResult() http.HandlerFunc {
 			writeError(w, r, s.Logger, err)
 			return
 		}
+		if err := s.Content.Reveal(r.Context(), &e); err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
 		writeJSON(w, http.StatusOK, toCompatResult(e))
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 
+	"github.com/integr8scode/integr8scode/content"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
 	"github.com/integr8scode/integr8scode/projections"
@@ -96,7 +99,7 @@ func (s *server) handleSubmit() http.HandlerFunc {
 		if wait, _ := strconv.ParseBool(r.URL.Query().Get("wait")); wait {
 			extendWrite(w, time.Now().Add(s.MaxWait+10*time.Second))
 			if done, ok := s.waitTerminal(r.Context(), exec); ok {
-				writeJSON(w, http.StatusOK, resource(done))
+				s.writeExecution(w, r, http.StatusOK, done)
 				return
 			}
 		}
@@ -104,8 +107,26 @@ func (s *server) handleSubmit() http.HandlerFunc {
 		if !created {
 			status = http.StatusOK // an idempotent replay of an earlier request
 		}
-		writeJSON(w, status, resource(exec))
+		s.writeExecution(w, r, status, exec)
 	}
+}
+
+// show is e as the API shows it to whoever may read it: its content
+// opened with the execution's key, or none and erased: true once erased.
+func (s *server) show(ctx context.Context, e domain.Execution) (Execution, error) {
+	if err := s.Content.Reveal(ctx, &e); err != nil {
+		return Execution{}, fmt.Errorf("open the content of %s: %w", e.ID, err)
+	}
+	return resource(e), nil
+}
+
+func (s *server) writeExecution(w http.ResponseWriter, r *http.Request, status int, e domain.Execution) {
+	out, err := s.show(r.Context(), e)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, status, out)
 }
 
 // submit validates a request and asks the ledger writer to queue it.
@@ -125,11 +146,6 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 		return domain.Execution{}, false, err
 	}
 	who := principal(r).ID()
-	ev, err := domain.Queue(domain.Spec{Language: lang, Version: version, Script: req.Script,
-		Stdin: req.Stdin, Limits: limits, Owner: who})
-	if err != nil {
-		return domain.Execution{}, false, err
-	}
 	id := uuid.Must(uuid.NewV7()).String()
 	key := r.Header.Get("Idempotency-Key")
 	if key != "" {
@@ -137,6 +153,19 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 			return domain.Execution{}, false, domain.Errorf(domain.EINVALID, "Idempotency-Key is longer than 255 characters")
 		}
 		id = s.idempotentID(r, key)
+	}
+	// The script and stdin leave this process only sealed, under the
+	// execution's own key (made here, or found for a retried key).
+	ev, err := domain.Queue(domain.Spec{Language: lang, Version: version, Script: req.Script,
+		Stdin: req.Stdin, Limits: limits, Owner: who}, func(in domain.Input) (domain.Sealed, error) {
+		sealed, err := s.Content.SealInput(r.Context(), id, in)
+		if errors.Is(err, content.ErrErased) {
+			return "", domain.Errorf(domain.ECONFLICT, "execution %s exists and its content was erased", id)
+		}
+		return sealed, err
+	})
+	if err != nil {
+		return domain.Execution{}, false, err
 	}
 	done, err := s.admit(r)
 	if err != nil {
@@ -292,7 +321,12 @@ func (s *server) handleGet() http.HandlerFunc {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, s.withPosition(r.Context(), e))
+		out, err := s.withPosition(r.Context(), e)
+		if err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
 	}
 }
 
@@ -328,7 +362,7 @@ func (s *server) handleCancel() http.HandlerFunc {
 			writeError(w, r, s.Logger, err)
 			return
 		}
-		writeJSON(w, http.StatusAccepted, resource(e))
+		s.writeExecution(w, r, http.StatusAccepted, e)
 	}
 }
 
@@ -383,7 +417,12 @@ func (s *server) handleList() http.HandlerFunc {
 		}
 		resp := listResponse{Executions: make([]Execution, 0, len(items))}
 		for _, e := range items {
-			resp.Executions = append(resp.Executions, resource(e))
+			out, err := s.show(r.Context(), e)
+			if err != nil {
+				writeError(w, r, s.Logger, err)
+				return
+			}
+			resp.Executions = append(resp.Executions, out)
 		}
 		if more && len(items) > 0 {
 			last := items[len(items)-1]
@@ -441,5 +480,45 @@ func decodeCursor(s string) (projections.Cursor, error) {
 func (s *server) handleRuntimes() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Catalog)
+	}
+}
+
+// erasedResponse answers DELETE /executions/{id}/content.
+type erasedResponse struct {
+	ExecutionID string `json:"execution_id"`
+	Erased      bool   `json:"erased"`
+	// RecordedInTheClear is true for an execution recorded before content
+	// was sealed: the views no longer show its content, but the ledger's
+	// events hold it in the clear and no key can erase it from there.
+	RecordedInTheClear bool `json:"recorded_in_the_clear"`
+}
+
+// handleErase erases an ended execution's content (its script, stdin and
+// output) for its owner or an admin: ExecutionErased in the ledger, the
+// data key destroyed. 409 while it is queued or running.
+func (s *server) handleErase() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if hasBody(r) {
+			if err := decodeJSON(w, r, &struct{}{}); err != nil {
+				writeError(w, r, s.Logger, err)
+				return
+			}
+		}
+		e, err := s.lookupFor(r, chi.URLParam(r, "id"))
+		if err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		if s.Eraser == nil {
+			writeError(w, r, s.Logger, domain.Errorf(domain.EUNAVAILABLE, "erasure is not available on this server"))
+			return
+		}
+		out, err := s.Eraser.Erase(r.Context(), e.ID, principal(r).ID(), domain.EraseRequested)
+		if err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		s.recent.forget(e.ID)
+		writeJSON(w, http.StatusOK, erasedResponse{ExecutionID: e.ID, Erased: true, RecordedInTheClear: out.InTheClear})
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/integr8scode/integr8scode/accounts"
 	"github.com/integr8scode/integr8scode/adapters/mongo"
+	"github.com/integr8scode/integr8scode/content"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/internal/testenv"
 	"github.com/integr8scode/integr8scode/projections"
@@ -29,6 +30,7 @@ type api struct {
 	srv      *httptest.Server
 	reg      *prometheus.Registry
 	accounts *accounts.Service // the one the server uses, for making admins
+	ledger   testenv.Ledger
 }
 
 // startAPI starts the API; tune may adjust its dependencies and the server.
@@ -46,7 +48,9 @@ func startAPI(t testing.TB, tune func(*Deps, *http.Server)) *api {
 	}
 	// Limits far above what any test submits; the quota tests set their own.
 	roomy := accounts.Quota{PerMinute: 100000, Burst: 10000, Concurrent: 10000}
-	d := Deps{Ledger: l.Asker(t, "api"), Views: l.Views, Backlog: projections.Backlog{Store: l.Views}, Keys: l.Keys,
+	ask := l.Asker(t, "api")
+	d := Deps{Ledger: ask, Views: l.Views, Content: l.Content,
+		Eraser: &content.Eraser{Keys: l.Content, Ledger: ask, Views: l.Views, Logger: testenv.Quiet()}, Backlog: projections.Backlog{Store: l.Views}, Keys: l.Keys,
 		Catalog: catalog, Logger: testenv.Quiet(), Gatherer: reg, Registerer: reg,
 		Accounts: acc, Scripts: &accounts.Scripts{Store: store, Catalog: catalog},
 		Quotas: &accounts.Quotas{Anonymous: roomy, User: roomy, Admin: roomy}}
@@ -59,7 +63,7 @@ func startAPI(t testing.TB, tune func(*Deps, *http.Server)) *api {
 	ts.Config.Handler = h
 	ts.Start()
 	t.Cleanup(ts.Close)
-	return &api{URL: ts.URL, handler: h, srv: ts, reg: reg, accounts: d.Accounts}
+	return &api{URL: ts.URL, handler: h, srv: ts, reg: reg, accounts: d.Accounts, ledger: l}
 }
 
 // testTokenKeys sign the access tokens of the test servers.

@@ -96,15 +96,15 @@ func (s *server) handleQueue() http.HandlerFunc {
 
 // withPosition is e as the API shows it, with its place in the queue while
 // it waits for a sandbox.
-func (s *server) withPosition(ctx context.Context, e domain.Execution) Execution {
-	out := resource(e)
-	if e.Status != domain.StatusQueued || s.queue == nil {
-		return out
+func (s *server) withPosition(ctx context.Context, e domain.Execution) (Execution, error) {
+	out, err := s.show(ctx, e)
+	if err != nil || e.Status != domain.StatusQueued || s.queue == nil {
+		return out, err
 	}
 	if v, err := s.queue.view(ctx); err == nil {
 		out.QueuePosition = v.position(e.ID)
 	} else {
 		s.Logger.Warn("queue position unavailable", "err", err)
 	}
-	return out
+	return out, nil
 }

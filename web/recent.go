@@ -57,3 +57,11 @@ func (r *recent) get(id string) (domain.Execution, bool) {
 	}
 	return x.e, true
 }
+
+// forget drops what this process remembers of id (its content was erased:
+// the view, which folds the erasure, is the one to read).
+func (r *recent) forget(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, id)
+}

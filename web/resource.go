@@ -33,6 +33,10 @@ type Execution struct {
 	UpdatedAt       time.Time             `json:"updated_at"`
 	StartedAt       *time.Time            `json:"started_at"`
 	FinishedAt      *time.Time            `json:"finished_at"`
+	// Erased says the content (script, stdin, output, errors) was erased,
+	// and ErasedAt when (absent when not known).
+	Erased   bool       `json:"erased"`
+	ErasedAt *time.Time `json:"erased_at,omitempty"`
 	// QueuePosition is the 1-based place among queued executions (GET of
 	// a queued execution only).
 	QueuePosition int `json:"queue_position,omitempty"`
@@ -45,5 +49,5 @@ func resource(e domain.Execution) Execution {
 		Signal: e.Signal, FailureReason: e.FailureReason, OutputTruncated: e.OutputTruncated,
 		ResourceUsage: e.ResourceUsage, Attempt: e.Attempt, Runner: e.Runner, Resumes: e.Resumes,
 		VersionSeq: e.Sequence, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, StartedAt: e.StartedAt,
-		FinishedAt: e.FinishedAt}
+		FinishedAt: e.FinishedAt, Erased: e.Erased, ErasedAt: e.ErasedAt}
 }

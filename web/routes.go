@@ -77,6 +77,7 @@ func (s *server) apiRoutes(r chi.Router) {
 		r.Get("/executions/{id}/events", s.handleEvents())
 		r.Get("/executions/{id}/stream", s.handleStream())
 		r.Post("/executions/{id}/cancel", s.handleCancel())
+		r.Delete("/executions/{id}/content", s.handleErase())
 		r.Get("/runtimes", s.handleRuntimes())
 		r.Get("/queue", s.handleQueue())
 		r.Get("/stats", s.handleStats())

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/integr8scode/integr8scode/accounts"
+	"github.com/integr8scode/integr8scode/content"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
 	"github.com/integr8scode/integr8scode/projections"
@@ -71,6 +72,22 @@ type Deps struct {
 	// MaxBacklog is how many queued executions the platform takes before
 	// it answers new submissions 503 (default 500, at most 1000).
 	MaxBacklog int
+	// Content seals a submission's script and stdin and opens an
+	// execution's content for whoever may read it; Eraser erases it
+	// (package content). Nil: keys in memory for this process only.
+	Content Content
+	Eraser  Eraser
+}
+
+// Content is what the API needs of the content keys (content.Keys).
+type Content interface {
+	SealInput(ctx context.Context, executionID string, in domain.Input) (domain.Sealed, error)
+	Reveal(ctx context.Context, e *domain.Execution) error
+}
+
+// Eraser erases an execution's content (content.Eraser).
+type Eraser interface {
+	Erase(ctx context.Context, executionID, actor, reason string) (content.Outcome, error)
 }
 
 type server struct {
@@ -116,6 +133,15 @@ func newServer(d Deps) *server {
 	if d.IdempotencySecret == nil {
 		d.IdempotencySecret = make([]byte, 32)
 		_, _ = rand.Read(d.IdempotencySecret)
+	}
+	if d.Content == nil {
+		kek := make([]byte, 32)
+		_, _ = rand.Read(kek)
+		keys, _ := content.NewKeys(content.NewMemoryStore(), kek)
+		d.Content = keys
+		if d.Eraser == nil && d.Ledger != nil {
+			d.Eraser = &content.Eraser{Keys: keys, Ledger: d.Ledger, Logger: d.Logger}
+		}
 	}
 	quotas := accounts.DefaultQuotas
 	if d.Quotas != nil {

@@ -31,7 +31,7 @@ const concurrency = 64
 func BenchmarkAppendAndProject(b *testing.B) {
 	l := testenv.StartLedger(b, "bench", 15*time.Second)
 	ask := l.Asker(b, "bench")
-	queued := domain.ExecutionQueued{Language: "python", Version: "3.11", Script: "print('hi')", Limits: domain.DefaultLimits, Owner: "anonymous"}
+	queued := domain.ExecutionQueued{Language: "python", Version: "3.11", Input: domain.Sealed("print('hi')"), Limits: domain.DefaultLimits, Owner: "anonymous"}
 
 	b.Run("ledger", func(b *testing.B) {
 		ids := make([]string, b.N)

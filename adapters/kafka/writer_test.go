@@ -64,7 +64,7 @@ func ask(t testing.TB, a *Asker, cmd eventstore.Command) eventstore.Reply {
 
 func submitCmd(id string) eventstore.Command {
 	return eventstore.Command{Kind: eventstore.CommandSubmit, ExecutionID: id, Actor: "anonymous",
-		Submit: &domain.ExecutionQueued{Language: "python", Version: "3.11", Script: "print(1)", Limits: domain.DefaultLimits, Owner: "anonymous"}}
+		Submit: &domain.ExecutionQueued{Language: "python", Version: "3.11", Input: domain.Sealed("print(1)"), Limits: domain.DefaultLimits, Owner: "anonymous"}}
 }
 
 // auditLog reads the whole ledger as a read_committed auditor does.
@@ -109,7 +109,7 @@ func TestWriterAppendsEachCommandsEventsOnce(t *testing.T) {
 	})
 	t.Run("ErrConflict a different request under the same id", func(t *testing.T) {
 		cmd := submitCmd(id)
-		cmd.Submit.Script = "print(2)"
+		cmd.Submit.Input = "print(2)"
 		if r := ask(t, api, cmd); domain.ErrorCode(r.Err()) != domain.ECONFLICT {
 			t.Fatalf("different submit: %+v", r)
 		}
@@ -157,7 +157,7 @@ func TestWriterRacingWritersMakeOneChain(t *testing.T) {
 				started.Add(1)
 				rep := ask(t, rn, eventstore.Command{Kind: eventstore.CommandReport, ExecutionID: id, Actor: "runner",
 					Report: &eventstore.ReportArgs{Runner: name, Attempt: r.Head.Attempt, Genuine: true,
-						Result: domain.Result{Verdict: domain.VerdictCompleted, ExitCode: domain.IntPtr(0), Stdout: "1\n"}}})
+						Result: domain.Result{Verdict: domain.VerdictCompleted, ExitCode: domain.IntPtr(0), Output: "sealed-1"}}})
 				if rep.Err() == nil {
 					ended.Add(1)
 				}

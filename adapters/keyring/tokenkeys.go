@@ -87,6 +87,9 @@ func RotateTokenKey(dir string) (string, error) {
 	if _, err := LoadOrCreateIdempotencySecret(dir); err != nil {
 		return "", err
 	}
+	if _, err := LoadOrCreateContentKEK(filepath.Join(dir, ContentKEKFile)); err != nil {
+		return "", err
+	}
 	if err := writeFileOf("token keys", dir, hexID+".key", []byte(base64.StdEncoding.EncodeToString(secret)+"\n")); err != nil {
 		return "", err
 	}
@@ -126,4 +129,42 @@ func LoadOrCreateIdempotencySecret(dir string) ([]byte, error) {
 		return nil, fmt.Errorf("token keys: %s must hold at least 32 bytes, base64", path)
 	}
 	return secret, nil
+}
+
+// ContentKEKFile is the key-encryption key, beside the token keys, under
+// which every execution's data key is stored wrapped (package content): 32
+// random bytes, base64. A dump of the key store without it reveals
+// nothing; losing it loses every execution's content, so backups must
+// hold it (docs/operations.md). It is never rotated by the platform.
+const ContentKEKFile = "content.kek"
+
+// LoadOrCreateContentKEK reads the key-encryption key at path, creating it
+// if its directory can be written.
+func LoadOrCreateContentKEK(path string) ([]byte, error) {
+	kek, err := LoadContentKEK(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return kek, err
+	}
+	kek = make([]byte, 32)
+	if _, err := rand.Read(kek); err != nil {
+		return nil, err
+	}
+	if err := writeFileOf("content keys", filepath.Dir(path), filepath.Base(path), []byte(base64.StdEncoding.EncodeToString(kek)+"\n")); err != nil {
+		return nil, fmt.Errorf("%w (a read-only directory must hold %s: make it with integr8scode admin rotate-token-key)", err, filepath.Base(path))
+	}
+	return kek, nil
+}
+
+// LoadContentKEK reads the key-encryption key at path (a runner reads the
+// one the API made; fs.ErrNotExist while there is none).
+func LoadContentKEK(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("content keys: %w", err)
+	}
+	kek, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(kek) != 32 {
+		return nil, fmt.Errorf("content keys: %s must hold 32 bytes, base64", path)
+	}
+	return kek, nil
 }

@@ -27,9 +27,10 @@ func Collections() []string {
 }
 
 // allCollections is every collection this package uses: the read models
-// and the primary data of accounts (accounts.go), which nothing rebuilds.
+// and the primary data of accounts (accounts.go) and of content keys
+// (contentkeys.go), which nothing rebuilds.
 func allCollections() []string {
-	return append(Collections(), AccountCollections()...)
+	return slices.Concat(Collections(), AccountCollections(), ContentKeyCollections())
 }
 
 // Connect opens a client to uri and checks that the server answers. Values

@@ -31,6 +31,9 @@ type dialect interface {
 	// events answers Projections.Events, list Projections.List.
 	events(ctx context.Context, p *Projections, id string, after int64) ([]projections.ArchivedEvent, error)
 	list(ctx context.Context, p *Projections, q projections.ListQuery) ([]domain.Execution, bool, error)
+	// scrub makes the server's files forget bytes deleted or overwritten
+	// so far (a destroyed content key), where the server needs telling.
+	scrub(ctx context.Context) error
 	// close releases what the dialect holds.
 	close() error
 }
@@ -40,6 +43,10 @@ type mongoDialect struct{}
 
 func (mongoDialect) name() string { return "mongodb" }
 func (mongoDialect) close() error { return nil }
+
+// scrub: MongoDB's storage engine reuses freed space in its own time;
+// docs/operations.md says what an operator of MongoDB does about it.
+func (mongoDialect) scrub(context.Context) error { return nil }
 
 func (mongoDialect) writeIf(ctx context.Context, _ *mongo.Collection, id string, conds []cond, write writeFunc) (bool, error) {
 	filter := bson.D{{Key: "_id", Value: id}}

@@ -89,9 +89,12 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 			TLSKeyFile:  certs.serverKey(),
 			TLSCAFile:   certs.ca(),
 		},
-		Logger:    log.With("component", "ferretdb"),
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + filepath.ToSlash(dir) + "/",
+		Logger:  log.With("component", "ferretdb"),
+		Handler: "sqlite",
+		// Every connection of FerretDB overwrites deleted content with
+		// zeros (content keys destroyed by an erasure must not linger in
+		// free pages; see embeddedDialect.scrub for the WAL).
+		SQLiteURL: "file:" + filepath.ToSlash(dir) + "/?" + sqliteSecureDelete,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("embedded mongo: %w", err)
@@ -154,4 +157,20 @@ func (e *Embedded) Close() error {
 		e.log.Info("embedded mongo stopped")
 	})
 	return nil
+}
+
+// AttachEmbedded is the embedded store that another process on this
+// machine runs from dir (a running `integr8scode up`), for a tool that
+// reaches it over the wire with uri: opened with (*Embedded).Open, the
+// database works on that store's files as the running process does (its
+// SQLite indexes, and scrubbing the write-ahead log after a content key
+// is destroyed). Close does nothing: the store is not this process's.
+func AttachEmbedded(dir, uri string) *Embedded {
+	return &Embedded{dir: dir, uri: uri, log: slog.New(slog.DiscardHandler), stop: func() {}, done: closedChan()}
+}
+
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
 }

@@ -28,6 +28,10 @@ func newFerretDialect() *ferretDialect { return &ferretDialect{locks: &keyLocks{
 func (*ferretDialect) name() string { return "ferretdb" }
 func (*ferretDialect) close() error { return nil }
 
+// scrub: a FerretDB elsewhere keeps its own storage (its operator sets
+// that storage's secure deletion up); only the embedded one is ours.
+func (*ferretDialect) scrub(context.Context) error { return nil }
+
 func (f *ferretDialect) writeIf(ctx context.Context, coll *mongo.Collection, id string, conds []cond, write writeFunc) (bool, error) {
 	unlock := f.locks.lock(coll.Name() + "\x00" + id)
 	defer unlock()

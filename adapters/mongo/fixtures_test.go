@@ -26,9 +26,9 @@ func ptime(t time.Time) *time.Time { return &t }
 func sampleExecution(id string) domain.Execution {
 	return domain.Execution{
 		ID: id, Status: domain.StatusCompleted, Language: "python", Version: "3.12",
-		Script: "print('hi')\n", Stdin: "in", Owner: "alice",
-		Limits: domain.Limits{TimeoutMs: 5000, MemoryBytes: 128 << 20, CPUMillicores: 100},
-		Output: "hi\n", Errors: "", ExitCode: domain.IntPtr(0), OutputTruncated: true,
+		SealedInput: "c2VhbGVkIGlucHV0", Owner: "alice",
+		Limits:       domain.Limits{TimeoutMs: 5000, MemoryBytes: 128 << 20, CPUMillicores: 100},
+		SealedOutput: "c2VhbGVkIG91dHB1dA", Errors: "", ExitCode: domain.IntPtr(0), OutputTruncated: true,
 		ResourceUsage: &domain.ResourceUsage{WallTimeMs: 12, CPUTimeMs: 9, PeakMemoryBytes: 7 << 20},
 		Attempt:       2, Runner: "runner-1", Sequence: 3,
 		CreatedAt: at(0), UpdatedAt: at(3 * time.Second),
@@ -48,7 +48,7 @@ func failedExecution(id string) domain.Execution {
 // queuedExecution has every optional pointer nil.
 func queuedExecution(id string, created time.Time) domain.Execution {
 	return domain.Execution{ID: id, Status: domain.StatusQueued, Language: "python", Version: "3.12",
-		Script: "print(1)", Owner: "alice", Limits: domain.DefaultLimits, Sequence: 1,
+		SealedInput: "c2VhbGVk", Owner: "alice", Limits: domain.DefaultLimits, Sequence: 1,
 		CreatedAt: created, UpdatedAt: created}
 }
 
@@ -73,10 +73,10 @@ var (
 func chain(t *testing.T, id string) []projections.ArchivedEvent {
 	t.Helper()
 	evs := []domain.Event{
-		domain.ExecutionQueued{Language: "python", Version: "3.12", Script: "print('hi')", Limits: domain.DefaultLimits, Owner: "alice"},
+		domain.ExecutionQueued{Language: "python", Version: "3.12", Input: domain.Sealed("print('hi')"), Limits: domain.DefaultLimits, Owner: "alice"},
 		domain.ExecutionStarted{Runner: "runner-1", Sandbox: "sb-1", Attempt: 1, Limits: domain.DefaultLimits},
 		domain.ExecutionCompleted{Result: domain.Result{Verdict: domain.VerdictCompleted, ExitCode: domain.IntPtr(0),
-			Stdout: "hi\n", Usage: domain.ResourceUsage{WallTimeMs: 31, CPUTimeMs: 20, PeakMemoryBytes: 9 << 20}}},
+			Output: "sealed-hi", Usage: domain.ResourceUsage{WallTimeMs: 31, CPUTimeMs: 20, PeakMemoryBytes: 9 << 20}}},
 	}
 	var out []projections.ArchivedEvent
 	prev := ""

@@ -32,7 +32,11 @@ const (
 	sqliteMetadataTable    = "_ferretdb_collections"
 	sqliteIDIndexSuffix    = "_integr8scode_id_lookup"
 	sqliteDatabaseFileExt  = ".sqlite"
-	sqliteBusyTimeoutParam = "?_pragma=busy_timeout(10000)"
+	sqliteBusyTimeoutParam = "?_pragma=busy_timeout(10000)&" + sqliteSecureDelete
+	// sqliteSecureDelete makes a connection overwrite what it deletes with
+	// zeros, so that a destroyed content key leaves no copy in the file's
+	// free space (embeddedDialect.scrub deals with the write-ahead log).
+	sqliteSecureDelete = "_pragma=secure_delete(1)"
 )
 
 // EnsureIDIndexes creates, if missing, the index that makes _id lookups of

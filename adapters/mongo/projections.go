@@ -217,3 +217,50 @@ func findByID[T any](ctx context.Context, coll *mongo.Collection, id string, opt
 	}
 	return doc, err == nil, err
 }
+
+// EndedBefore lists (at most limit) executions that ended before a time
+// and whose content is not erased: the retention sweep's work
+// (content.Expired). Times are stored as fixed-width UTC strings
+// (timecodec.go), so they compare as strings. FerretDB answers it by
+// scanning the view, which the sweep does rarely.
+func (p *Projections) EndedBefore(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	cur, err := p.executions.Find(ctx, bson.D{{Key: "finished_at", Value: bson.D{{Key: "$lt", Value: formatTime(before)}}},
+		{Key: "erased", Value: bson.D{{Key: "$ne", Value: true}}}},
+		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("executions ended before %s: %w", before, err)
+	}
+	var docs []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("executions ended before %s: %w", before, err)
+	}
+	ids := make([]string, 0, len(docs))
+	for _, d := range docs {
+		ids = append(ids, d.ID)
+	}
+	return ids, nil
+}
+
+// ErasedAfter lists erased executions with an id above after, in id order
+// (content.Views: the eraser's reconcile pages through them).
+func (p *Projections) ErasedAfter(ctx context.Context, after string, limit int) ([]string, error) {
+	cur, err := p.executions.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}},
+		{Key: "erased", Value: true}},
+		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}).SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("erased executions: %w", err)
+	}
+	var docs []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("erased executions: %w", err)
+	}
+	ids := make([]string, 0, len(docs))
+	for _, d := range docs {
+		ids = append(ids, d.ID)
+	}
+	return ids, nil
+}

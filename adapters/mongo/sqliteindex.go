@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/projections"
@@ -171,7 +172,32 @@ type embeddedDialect struct {
 	fast *sqliteIndex
 }
 
-func (*embeddedDialect) name() string   { return "embedded" }
+func (*embeddedDialect) name() string { return "embedded" }
+
+// scrub checkpoints the write-ahead log into the database file and
+// truncates it. Every connection to the file overwrites what it deletes
+// with zeros (secure_delete, set on FerretDB's connections and ours: see
+// StartEmbedded), but the WAL still holds the frames written before, old
+// versions of pages included, until a checkpoint moves the newest version
+// of each page into the file and TRUNCATE empties the log. A reader in
+// the middle of a transaction can hold the checkpoint back: it is retried
+// for a while.
+func (e *embeddedDialect) scrub(ctx context.Context) error {
+	for i := 0; ; i++ {
+		var busy, logFrames, moved int
+		err := e.fast.conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &moved)
+		if err == nil && busy == 0 {
+			return nil
+		}
+		if i == 50 || ctx.Err() != nil {
+			if err == nil {
+				err = fmt.Errorf("the store's write-ahead log is busy (%d of %d frames moved)", moved, logFrames)
+			}
+			return fmt.Errorf("scrub the embedded store: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
 func (e *embeddedDialect) close() error { return e.fast.close() }
 
 // events: the _ids from the SQLite index, the events by _id. Archived

@@ -9,18 +9,21 @@ import (
 // viewDoc is the executions view as stored: one document per execution,
 // its checkpoint (version_seq) in the same document. The field names are
 // the store's contract (indexes, the SQLite fast paths and queries name
-// them), kept apart from the domain type.
+// them), kept apart from the domain type. The view holds a script, its
+// stdin and its output only sealed, as the events carry them (the API
+// opens them with the execution's key), and none of it once erased.
 type viewDoc struct {
 	ID              string         `bson:"_id"`
 	Status          domain.Status  `bson:"status"`
 	Language        string         `bson:"language"`
 	Version         string         `bson:"version"`
-	Script          string         `bson:"script"`
-	Stdin           string         `bson:"stdin"`
+	SealedInput     string         `bson:"sealed_input,omitempty"`
 	Owner           string         `bson:"owner"`
 	Limits          limitsDoc      `bson:"limits"`
-	Output          string         `bson:"output"`
+	SealedOutput    string         `bson:"sealed_output,omitempty"`
 	Errors          string         `bson:"errors"`
+	Erased          bool           `bson:"erased,omitempty"`
+	ErasedAt        *time.Time     `bson:"erased_at,omitempty"`
 	ExitCode        *int           `bson:"exit_code"`
 	Signal          string         `bson:"signal,omitempty"`
 	FailureReason   domain.Verdict `bson:"failure_reason,omitempty"`
@@ -49,10 +52,10 @@ type usageDoc struct {
 }
 
 func toViewDoc(e domain.Execution) viewDoc {
-	d := viewDoc{ID: e.ID, Status: e.Status, Language: e.Language, Version: e.Version, Script: e.Script,
-		Stdin: e.Stdin, Owner: e.Owner,
-		Limits: limitsDoc{TimeoutMs: e.Limits.TimeoutMs, MemoryBytes: e.Limits.MemoryBytes, CPUMillicores: e.Limits.CPUMillicores},
-		Output: e.Output, Errors: e.Errors, ExitCode: e.ExitCode, Signal: e.Signal, FailureReason: e.FailureReason,
+	d := viewDoc{ID: e.ID, Status: e.Status, Language: e.Language, Version: e.Version,
+		SealedInput: string(e.SealedInput), Owner: e.Owner,
+		Limits:       limitsDoc{TimeoutMs: e.Limits.TimeoutMs, MemoryBytes: e.Limits.MemoryBytes, CPUMillicores: e.Limits.CPUMillicores},
+		SealedOutput: string(e.SealedOutput), Errors: e.Errors, Erased: e.Erased, ErasedAt: e.ErasedAt, ExitCode: e.ExitCode, Signal: e.Signal, FailureReason: e.FailureReason,
 		OutputTruncated: e.OutputTruncated, Attempt: e.Attempt, Runner: e.Runner, Resumes: e.Resumes,
 		VersionSeq: e.Sequence, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, StartedAt: e.StartedAt, FinishedAt: e.FinishedAt}
 	if u := e.ResourceUsage; u != nil {
@@ -62,10 +65,10 @@ func toViewDoc(e domain.Execution) viewDoc {
 }
 
 func (d viewDoc) execution() domain.Execution {
-	e := domain.Execution{ID: d.ID, Status: d.Status, Language: d.Language, Version: d.Version, Script: d.Script,
-		Stdin: d.Stdin, Owner: d.Owner,
-		Limits: domain.Limits{TimeoutMs: d.Limits.TimeoutMs, MemoryBytes: d.Limits.MemoryBytes, CPUMillicores: d.Limits.CPUMillicores},
-		Output: d.Output, Errors: d.Errors, ExitCode: d.ExitCode, Signal: d.Signal, FailureReason: d.FailureReason,
+	e := domain.Execution{ID: d.ID, Status: d.Status, Language: d.Language, Version: d.Version,
+		SealedInput: domain.Sealed(d.SealedInput), Owner: d.Owner,
+		Limits:       domain.Limits{TimeoutMs: d.Limits.TimeoutMs, MemoryBytes: d.Limits.MemoryBytes, CPUMillicores: d.Limits.CPUMillicores},
+		SealedOutput: domain.Sealed(d.SealedOutput), Errors: d.Errors, Erased: d.Erased, ErasedAt: d.ErasedAt, ExitCode: d.ExitCode, Signal: d.Signal, FailureReason: d.FailureReason,
 		OutputTruncated: d.OutputTruncated, Attempt: d.Attempt, Runner: d.Runner, Resumes: d.Resumes,
 		Sequence: d.VersionSeq, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, StartedAt: d.StartedAt, FinishedAt: d.FinishedAt}
 	if u := d.ResourceUsage; u != nil {

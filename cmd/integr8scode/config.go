@@ -14,6 +14,7 @@ import (
 
 	"github.com/integr8scode/integr8scode/accounts"
 	"github.com/integr8scode/integr8scode/adapters/kafka"
+	"github.com/integr8scode/integr8scode/adapters/keyring"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/web"
 )
@@ -67,6 +68,8 @@ type config struct {
 	QuotaAdmin     string
 	MaxBacklog     int
 	MaxStreams     int
+	ContentKEK     string
+	Retention      time.Duration
 	quotas         accounts.Quotas // parsed from the Quota* flags by validate
 	proxies        []netip.Prefix  // parsed from TrustedProxies by validate
 }
@@ -78,6 +81,15 @@ func (c *config) authKeys() string {
 		return c.AuthKeys
 	}
 	return filepath.Join(c.DataDir, "auth-keys")
+}
+
+// contentKEK is the key-encryption key of the content keys: --content-kek,
+// or content.kek beside the token keys.
+func (c *config) contentKEK() string {
+	if c.ContentKEK != "" {
+		return c.ContentKEK
+	}
+	return filepath.Join(c.authKeys(), keyring.ContentKEKFile)
 }
 
 // ledgerKeys is where the ledger writer's keys are: --ledger-keys, or
@@ -106,6 +118,12 @@ func (c *config) register(fs *flag.FlagSet, role string) {
 		fs.StringVar(&c.QuotaAdmin, "quota-admin", quotaString(q.Admin), "limits of each admin")
 		fs.IntVar(&c.MaxBacklog, "max-backlog", 500, "queued executions beyond which new submissions are answered 503 (at most 1000)")
 		fs.IntVar(&c.MaxStreams, "max-streams-per-client", 8, "event streams one client (a user, else an address) may hold open at once; more are answered 429")
+		fs.DurationVar(&c.Retention, "retention", 0, "erase the content (script, stdin, output) of executions that ended longer ago than this, e.g. 720h; "+
+			"0 keeps it forever (the events stay either way)")
+	}
+	if role == "up" || role == "api" || role == "runner" {
+		fs.StringVar(&c.ContentKEK, "content-kek", "", "file of the key-encryption key that wraps every execution's content key "+
+			"(default: content.kek in the token keys' directory, made by up or api on first start); every api and runner reads the same one")
 	}
 	if embedded(role) {
 		fs.IntVar(&c.EmbeddedKafkaPort, "embedded-kafka-port", 0, "loopback port of the embedded Kafka broker, SASL/SCRAM only (0: any free port)")
@@ -236,6 +254,9 @@ func (c *config) validate(role string) error {
 		}
 		if c.MaxStreams < 1 || c.MaxStreams > 100000 {
 			errs = append(errs, errors.New("--max-streams-per-client must be from 1 to 100000"))
+		}
+		if c.Retention < 0 {
+			errs = append(errs, errors.New("--retention must not be negative (0 keeps content forever)"))
 		}
 	}
 	if c.MaxTimeout < domain.DefaultLimits.Timeout() || c.MaxMemory < domain.DefaultLimits.MemoryBytes || c.MaxCPU < domain.DefaultLimits.CPUMillicores {

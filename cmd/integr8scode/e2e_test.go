@@ -137,7 +137,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("got %d events, chain_valid %v", len(evs), valid)
 		}
 		for i, e := range evs {
-			if e.Type != want[i] || e.Sequence != int64(i+1) || e.ExecutionID != hello.ID || e.SchemaVersion != 1 || e.EventID == "" {
+			if e.Type != want[i] || e.Sequence != int64(i+1) || e.ExecutionID != hello.ID || e.SchemaVersion != eventstore.SchemaVersions[e.Type] || e.EventID == "" {
 				t.Fatalf("event %d: %+v", i, e)
 			}
 		}

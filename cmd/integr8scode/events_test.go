@@ -95,7 +95,7 @@ func TestEventsTail(t *testing.T) {
 	user := l.Asker(t, "user")
 	time.Sleep(time.Second) // the tail starts from the end as of its start
 	begin := time.Now()
-	env := testenv.Submit(t, user, "print('tailed')")
+	env := testenv.Submit(t, user, l.Content, "print('tailed')")
 	for !strings.Contains(out.String(), env.ExecutionID) {
 		if time.Since(begin) > 5*time.Second {
 			t.Fatalf("tail did not show %s: %q", env.ExecutionID, out.String())

@@ -90,14 +90,20 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // /readyz. The returned stop ends it and waits for it to exit.
 func startUp(t testing.TB, dir string) (base string, stop func()) {
 	t.Helper()
+	return startUpWith(t, dir)
+}
+
+// startUpWith is startUp with more flags for up.
+func startUpWith(t testing.TB, dir string, flags ...string) (base string, stop func()) {
+	t.Helper()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		// The load profiles' people all come from this one address.
-		_, err := run(ctx, []string{"integr8scode", "up", "--listen", addr, "--data-dir", dir, "--slots", "4",
-			"--quota-anonymous", roomyQuota, "--max-streams-per-client", "1000"},
+		_, err := run(ctx, append([]string{"integr8scode", "up", "--listen", addr, "--data-dir", dir, "--slots", "4",
+			"--quota-anonymous", roomyQuota, "--max-streams-per-client", "1000"}, flags...),
 			func(string) string { return "" }, strings.NewReader(""), io.Discard, logs)
 		done <- err
 	}()

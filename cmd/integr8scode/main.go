@@ -41,6 +41,7 @@ commands:
   ledger      audit the ledger (verify) and manage its signing keys (keys)
   projections rebuild the views from the ledger, or compare them with it
   events      export the ledger's events (JSON lines or CSV) or follow them live
+  executions  erase an execution's content (erase ID)
   admin       create accounts (the first admin), set passwords, rotate token keys
   version     print the version
 
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runProjections(ctx, rest, getenv, stdout, stderr)
 	case "events":
 		return runEvents(ctx, rest, getenv, stdout, stderr)
+	case "executions":
+		return runExecutions(ctx, rest, getenv, stdout, stderr)
 	case "admin":
 		return runAdmin(ctx, rest, getenv, stdin, stdout, stderr)
 	case "version":

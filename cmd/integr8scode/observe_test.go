@@ -62,14 +62,15 @@ func TestObservability(t *testing.T) {
 		"--embedded-kafka-port", port(t, kafkaAddr), "--embedded-mongodb-port", port(t, mongoAddr))
 	traces := startCollector(t, bins)
 	env := append(connectionEnv(t, stores), traces.env()...)
-	api := startRole(t, bin, "api", env, "--data-dir", t.TempDir(), "--log-format", "json")
+	kek := filepath.Join(t.TempDir(), "content.kek")
+	api := startRole(t, bin, "api", env, "--data-dir", t.TempDir(), "--log-format", "json", "--content-kek", kek)
 	base := "http://" + api.addr
 	projector := startRole(t, bin, "projector", env, "--ledger-keys", base+"/api/v1/ledger/keys")
-	runner := startRole(t, bin, "runner", env, "--data-dir", t.TempDir(), "--slots", "2", "--log-format", "json")
+	runner := startRole(t, bin, "runner", env, "--data-dir", t.TempDir(), "--slots", "2", "--log-format", "json", "--content-kek", kek)
 	// /usr/bin/false passes the interpreter checks (under /usr,
 	// executable) but runs no script: the self-test fails, and the runner
 	// stays up, not ready, reporting it.
-	broken := startUnready(t, bin, "runner", env, "--data-dir", t.TempDir(), "--python", "/usr/bin/false")
+	broken := startUnready(t, bin, "runner", env, "--data-dir", t.TempDir(), "--python", "/usr/bin/false", "--content-kek", kek)
 
 	hook := newAlertHook(t)
 	rules := shortenedRules(t)

@@ -25,6 +25,7 @@ import (
 	"github.com/integr8scode/integr8scode/adapters/mongo"
 	"github.com/integr8scode/integr8scode/adapters/sandbox/kubernetes"
 	"github.com/integr8scode/integr8scode/adapters/sandbox/oci"
+	"github.com/integr8scode/integr8scode/content"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
 	"github.com/integr8scode/integr8scode/projections"
@@ -58,6 +59,10 @@ type platform struct {
 	tokenKeys accounts.SigningKeys
 	// idempotency keys the ids derived from Idempotency-Key headers.
 	idempotency []byte
+	// content keeps every execution's data key (api, runner, up); eraser
+	// erases content and finishes interrupted erasures (api, up).
+	content *content.Keys
+	eraser  *content.Eraser
 	// catchUp says whether the views have caught up with the log as it
 	// was when this process started (readiness).
 	catchUp *catchUp
@@ -266,7 +271,7 @@ func (p *platform) startRunner(ctx context.Context, wg *sync.WaitGroup) error {
 	if err != nil {
 		return err
 	}
-	r, err := runner.New(runner.Config{ID: id, Ledger: ask, Backlog: projections.Backlog{Store: p.views}, Sandbox: sb,
+	r, err := runner.New(runner.Config{ID: id, Ledger: ask, Backlog: projections.Backlog{Store: p.views}, Sandbox: sb, Content: p.content,
 		Slots: p.cfg.Slots, CPUBudget: p.cfg.cpuBudget(), MemoryBudget: p.cfg.memoryBudget(),
 		LeaseTTL: p.cfg.LeaseTTL, Logger: p.log.With("component", "runner"),
 		Metrics: runner.NewMetrics(p.reg)})
@@ -351,12 +356,52 @@ func (p *platform) apiHandler(ctx context.Context, ask web.Ledger) (http.Handler
 		return acc.SetKeys(k)
 	})
 	quotas := p.cfg.quotas
-	return web.NewServer(web.Deps{Ledger: ask, Views: p.views, Hub: p.hub, Backlog: projections.Backlog{Store: p.views},
+	p.eraser = &content.Eraser{Keys: p.content, Ledger: ask, Views: mongo.NewProjections(p.db),
+		Logger: p.log.With("component", "erasure")}
+	return web.NewServer(web.Deps{Content: p.content, Eraser: p.eraser, Ledger: ask, Views: p.views, Hub: p.hub, Backlog: projections.Backlog{Store: p.views},
 		Keys: p.keys, Catalog: p.catalog(), Logger: p.log.With("component", "api"), Gatherer: p.reg, Registerer: p.reg,
 		Ready: p.readyCheck, CORSOrigins: origins,
 		Accounts: acc, Scripts: &accounts.Scripts{Store: store, Catalog: p.catalog()},
 		Quotas: &quotas, TrustedProxies: p.cfg.proxies, MaxBacklog: p.cfg.MaxBacklog, IdempotencySecret: p.idempotency,
 		StreamsPerClient: p.cfg.MaxStreams}), nil
+}
+
+// loadContentKeys opens the content keys: their store is the platform's
+// database, their key-encryption key a file beside the token keys, made
+// by up or api on first start; a runner waits a while for the api to
+// make it.
+func (p *platform) loadContentKeys(ctx context.Context, role string) error {
+	path := p.cfg.contentKEK()
+	var kek []byte
+	var err error
+	if role == "runner" {
+		for i := 0; i < 60; i++ {
+			if kek, err = keyring.LoadContentKEK(path); err == nil || ctx.Err() != nil {
+				break
+			}
+			p.log.Warn("content key-encryption key not available yet", "file", path, "err", err)
+			time.Sleep(time.Second)
+		}
+	} else {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return fmt.Errorf("content keys: %w", err)
+		}
+		kek, err = keyring.LoadOrCreateContentKEK(path)
+	}
+	if err != nil {
+		return err
+	}
+	p.content, err = content.NewKeys(mongo.NewContentKeys(p.db), kek)
+	return err
+}
+
+// sweepEvery is how often the erasure sweep runs: every minute, or more
+// often for a retention shorter than a few minutes.
+func sweepEvery(retention time.Duration) time.Duration {
+	if retention > 0 && retention/2 < time.Minute {
+		return max(retention/2, time.Second)
+	}
+	return time.Minute
 }
 
 // loadTokenKeys opens the access tokens' signing keys (created on first

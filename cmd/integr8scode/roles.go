@@ -155,6 +155,9 @@ func (p *platform) assemble(ctx context.Context, role string, wg *sync.WaitGroup
 		if err := p.loadTokenKeys(); err != nil {
 			return err
 		}
+		if err := p.loadContentKeys(ctx, role); err != nil {
+			return err
+		}
 		ask, err := p.asker("api")
 		if err != nil {
 			return err
@@ -164,9 +167,20 @@ func (p *platform) assemble(ctx context.Context, role string, wg *sync.WaitGroup
 			return err
 		}
 		p.setHandler(h)
+		// Erasures left half-done, and the retention period (--retention).
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.eraser.Run(ctx, p.cfg.Retention, sweepEvery(p.cfg.Retention))
+		}()
 	}
 	if role == "up" || role == "projector" {
 		if err := p.startProjector(ctx, wg); err != nil {
+			return err
+		}
+	}
+	if role == "runner" {
+		if err := p.loadContentKeys(ctx, role); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -116,12 +117,15 @@ func TestRoles(t *testing.T) {
 
 	// The api writes the ledger and keeps its signing key; the projectors
 	// take the public keys from it, as an auditor would.
-	api := startRole(t, bin, "api", env, "--data-dir", t.TempDir())
+	// The api makes the content key-encryption key; the runners read it.
+	kek := filepath.Join(t.TempDir(), "content.kek")
+	api := startRole(t, bin, "api", env, "--data-dir", t.TempDir(), "--content-kek", kek)
 	var runners, projectors []*role
 	for i := 0; i < 2; i++ {
 		projectors = append(projectors, startRole(t, bin, "projector", env,
 			"--ledger-keys", "http://"+api.addr+"/api/v1/ledger/keys"))
-		runners = append(runners, startRole(t, bin, "runner", env, "--data-dir", t.TempDir(), "--slots", "2", "--lease-ttl", "3s"))
+		runners = append(runners, startRole(t, bin, "runner", env, "--data-dir", t.TempDir(), "--slots", "2", "--lease-ttl", "3s",
+			"--content-kek", kek))
 	}
 	base := "http://" + api.addr
 

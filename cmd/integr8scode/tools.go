@@ -29,6 +29,9 @@ type toolConfig struct {
 	config
 	keys string
 	json bool
+	// attached is the embedded store of a running platform's data
+	// directory, reached over the wire (runningStores).
+	attached *mongo.Embedded
 }
 
 // register adds the flags that say where the ledger (and the views) are.

@@ -547,7 +547,9 @@ def load_keys(sources: list[str]) -> KeySet:
 # ---------------------------------------------------------------------------
 
 DEFAULT_KNOWN_TYPES = ("ExecutionQueued", "ExecutionStarted", "ExecutionAbandoned", "ExecutionResumed",
-                       "ExecutionCompleted", "ExecutionFailed")
+                       "ExecutionCompleted", "ExecutionFailed", "ExecutionErased")
+# The highest schema_version of any type (version 2 seals content).
+DEFAULT_MAX_SCHEMA_VERSION = 2
 
 STRING_MEMBERS = ("event_id", "type", "execution_id", "occurred_at", "correlation_id",
                   "causation_id", "actor", "prev_hash", "key_id")
@@ -979,8 +981,8 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="T1,T2,...",
                      help="comma-separated event types this audit accepts (replaces the default: "
                           + ",".join(DEFAULT_KNOWN_TYPES) + ")")
-    exp.add_argument("--max-schema-version", type=_positive_int, default=1, metavar="N",
-                     help="highest schema_version accepted (default 1)")
+    exp.add_argument("--max-schema-version", type=_positive_int, default=DEFAULT_MAX_SCHEMA_VERSION, metavar="N",
+                     help=f"highest schema_version accepted (default {DEFAULT_MAX_SCHEMA_VERSION})")
     return parser
 
 

@@ -9,6 +9,7 @@ package testenv
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/adapters/keyring"
 	"github.com/integr8scode/integr8scode/adapters/mongo"
+	"github.com/integr8scode/integr8scode/content"
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
 	"github.com/integr8scode/integr8scode/projections"
@@ -33,8 +35,14 @@ func Quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // Store starts the embedded store and opens database name on it.
 func Store(t testing.TB, name string) *mongo.DB {
 	t.Helper()
+	return StoreAt(t, t.TempDir(), name)
+}
+
+// StoreAt is Store with its files in dir.
+func StoreAt(t testing.TB, dir, name string) *mongo.DB {
+	t.Helper()
 	ctx := context.Background()
-	m, err := mongo.StartEmbedded(ctx, mongo.EmbeddedConfig{Dir: t.TempDir(), Logger: Quiet()})
+	m, err := mongo.StartEmbedded(ctx, mongo.EmbeddedConfig{Dir: dir, Logger: Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +81,11 @@ type Ledger struct {
 	// DB is the store's database (the views, and accounts when a test
 	// wants them).
 	DB *mongo.DB
+	// Content holds the executions' data keys (the store's content_keys,
+	// under a key-encryption key of this test).
+	Content *content.Keys
+	// StoreDir holds the embedded store's files.
+	StoreDir string
 }
 
 // StartLedger starts the embedded broker and store, the ledger writer
@@ -85,9 +98,10 @@ func StartLedger(t testing.TB, name string, lease time.Duration) Ledger {
 	}
 	t.Cleanup(func() { k.Close() })
 	ring := Keys(t)
-	db := Store(t, name)
+	storeDir := t.TempDir()
+	db := StoreAt(t, storeDir, name)
 	views := mongo.NewProjections(db)
-	l := Ledger{Brokers: k.Brokers(), Views: views, Keys: ring.Keys, DB: db}
+	l := Ledger{Brokers: k.Brokers(), Views: views, Keys: ring.Keys, DB: db, Content: ContentKeys(t, db), StoreDir: storeDir}
 
 	w, err := kafka.NewWriter(kafka.WriterConfig{Brokers: l.Brokers, Logger: Quiet(), ExpireEvery: 100 * time.Millisecond,
 		Decider: &eventstore.Decider{Signer: ring.Signer, DefaultLease: lease}})
@@ -135,11 +149,31 @@ func Ask(t testing.TB, a *kafka.Asker, cmd eventstore.Command) eventstore.Reply 
 	return r
 }
 
-// Submit queues script as a new execution and returns its ExecutionQueued.
-func Submit(t testing.TB, a *kafka.Asker, script string) eventstore.Envelope {
+// ContentKeys returns the content keys of db under a fresh key-encryption key.
+func ContentKeys(t testing.TB, db *mongo.DB) *content.Keys {
 	t.Helper()
-	r := Ask(t, a, eventstore.Command{Kind: eventstore.CommandSubmit, ExecutionID: uuid.Must(uuid.NewV7()).String(),
-		Actor: "anonymous", Submit: &domain.ExecutionQueued{Language: "python", Version: "3.11", Script: script,
+	kek := make([]byte, 32)
+	if _, err := rand.Read(kek); err != nil {
+		t.Fatal(err)
+	}
+	k, err := content.NewKeys(mongo.NewContentKeys(db), kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// Submit queues script as a new execution, sealed under a key of keys,
+// and returns its ExecutionQueued.
+func Submit(t testing.TB, a *kafka.Asker, keys *content.Keys, script string) eventstore.Envelope {
+	t.Helper()
+	id := uuid.Must(uuid.NewV7()).String()
+	in, err := keys.SealInput(context.Background(), id, domain.Input{Script: script})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Ask(t, a, eventstore.Command{Kind: eventstore.CommandSubmit, ExecutionID: id,
+		Actor: "anonymous", Submit: &domain.ExecutionQueued{Language: "python", Version: "3.11", Input: in,
 			Limits: domain.DefaultLimits, Owner: "anonymous"}})
 	envs, err := r.Envelopes()
 	if err != nil || r.Err() != nil || len(envs) != 1 {
@@ -207,4 +241,14 @@ func (l Ledger) RunRunner(t testing.TB, r *runner.Runner) (stop func()) {
 	stop = func() { once.Do(func() { cancel(); <-done; <-done }) }
 	t.Cleanup(stop)
 	return stop
+}
+
+// Reveal opens e's sealed content with the ledger's content keys, as the
+// API does for whoever may read it.
+func (l Ledger) Reveal(t testing.TB, e domain.Execution) domain.Execution {
+	t.Helper()
+	if err := l.Content.Reveal(context.Background(), &e); err != nil {
+		t.Fatalf("reveal %s: %v", e.ID, err)
+	}
+	return e
 }

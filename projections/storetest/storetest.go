@@ -33,14 +33,27 @@ func Run(t *testing.T, open func(t *testing.T) projections.Store) {
 	t.Run("Position", func(t *testing.T) { position(t, open(t)) })
 }
 
+// ContentKey is the data key the chains' content is sealed under.
+var ContentKey = eventstore.DataKey{1, 2, 3}
+
+func sealed(id, purpose string, v any) domain.Sealed {
+	s, err := eventstore.Seal(ContentKey, id, purpose, v)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
 // Chain is a sealed history of one execution (queued, started, completed)
 // as the ledger holds it, at offsets 10, 11, 12 of partition 3.
 func Chain(t *testing.T, id string) []projections.ArchivedEvent {
 	t.Helper()
 	evs := []domain.Event{
-		domain.ExecutionQueued{Language: "python", Version: "3.11", Script: "print('hi')", Limits: domain.DefaultLimits, Owner: "alice"},
+		domain.ExecutionQueued{Language: "python", Version: "3.11", Input: sealed(id, eventstore.PurposeInput, domain.Input{Script: "print('hi')"}),
+			Limits: domain.DefaultLimits, Owner: "alice"},
 		domain.ExecutionStarted{Runner: "runner-1", Sandbox: "runc", Attempt: 1, Limits: domain.DefaultLimits},
-		domain.ExecutionCompleted{Result: domain.Result{Verdict: domain.VerdictCompleted, ExitCode: domain.IntPtr(0), Stdout: "hi\n"}},
+		domain.ExecutionCompleted{Result: domain.Result{Verdict: domain.VerdictCompleted, ExitCode: domain.IntPtr(0),
+			Output: sealed(id, eventstore.PurposeOutput, domain.Output{Stdout: "hi\n"})}},
 	}
 	var out []projections.ArchivedEvent
 	prev := ""
@@ -95,11 +108,11 @@ func archive(t *testing.T, s projections.Store) {
 
 // execution is a view of id created at created (every optional field set).
 func execution(id, owner string, status domain.Status, created time.Time) domain.Execution {
-	e := domain.Execution{ID: id, Status: status, Language: "python", Version: "3.11", Script: "print(1)",
+	e := domain.Execution{ID: id, Status: status, Language: "python", Version: "3.11", SealedInput: "c2VhbGVkLWlucHV0",
 		Owner: owner, Limits: domain.DefaultLimits, Sequence: 1, CreatedAt: created, UpdatedAt: created}
 	if status.Terminal() {
 		finished := created.Add(time.Second)
-		e.Sequence, e.Attempt, e.Runner, e.Output, e.ExitCode = 3, 1, "runner-1", "1\n", domain.IntPtr(0)
+		e.Sequence, e.Attempt, e.Runner, e.SealedOutput, e.ExitCode = 3, 1, "runner-1", "c2VhbGVkLW91dHB1dA", domain.IntPtr(0)
 		e.ResourceUsage = &domain.ResourceUsage{WallTimeMs: 12, CPUTimeMs: 9, PeakMemoryBytes: 7 << 20}
 		e.StartedAt, e.FinishedAt, e.UpdatedAt = &created, &finished, finished
 	}

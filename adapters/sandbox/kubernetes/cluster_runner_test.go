@@ -47,7 +47,7 @@ func newRunnerWorld(t *testing.T) runnerWorld {
 func (w runnerWorld) runner(t *testing.T, id string, leaseTTL time.Duration) *runner.Runner {
 	t.Helper()
 	r, err := runner.New(runner.Config{ID: id, Ledger: w.ledger.Asker(t, id), Backlog: projections.Backlog{Store: w.ledger.Views},
-		Sandbox: w.pods, Slots: 2, LeaseTTL: leaseTTL, RenewEvery: 100 * time.Millisecond,
+		Sandbox: w.pods, Content: w.ledger.Content, Slots: 2, LeaseTTL: leaseTTL, RenewEvery: 100 * time.Millisecond,
 		ReconcileEvery: 200 * time.Millisecond, Logger: testenv.Quiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -71,8 +71,13 @@ func (w runnerWorld) queueWith(t *testing.T, script string, limits domain.Limits
 	j := job(t, script)
 	j.ExecutionID = uuid.NewString()
 	j.Limits = limits
+	in, err := w.ledger.Content.SealInput(context.Background(), j.ExecutionID, domain.Input{Script: script})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Input = in
 	r := testenv.Ask(t, w.user, eventstore.Command{Kind: eventstore.CommandSubmit, ExecutionID: j.ExecutionID, Actor: "anonymous",
-		Submit: &domain.ExecutionQueued{Language: "python", Version: "3.11", Script: script, Limits: limits, Owner: "anonymous"}})
+		Submit: &domain.ExecutionQueued{Language: "python", Version: "3.11", Input: in, Limits: limits, Owner: "anonymous"}})
 	if r.Err() != nil {
 		t.Fatal(r.Err())
 	}
@@ -88,7 +93,7 @@ func (w runnerWorld) ask(t *testing.T, cmd eventstore.Command) {
 
 func (w runnerWorld) waitTerminal(t *testing.T, id string) domain.Execution {
 	t.Helper()
-	return w.ledger.WaitView(t, id, func(e domain.Execution) bool { return e.Status.Terminal() }, 2*time.Minute)
+	return w.ledger.Reveal(t, w.ledger.WaitView(t, id, func(e domain.Execution) bool { return e.Status.Terminal() }, 2*time.Minute))
 }
 
 // history is the execution's event types in the log.

@@ -42,7 +42,7 @@ test('a tampered event served by the events endpoint shows red', async ({ page }
   await page.route('**/api/v1/executions/*/events', async (route) => {
     const resp = await route.fetch();
     const doc = await resp.json();
-    doc.events[0].record.data.script = 'print("forged")\n';
+    doc.events[0].record.data.language = 'forged'; // the script itself is sealed
     await route.fulfill({ response: resp, json: doc });
   });
   await page.goto(url);
@@ -65,6 +65,24 @@ test('a signature from another key shows red too', async ({ page }) => {
   await page.goto(url);
   await expect(page.getByTestId('chain-verdict')).toContainText('Not verified');
   await expect(page.getByRole('region', { name: 'Events' }).getByRole('row').last()).toContainText('signature does not verify');
+});
+
+test('erasing the content keeps a verified record without it', async ({ page }) => {
+  const url = await runToPermalink(page, 'print("erase me")\n', 'private\n');
+  await expect(page.getByRole('region', { name: 'Output' })).toContainText('erase me');
+  page.once('dialog', (d) => void d.accept());
+  await page.getByRole('button', { name: 'Erase content' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'was erased' })).toBeVisible();
+  // Loaded afresh: the server says erased, and nothing of the content is left.
+  await page.goto(url);
+  await expect(page.getByRole('status').filter({ hasText: 'was erased' })).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Script text' })).toHaveCount(0);
+  await expect(page.getByText('erase me')).toHaveCount(0);
+  await expect(page.getByRole('button', { name: 'Edit and run again' })).toHaveCount(0);
+  const rows = page.getByRole('region', { name: 'Events' }).getByRole('row');
+  await expect(rows).toHaveCount(5); // header + Queued, Started, Completed, Erased
+  await expect(rows.nth(4)).toContainText('Erased');
+  await expect(page.getByTestId('chain-verdict')).toContainText('Verified in this browser: 4 events');
 });
 
 test('edit and run again puts the script back in the editor', async ({ page }) => {

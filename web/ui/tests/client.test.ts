@@ -60,6 +60,16 @@ describe('live status from ledger events', () => {
     });
     expect([live.status, live.failureReason, live.output, live.signal, live.usage?.cpu_time_ms]).toEqual(['failed', 'timeout', 'partial', 'SIGKILL', 990]);
   });
+  it('keeps sealed output out of the page and follows an erasure', () => {
+    let live = liveFrom({ status: 'running', output: '', errors: '', limits: { timeout_ms: 1000, memory_bytes: 1, cpu_millicores: 1 } } as unknown as Execution);
+    live = applyEvent(live, 'ExecutionCompleted', {
+      result: { verdict: 'completed', exit_code: 0, output: 'AQxyz', output_truncated: false, resource_usage: { wall_time_ms: 5, cpu_time_ms: 4, peak_memory_bytes: 1 } },
+    });
+    expect([live.status, live.output, live.exitCode, live.erased]).toEqual(['completed', '', 0, false]);
+    live = { ...live, output: 'hi\n' }; // as the view, read after the end, has it
+    live = applyEvent(live, 'ExecutionErased', { reason: 'request' });
+    expect([live.status, live.output, live.erased]).toEqual(['completed', '', true]);
+  });
 });
 
 describe('draft', () => {

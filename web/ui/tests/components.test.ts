@@ -23,6 +23,7 @@ const base: Live = {
   usage: null,
   timeoutMs: 5000,
   memoryBytes: 128 * 1024 * 1024,
+  erased: false,
 };
 
 describe('AnsiText', () => {

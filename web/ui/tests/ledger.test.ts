@@ -177,6 +177,15 @@ describe('bad records', () => {
     expect(r.each).toEqual([[], ['unknown_schema'], []]);
     expect(r.ok).toBe(true);
   });
+
+  it('knows the sealed version 2 and ExecutionErased', async () => {
+    const signer = await testSigner();
+    const v2 = await sign({ ...rec(1), schema_version: 2 }, signer);
+    const erased = await sign({ ...rec(2), prev_hash: v2.hash, type: 'ExecutionErased', schema_version: 1, data: { reason: 'request' } }, signer);
+    const r = await kinds([rec(0), v2, erased]);
+    expect(r.each).toEqual([[], [], []]);
+    expect(r.ok).toBe(true);
+  });
 });
 
 describe('strict JSON and base64url', () => {

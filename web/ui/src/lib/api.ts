@@ -43,6 +43,9 @@ export interface Execution {
   started_at: string | null;
   finished_at: string | null;
   queue_position?: number;
+  /** The content (script, stdin, output, errors) was erased: those are empty for good. */
+  erased: boolean;
+  erased_at?: string;
 }
 
 export interface Runtimes {
@@ -166,6 +169,12 @@ export const api = {
   submit: (req: SubmitRequest) => call<Execution>('POST', '/api/v1/executions', req),
   get: (id: string) => call<Execution>('GET', `/api/v1/executions/${encodeURIComponent(id)}`),
   cancel: (id: string) => call<Execution>('POST', `/api/v1/executions/${encodeURIComponent(id)}/cancel`),
+  /** Erases an ended execution's script, stdin and output for good. */
+  eraseContent: (id: string) =>
+    call<{ execution_id: string; erased: boolean; recorded_in_the_clear: boolean }>(
+      'DELETE',
+      `/api/v1/executions/${encodeURIComponent(id)}/content`,
+    ),
   /** The caller's executions (an admin's: everyone's, or one owner's), newest first. */
   list: (params: { limit?: number; cursor?: string; status?: string; owner?: string }) =>
     call<{ executions: Execution[]; next_cursor?: string }>('GET', `/api/v1/executions${query(params)}`),

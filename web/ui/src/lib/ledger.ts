@@ -16,8 +16,10 @@ export const KNOWN_TYPES = new Set([
   'ExecutionResumed',
   'ExecutionCompleted',
   'ExecutionFailed',
+  'ExecutionErased',
 ]);
-const MAX_SCHEMA_VERSION = 1;
+// The highest schema_version of any type (version 2 seals content).
+const MAX_SCHEMA_VERSION = 2;
 
 const STRING_MEMBERS = [
   'event_id',

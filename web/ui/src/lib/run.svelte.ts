@@ -1,7 +1,8 @@
 // Follows one execution live: its ledger events from the SSE stream
 // (GET /api/v1/executions/{id}/stream) move the status, and while it waits
 // in the queue GET /api/v1/executions/{id} tells its place. The terminal
-// event carries the result, so output shows the moment the run ends.
+// event carries the result with its output sealed (only the server opens
+// it, for whoever may read it), so the view is read the moment the run ends.
 
 import { api, ApiError, type Execution, type ResourceUsage, type Status } from './api';
 import { ensureFresh } from './auth';
@@ -13,6 +14,7 @@ export const EVENT_TYPES = [
   'ExecutionResumed',
   'ExecutionCompleted',
   'ExecutionFailed',
+  'ExecutionErased',
 ] as const;
 
 interface ResultData {
@@ -40,6 +42,8 @@ export interface Live {
   usage: ResourceUsage | null;
   timeoutMs?: number;
   memoryBytes?: number;
+  /** The content was erased (ExecutionErased). */
+  erased: boolean;
 }
 
 export function liveFrom(e: Execution): Live {
@@ -56,6 +60,7 @@ export function liveFrom(e: Execution): Live {
     usage: e.resource_usage,
     timeoutMs: e.limits?.timeout_ms,
     memoryBytes: e.limits?.memory_bytes,
+    erased: !!e.erased,
   };
 }
 
@@ -65,8 +70,12 @@ export function applyEvent(live: Live, type: string, data: Record<string, unknow
   const result = (data.result ?? undefined) as ResultData | undefined;
   const takeResult = () => {
     if (!result) return;
-    next.output = result.stdout ?? '';
-    next.errors = result.stderr ?? '';
+    // Since schema version 2 the output is sealed (result.output): the
+    // view, read when the run ends, has it opened.
+    if (result.stdout !== undefined || result.stderr !== undefined) {
+      next.output = result.stdout ?? '';
+      next.errors = result.stderr ?? '';
+    }
     next.exitCode = result.exit_code ?? null;
     next.signal = result.signal;
     next.truncated = !!result.output_truncated;
@@ -97,6 +106,11 @@ export function applyEvent(live: Live, type: string, data: Record<string, unknow
       next.failureReason = String(data.reason ?? '');
       if (typeof data.message === 'string' && data.message) next.message = data.message;
       takeResult();
+      break;
+    case 'ExecutionErased':
+      next.erased = true;
+      next.output = '';
+      next.errors = '';
       break;
   }
   return next;
@@ -155,9 +169,20 @@ export class RunWatch {
       const l = record.data.limits as { timeout_ms?: number; memory_bytes?: number };
       this.live = { ...this.live, timeoutMs: l.timeout_ms, memoryBytes: l.memory_bytes };
     }
-    if (terminal(this.live.status)) {
-      this.source?.close();
+    if (terminal(this.live.status) && this.source) {
+      this.source.close();
       this.source = null;
+      void this.readEnded();
+    }
+  }
+
+  // The ended execution as the server opened it: its output.
+  private async readEnded() {
+    try {
+      const e = await api.get(this.id);
+      if (!this.closed && terminal(e.status)) this.live = liveFrom(e);
+    } catch {
+      // The event's figures stay; the output shows on the next load.
     }
   }
 

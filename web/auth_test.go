@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -832,5 +833,41 @@ func TestSessionCookiesOverHTTPSCarryHostPrefixes(t *testing.T) {
 	}
 	if r := withCookies(t, "POST", a.URL+"/api/v1/auth/refresh", "", []*http.Cookie{refresh}, https...); r.Status != http.StatusOK {
 		t.Fatalf("refresh with the prefixed cookie: %d %s", r.Status, r.Body)
+	}
+}
+
+// The concurrency gate reads nothing while what it remembers of a caller
+// cannot reach the limit, and looks up which ended once it can: an
+// anonymous caller still gets exactly its share.
+func TestAnonymousConcurrencyIsExactWithoutALookupPerExecution(t *testing.T) {
+	quotas := accounts.Quotas{
+		Anonymous: accounts.Quota{PerMinute: 1000, Burst: 1000, Concurrent: 3},
+		User:      accounts.Quota{PerMinute: 1000, Burst: 1000, Concurrent: 3},
+		Admin:     accounts.Quota{PerMinute: 1000, Burst: 1000, Concurrent: 3},
+	}
+	a := startAPI(t, func(d *Deps, _ *http.Server) { d.Quotas = &quotas })
+	// Eight at once (nothing runs here: the admitted stay queued). The
+	// gate is not held while the ledger decides, yet exactly three pass:
+	// a submission in flight holds its place.
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := call(t, "POST", a.URL+"/api/v1/executions", `{"script":"print(1)","limits":{"timeout_ms":8000}}`)
+			mu.Lock()
+			statuses[r.Status]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if statuses[http.StatusAccepted] != 3 || statuses[http.StatusTooManyRequests] != 5 {
+		t.Fatalf("eight at once with a concurrency of 3: %v", statuses)
+	}
+	r := call(t, "POST", a.URL+"/api/v1/executions", `{"script":"print(1)","limits":{"timeout_ms":8000}}`)
+	if r.Status != http.StatusTooManyRequests || r.errorCode(t) != domain.ETOOMANY {
+		t.Fatalf("one more: %d %s", r.Status, r.Body)
 	}
 }

@@ -37,14 +37,45 @@ type admission struct {
 
 	mu       sync.Mutex
 	inflight map[string]map[string]domain.Execution // caller → execution id → as submitted
-	swept    time.Time
+	// pending counts, per caller, the submissions admitted and not decided
+	// yet: they hold a place in the caller's concurrency without the gate
+	// being held while the ledger decides them.
+	pending map[string]int
+	swept   time.Time
 }
 
 func newAdmission() *admission {
-	return &admission{rates: accounts.NewKeyedLimiter(nil), inflight: map[string]map[string]domain.Execution{}}
+	return &admission{rates: accounts.NewKeyedLimiter(nil), inflight: map[string]map[string]domain.Execution{},
+		pending: map[string]int{}}
 }
 
-// lock serialises the admissions of one caller.
+// reserve counts an admitted submission of key until settle.
+func (a *admission) reserve(key string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.pending[key]++
+}
+
+// settle ends a reservation: the submission was decided, and e is what it
+// queued (nil if nothing).
+func (a *admission) settle(key string, e *domain.Execution) {
+	a.mu.Lock()
+	if a.pending[key]--; a.pending[key] <= 0 {
+		delete(a.pending, key)
+	}
+	a.mu.Unlock()
+	if e != nil && !e.Status.Terminal() {
+		a.remember(key, *e)
+	}
+}
+
+func (a *admission) pendingOf(key string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pending[key]
+}
+
+// lock serialises the gate's checks for one caller.
 func (a *admission) lock(key string) func() {
 	h := fnv.New32a()
 	h.Write([]byte(key))
@@ -102,8 +133,11 @@ func (a *admission) remembered(key string) []domain.Execution {
 }
 
 // admit runs the gates for a submission of r's caller; the caller must
-// hold the returned unlock until its submission was decided, then call
-// it with the execution queued (nil if none was).
+// call the returned done once its submission was decided, with the
+// execution queued (nil if none was). Until then the submission holds a
+// place in the caller's concurrency, so that many submissions at once
+// never pass the limit together, while the gate itself is held only for
+// its checks, not for the ledger's decision.
 func (s *server) admit(r *http.Request) (done func(*domain.Execution), err error) {
 	ctx := r.Context()
 	if s.backlog != nil {
@@ -121,33 +155,33 @@ func (s *server) admit(r *http.Request) (done func(*domain.Execution), err error
 	key := s.quotaKey(r)
 	q := s.Quotas.For(p)
 	unlock := s.admission.lock(key)
-	active, err := s.active(ctx, p, key)
+	defer unlock()
+	pending := s.admission.pendingOf(key)
+	active, err := s.active(ctx, p, key, q.Concurrent-pending)
 	if err != nil {
-		unlock()
 		return nil, err
 	}
-	if len(active) >= q.Concurrent {
-		unlock()
+	if len(active)+pending >= q.Concurrent {
 		s.metrics.rejections.WithLabelValues("concurrent").Inc()
 		return nil, domain.RetryLater(earliestEnd(active, time.Now()), domain.ETOOMANY,
 			"you have %d executions queued or running, the most allowed at once; retry when one ends", len(active))
 	}
 	if d := s.admission.rates.Take(key, q.PerMinute, q.Burst); d > 0 {
-		unlock()
 		s.metrics.rejections.WithLabelValues("rate").Inc()
 		return nil, domain.RetryLater(d, domain.ETOOMANY,
 			"you submitted %d executions in the last minute, the most allowed; retry shortly", q.PerMinute)
 	}
-	return func(e *domain.Execution) {
-		if e != nil && !e.Status.Terminal() {
-			s.admission.remember(key, *e)
-		}
-		unlock()
-	}, nil
+	s.admission.reserve(key)
+	return func(e *domain.Execution) { s.admission.settle(key, e) }, nil
 }
 
-// active returns the caller's executions that are queued or running.
-func (s *server) active(ctx context.Context, p accounts.Principal, key string) ([]domain.Execution, error) {
+// active returns the caller's executions that are queued or running, or,
+// when what it remembers cannot reach limit even if none of it ended, that
+// without reading any: the gate then admits without a lookup per
+// execution in flight. (The gate holds the caller's lock while it reads,
+// so a lookup per remembered execution made every submission of a busy
+// client wait for all of them: 80 at once from one address took 10 s.)
+func (s *server) active(ctx context.Context, p accounts.Principal, key string, limit int) ([]domain.Execution, error) {
 	seen := map[string]domain.Execution{}
 	if p.Signed() {
 		limit := s.Quotas.For(p).Concurrent + 1
@@ -161,8 +195,18 @@ func (s *server) active(ctx context.Context, p accounts.Principal, key string) (
 			}
 		}
 	}
-	for _, e := range s.admission.remembered(key) {
+	remembered := s.admission.remembered(key)
+	verify := len(seen)+len(remembered) >= limit || len(remembered) > rememberedUnchecked
+	for _, e := range remembered {
 		if _, ok := seen[e.ID]; ok {
+			continue
+		}
+		if !verify {
+			if time.Since(e.CreatedAt) > e.Limits.Timeout()+10*time.Minute {
+				s.admission.forget(key, e.ID)
+				continue
+			}
+			seen[e.ID] = e
 			continue
 		}
 		now, err := s.lookup(ctx, e.ID)
@@ -189,6 +233,12 @@ func (s *server) active(ctx context.Context, p accounts.Principal, key string) (
 	}
 	return out, nil
 }
+
+// rememberedUnchecked bounds how many executions the gate remembers for
+// one caller before it looks up which ended, so that a client with a
+// large quota does not grow the memory for the ten minutes an entry may
+// live.
+const rememberedUnchecked = 64
 
 // earliestEnd is how long until the first of active must have ended: a
 // running execution by its start plus its timeout, a queued one at the

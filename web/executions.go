@@ -154,6 +154,13 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 		}
 		id = s.idempotentID(r, key)
 	}
+	// The gates first: a refused submission makes no content key.
+	done, err := s.admit(r)
+	if err != nil {
+		return domain.Execution{}, false, err
+	}
+	var queued *domain.Execution
+	defer func() { done(queued) }()
 	// The script and stdin leave this process only sealed, under the
 	// execution's own key (made here, or found for a retried key).
 	ev, err := domain.Queue(domain.Spec{Language: lang, Version: version, Script: req.Script,
@@ -167,12 +174,6 @@ func (s *server) submit(r *http.Request, req submitRequest) (domain.Execution, b
 	if err != nil {
 		return domain.Execution{}, false, err
 	}
-	done, err := s.admit(r)
-	if err != nil {
-		return domain.Execution{}, false, err
-	}
-	var queued *domain.Execution
-	defer func() { done(queued) }()
 	// The writer compares the whole request (script, stdin, language,
 	// version, resolved limits, owner) with the one that created the id:
 	// a replay of a key with anything else is refused.

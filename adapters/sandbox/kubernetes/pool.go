@@ -189,7 +189,7 @@ func (wp *warmPool) loop() {
 	for {
 		now := time.Now()
 		wp.mu.Lock()
-		if wp.closed {
+		if wp.closed || wp.ctx.Err() != nil {
 			wp.mu.Unlock()
 			return
 		}

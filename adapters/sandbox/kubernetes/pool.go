@@ -64,9 +64,10 @@ type warmPool struct {
 
 // warmPod is a pod of the pool that runs, waiting for a script.
 type warmPod struct {
-	name string
-	born time.Time
-	stop context.CancelFunc // ends its keeper's watch
+	name    string
+	born    time.Time
+	started time.Time          // the pod's status.startTime, which activeDeadlineSeconds counts from
+	stop    context.CancelFunc // ends its keeper's watch
 }
 
 const (
@@ -232,7 +233,10 @@ func (wp *warmPool) keep() {
 	wp.starting--
 	added := err == nil && ctx.Err() == nil && !wp.closed
 	if added {
-		w.born = time.Now()
+		w.born, w.started = time.Now(), w.born
+		if st := running.Status.StartTime; st != nil {
+			w.started = st.Time
+		}
 		wp.idle = append(wp.idle, w)
 	} else if err != nil && ctx.Err() == nil {
 		wp.failedAt = time.Now()
@@ -325,16 +329,10 @@ func (wp *warmPool) start(ctx context.Context, name string) (*corev1.Pod, error)
 // sets the pod's activeDeadlineSeconds (unset while it waited) to a
 // backstop for this run. It returns the pod as the API server has it now.
 func (p *Pods) claim(ctx context.Context, w *warmPod, job runner.Job, pool *warmPool) (*corev1.Pod, error) {
-	// The deadline counts from the pod's start: its age, the wait for the
-	// script, the timeout and the slack, as for a pod created for the run.
-	pod, err := p.pods().Get(ctx, w.name, metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	age := time.Duration(0)
-	if pod.Status.StartTime != nil {
-		age = time.Since(pod.Status.StartTime.Time) + time.Second
-	}
+	// The deadline counts from the pod's start (whole seconds: + 1 s):
+	// its age, the wait for the script, the timeout and the slack, as for
+	// a pod created for the run.
+	age := time.Since(w.started) + time.Second
 	backstop := age + p.deliveryWait + job.Limits.Timeout() + deadlineSlack
 	esc := func(k string) string { return strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1") }
 	ops := []map[string]any{

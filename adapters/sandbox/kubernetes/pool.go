@@ -55,6 +55,7 @@ type warmPool struct {
 	hits     int64
 	misses   int64
 	failedAt time.Time // the last pod that failed to start: slows refills
+	failures int       // pods that failed to start in a row
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -200,7 +201,7 @@ func (wp *warmPool) loop() {
 			drop = append(drop, wp.idle[0])
 			wp.idle = wp.idle[1:]
 		}
-		for len(wp.idle)+wp.starting < target && wp.starting < maxStarting && now.Sub(wp.failedAt) >= poolTick {
+		for len(wp.idle)+wp.starting < target && wp.starting < maxStarting && now.Sub(wp.failedAt) >= wp.backoff() {
 			wp.starting++
 			wp.wg.Add(1)
 			go wp.keep()
@@ -233,6 +234,7 @@ func (wp *warmPool) keep() {
 	wp.starting--
 	added := err == nil && ctx.Err() == nil && !wp.closed
 	if added {
+		wp.failures = 0
 		w.born, w.started = time.Now(), w.born
 		if st := running.Status.StartTime; st != nil {
 			w.started = st.Time
@@ -240,6 +242,7 @@ func (wp *warmPool) keep() {
 		wp.idle = append(wp.idle, w)
 	} else if err != nil && ctx.Err() == nil {
 		wp.failedAt = time.Now()
+		wp.failures++
 	}
 	wp.mu.Unlock()
 	wp.wake()
@@ -283,6 +286,18 @@ func (wp *warmPool) keep() {
 		}
 	}
 	wp.mu.Unlock() // taken meanwhile: the run's now
+}
+
+// backoff is how long the pool waits after a pod failed to start before
+// it starts another: doubling from poolTick up to a minute while starts
+// keep failing (a cluster that refuses the pods, say), so that the runs,
+// which create their own pods meanwhile, are not slowed by futile ones.
+// Called with mu held.
+func (wp *warmPool) backoff() time.Duration {
+	if wp.failures == 0 {
+		return 0
+	}
+	return min(poolTick<<min(wp.failures-1, 5), time.Minute)
 }
 
 // start creates a pool pod and waits until its container runs.

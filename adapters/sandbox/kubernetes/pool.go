@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +51,8 @@ type warmPool struct {
 	starting int
 	inFlight int
 	peak     [2]int
+	begun    [2]int        // runs begun in this window and the last
+	startDur time.Duration // how long a pod takes from creation to running (a moving average)
 	windowAt time.Time
 	closed   bool
 	hits     int64
@@ -117,6 +120,7 @@ func (wp *warmPool) begin() func() {
 	wp.inFlight++
 	wp.roll(time.Now())
 	wp.peak[0] = max(wp.peak[0], wp.inFlight)
+	wp.begun[0]++
 	wp.mu.Unlock()
 	wp.wake()
 	return func() {
@@ -161,17 +165,27 @@ func (wp *warmPool) miss() {
 func (wp *warmPool) roll(now time.Time) {
 	for now.Sub(wp.windowAt) >= wp.window {
 		wp.peak[1], wp.peak[0] = wp.peak[0], wp.inFlight
+		wp.begun[1], wp.begun[0] = wp.begun[0], 0
 		wp.windowAt = wp.windowAt.Add(wp.window)
 		if now.Sub(wp.windowAt) >= 2*wp.window {
-			wp.peak[1], wp.windowAt = wp.inFlight, now
+			wp.peak[1], wp.begun[1], wp.windowAt = wp.inFlight, 0, now
 		}
 	}
 }
 
-// target is how many pods should wait now. Called with mu held.
+// target is how many pods should wait now: as many as runs were in flight
+// at once lately, and as many as runs begin while one pod starts (a pod
+// takes a second or two to start, so runs that follow each other faster
+// than that would drain a pool sized by concurrency alone). Called with
+// mu held.
 func (wp *warmPool) target(now time.Time) int {
 	wp.roll(now)
-	return min(max(wp.peak[0], wp.peak[1], wp.min), wp.max)
+	need := max(wp.peak[0], wp.peak[1], wp.min)
+	if span := now.Sub(wp.windowAt) + wp.window; wp.startDur > 0 && span > 0 {
+		rate := float64(wp.begun[0]+wp.begun[1]) / span.Seconds()
+		need = max(need, int(math.Ceil(rate*wp.startDur.Seconds())))
+	}
+	return min(need, wp.max)
 }
 
 func (wp *warmPool) wake() {
@@ -229,9 +243,17 @@ func (wp *warmPool) keep() {
 	ctx, stop := context.WithCancel(wp.ctx)
 	defer stop()
 	w := &warmPod{name: name, stop: stop}
+	begin := time.Now()
 	running, err := wp.start(ctx, name)
 	wp.mu.Lock()
 	wp.starting--
+	if err == nil {
+		d := time.Since(begin)
+		if wp.startDur == 0 {
+			wp.startDur = d
+		}
+		wp.startDur = (wp.startDur*7 + d*3) / 10
+	}
 	added := err == nil && ctx.Err() == nil && !wp.closed
 	if added {
 		wp.failures = 0

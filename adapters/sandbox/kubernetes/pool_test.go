@@ -42,6 +42,28 @@ func TestPoolTarget(t *testing.T) {
 	}
 }
 
+// Runs that follow each other faster than a pod starts need more waiting
+// pods than runs in flight: as many as begin while one starts.
+func TestPoolTargetFollowsTheRate(t *testing.T) {
+	t0 := time.Now()
+	wp := &warmPool{min: 1, max: 10, window: 10 * time.Second, windowAt: t0, startDur: 1500 * time.Millisecond}
+	for range 40 { // one at a time
+		wp.begin()()
+	}
+	// 40 runs in the 11 s that this window (1 s old) and the last span:
+	// 3.6 a second × 1.5 s = 5.5 pods.
+	if got := wp.target(t0.Add(time.Second)); got != 6 {
+		t.Fatalf("target %d, want 6", got)
+	}
+	wp.startDur = 10 * time.Second
+	if got := wp.target(t0.Add(time.Second)); got != 10 {
+		t.Fatalf("target %d, want the maximum 10", got)
+	}
+	if got := wp.target(t0.Add(time.Minute)); got != 1 {
+		t.Fatalf("idle: target %d, want the minimum 1", got)
+	}
+}
+
 func TestPoolBackoff(t *testing.T) {
 	wp := &warmPool{}
 	var got []time.Duration

@@ -51,7 +51,7 @@ type warmPool struct {
 	starting int
 	inFlight int
 	peak     [2]int
-	begun    [2]int        // runs begun in this window and the last
+	recent   []time.Time   // when the last runs began (at most recentRuns), oldest first
 	startDur time.Duration // how long a pod takes from creation to running (a moving average)
 	windowAt time.Time
 	closed   bool
@@ -83,7 +83,10 @@ const (
 	// maxStarting bounds the pods the pool starts at once: starting a pod
 	// takes the node's container runtime a moment of CPU, which runs in
 	// flight need more.
-	maxStarting = 2
+	maxStarting = 6
+	// recentRuns is how many of the last runs' beginnings the pool keeps
+	// to estimate their rate.
+	recentRuns = 16
 	// waitSlack is how long past WarmMaxAge a waiting pod's supervisor
 	// waits before it gives up by itself (the pool replaces it before).
 	waitSlack = time.Minute
@@ -120,7 +123,10 @@ func (wp *warmPool) begin() func() {
 	wp.inFlight++
 	wp.roll(time.Now())
 	wp.peak[0] = max(wp.peak[0], wp.inFlight)
-	wp.begun[0]++
+	if len(wp.recent) == recentRuns {
+		wp.recent = append(wp.recent[:0], wp.recent[1:]...)
+	}
+	wp.recent = append(wp.recent, time.Now())
 	wp.mu.Unlock()
 	wp.wake()
 	return func() {
@@ -165,25 +171,29 @@ func (wp *warmPool) miss() {
 func (wp *warmPool) roll(now time.Time) {
 	for now.Sub(wp.windowAt) >= wp.window {
 		wp.peak[1], wp.peak[0] = wp.peak[0], wp.inFlight
-		wp.begun[1], wp.begun[0] = wp.begun[0], 0
 		wp.windowAt = wp.windowAt.Add(wp.window)
 		if now.Sub(wp.windowAt) >= 2*wp.window {
-			wp.peak[1], wp.begun[1], wp.windowAt = wp.inFlight, 0, now
+			wp.peak[1], wp.windowAt = wp.inFlight, now
 		}
 	}
 }
 
 // target is how many pods should wait now: as many as runs were in flight
-// at once lately, and as many as runs begin while one pod starts (a pod
-// takes a second or two to start, so runs that follow each other faster
-// than that would drain a pool sized by concurrency alone). Called with
-// mu held.
+// at once lately, and, while runs keep coming, one more than begin while a
+// pod starts (a pod takes a second or so to start, so runs that follow
+// each other faster than that would drain a pool sized by concurrency
+// alone; the rate is that of the last runs up to now, so it decays as
+// soon as they stop). Called with mu held.
 func (wp *warmPool) target(now time.Time) int {
 	wp.roll(now)
 	need := max(wp.peak[0], wp.peak[1], wp.min)
-	if span := now.Sub(wp.windowAt) + wp.window; wp.startDur > 0 && span > 0 {
-		rate := float64(wp.begun[0]+wp.begun[1]) / span.Seconds()
-		need = max(need, int(math.Ceil(rate*wp.startDur.Seconds())))
+	i := 0
+	for i < len(wp.recent) && now.Sub(wp.recent[i]) > wp.window {
+		i++
+	}
+	if n := len(wp.recent) - i; n >= 2 && wp.startDur > 0 {
+		rate := float64(n-1) / max(now.Sub(wp.recent[i]).Seconds(), 1e-3)
+		need = max(need, int(math.Ceil(rate*wp.startDur.Seconds()))+1)
 	}
 	return min(need, wp.max)
 }
@@ -275,7 +285,7 @@ func (wp *warmPool) keep() {
 		wp.p.cleanup(context.Background(), name, log)
 		return
 	}
-	log.Debug("warm pod waiting for a script")
+	log.Debug("warm pod waiting for a script", "started_in", w.born.Sub(begin).Round(time.Millisecond))
 	// Watch it while it waits; a claim stops the watch (take).
 	w2, err := wp.p.watchPod(ctx, running)
 	if err == nil {

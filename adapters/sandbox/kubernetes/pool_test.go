@@ -43,24 +43,34 @@ func TestPoolTarget(t *testing.T) {
 }
 
 // Runs that follow each other faster than a pod starts need more waiting
-// pods than runs in flight: as many as begin while one starts.
+// pods than runs in flight: one more than begin while one starts.
 func TestPoolTargetFollowsTheRate(t *testing.T) {
 	t0 := time.Now()
-	wp := &warmPool{min: 1, max: 10, window: 10 * time.Second, windowAt: t0, startDur: 1500 * time.Millisecond}
-	for range 40 { // one at a time
-		wp.begin()()
+	wp := &warmPool{min: 1, max: 10, window: 30 * time.Second, windowAt: t0, startDur: 1500 * time.Millisecond}
+	for i := range 9 { // one at a time, 4 a second
+		wp.recent = append(wp.recent, t0.Add(time.Duration(i)*250*time.Millisecond))
 	}
-	// 40 runs in the 11 s that this window (1 s old) and the last span:
-	// 3.6 a second × 1.5 s = 5.5 pods.
-	if got := wp.target(t0.Add(time.Second)); got != 6 {
-		t.Fatalf("target %d, want 6", got)
+	// 8 intervals over 2 s: 4 a second × 1.5 s = 6, plus one.
+	if got := wp.target(t0.Add(2 * time.Second)); got != 7 {
+		t.Fatalf("target %d, want 7", got)
+	}
+	// The rate decays once the runs stop: 8 over 8 s.
+	if got := wp.target(t0.Add(8 * time.Second)); got != 3 {
+		t.Fatalf("target %d, want 3", got)
 	}
 	wp.startDur = 10 * time.Second
-	if got := wp.target(t0.Add(time.Second)); got != 10 {
+	if got := wp.target(t0.Add(2 * time.Second)); got != 10 {
 		t.Fatalf("target %d, want the maximum 10", got)
 	}
 	if got := wp.target(t0.Add(time.Minute)); got != 1 {
 		t.Fatalf("idle: target %d, want the minimum 1", got)
+	}
+	// begin keeps the last recentRuns.
+	for range 40 {
+		wp.begin()()
+	}
+	if len(wp.recent) != recentRuns {
+		t.Fatalf("%d runs remembered", len(wp.recent))
 	}
 }
 

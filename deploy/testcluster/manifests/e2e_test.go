@@ -348,7 +348,13 @@ func runScript(ctx context.Context, t *testing.T, script string) execution {
 // submit submits a script to the in-cluster API and returns its id.
 func submit(t *testing.T, script string) string {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"script": script})
+	return submitRequest(t, map[string]any{"script": script})
+}
+
+// submitRequest submits a request body of the API's own.
+func submitRequest(t *testing.T, req map[string]any) string {
+	t.Helper()
+	body, _ := json.Marshal(req)
 	resp, err := http.Post(e2eAPI+"/api/v1/executions", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)

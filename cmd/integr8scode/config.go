@@ -158,7 +158,7 @@ func (c *config) register(fs *flag.FlagSet, role string) {
 			"(-1: the host's cores × 1000 for runc, unbounded for kubernetes, whose scheduler places pods; 0: unbounded)")
 		fs.Int64Var(&c.MemoryBudget, "memory-budget", -1, "most bytes the memory limits of the sandboxes running at once may add up to "+
 			"(-1: half the host's memory for runc, unbounded for kubernetes; 0: unbounded)")
-		fs.IntVar(&c.Warm, "warm", 10*runtime.NumCPU(), "runc runner: most containers kept started and waiting for a script, each used once "+
+		fs.IntVar(&c.Warm, "warm", 10*runtime.NumCPU(), "most sandboxes (runc containers, or pods with --runner kubernetes) kept started and waiting for a script, each used once "+
 			"(the warm pool follows demand and keeps 1 when idle; 0: every run starts its own)")
 		fs.Int64Var(&c.OutputCap, "output-cap-bytes", 1<<20, "cap of stdout and of stderr per run")
 		fs.DurationVar(&c.LeaseTTL, "lease-ttl", 15*time.Second, "how long a runner's claim lives without renewal")

@@ -464,11 +464,16 @@ func (p *platform) sandbox(ctx context.Context) (runner.Sandbox, error) {
 	case "kubernetes":
 		pods, err := kubernetes.New(kubernetes.Config{Kubeconfig: p.cfg.Kubeconfig, Namespace: p.cfg.Namespace,
 			Image: p.cfg.SandboxImage, RuntimeClass: p.cfg.RuntimeClass, HostUsers: p.cfg.HostUsers,
-			OutputCapBytes: int(p.cfg.OutputCap),
-			Logger:         p.log.With("component", "sandbox")})
+			OutputCapBytes: int(p.cfg.OutputCap), Warm: p.cfg.Warm,
+			Logger: p.log.With("component", "sandbox")})
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes sandbox: %w", err)
 		}
+		p.onClose(pods.Close)
+		p.registerPool("pods", func() (int, int64, int64) {
+			s := pods.PoolStats()
+			return s.Waiting, s.Hits, s.Misses
+		})
 		// Pods a stopped runner left are resumed by the runner that takes
 		// their execution over (this one at once if they were its own);
 		// the runner's sweep collects those of executions that ended or
@@ -487,16 +492,10 @@ func (p *platform) sandbox(ctx context.Context) (runner.Sandbox, error) {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
 		p.onClose(runc.Close)
-		p.reg.MustRegister(
-			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "sandbox", Name: "warm_waiting",
-				Help: "Containers started and waiting for a script (the runc warm pool)."},
-				func() float64 { return float64(runc.PoolStats().Waiting) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "integr8scode", Subsystem: "sandbox", Name: "warm_hits_total",
-				Help: "Runs that took a waiting container of the warm pool."},
-				func() float64 { return float64(runc.PoolStats().Hits) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "integr8scode", Subsystem: "sandbox", Name: "warm_misses_total",
-				Help: "Runs that found no waiting container and started their own."},
-				func() float64 { return float64(runc.PoolStats().Misses) }))
+		p.registerPool("containers", func() (int, int64, int64) {
+			s := runc.PoolStats()
+			return s.Waiting, s.Hits, s.Misses
+		})
 		sb = runc
 	}
 	if st, ok := sb.(selfTester); ok {
@@ -505,6 +504,23 @@ func (p *platform) sandbox(ctx context.Context) (runner.Sandbox, error) {
 		}
 	}
 	return sb, nil
+}
+
+// registerPool exposes the warm pool of the sandbox (runc containers or
+// Kubernetes pods): the same series for both, so that one dashboard reads
+// either.
+func (p *platform) registerPool(what string, stats func() (waiting int, hits, misses int64)) {
+	p.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "integr8scode", Subsystem: "sandbox", Name: "warm_waiting",
+			Help: "Sandboxes (runc containers or Kubernetes pods) started and waiting for a script (the warm pool)."},
+			func() float64 { w, _, _ := stats(); return float64(w) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "integr8scode", Subsystem: "sandbox", Name: "warm_hits_total",
+			Help: "Runs that took a waiting sandbox of the warm pool."},
+			func() float64 { _, h, _ := stats(); return float64(h) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "integr8scode", Subsystem: "sandbox", Name: "warm_misses_total",
+			Help: "Runs that started a sandbox of their own with a warm pool configured (none waited, or, for pods, their memory or CPU differ from the pool's)."},
+			func() float64 { _, _, m := stats(); return float64(m) }))
+	p.log.Debug("warm pool metrics registered", "of", what)
 }
 
 // failpoint is the writer's test hook: INTEGR8SCODE_TEST_KILL_AT=<step>

@@ -167,11 +167,11 @@ var sandboxes = Dashboard{UID: "integr8scode-sandboxes", Title: "Integr8sCode / 
 			{Title: "Self-tests by result", Unit: "short", Queries: []Query{
 				q(`sum by (result) (integr8scode_sandbox_selftests_total)`, "{{result}}")}},
 		}},
-		{"Warm pool (--runner runc)", []Panel{
-			{Title: "Containers waiting for a script", Description: "Started, Python ready, each for one run (--warm); follows demand, 1 when idle.",
+		{"Warm pool (--warm)", []Panel{
+			{Title: "Sandboxes waiting for a script", Description: "Containers (--runner runc) or pods (--runner kubernetes) started, Python ready, each for one run (--warm); follows demand, 1 when idle.",
 				Unit: "short", Queries: []Query{
 					q(`integr8scode_sandbox_warm_waiting`, "{{instance}}")}},
-			{Title: "Runs that found a waiting container", Description: "Below 1, runs started their own container: the pool was smaller than the burst (raise --warm) or the host could not start containers fast enough.",
+			{Title: "Runs that found a waiting container", Description: "Below 1, runs started their own sandbox: the pool was smaller than the burst (raise --warm), the host or cluster could not start them fast enough, or (pods) the runs asked for other memory or CPU than the defaults.",
 				Unit: "percentunit", Queries: []Query{
 					q(`sum(`+rate(`integr8scode_sandbox_warm_hits_total`)+`) / (sum(`+rate(`integr8scode_sandbox_warm_hits_total`)+`) + sum(`+rate(`integr8scode_sandbox_warm_misses_total`)+`))`, "hit ratio")}},
 		}},

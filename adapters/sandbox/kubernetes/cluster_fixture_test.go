@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/integr8scode/integr8scode/domain"
@@ -94,6 +95,7 @@ type fixture struct {
 	pods   *Pods
 	client kubernetes.Interface
 	ns     string
+	warm   bool // run waits for a pod of the pool and checks it took it
 }
 
 func newFixture(t testing.TB, mutate func(*Config)) fixture {
@@ -115,6 +117,7 @@ func newFixture(t testing.TB, mutate func(*Config)) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { p.Close() })
 	return fixture{pods: p, client: p.client, ns: cfg.Namespace}
 }
 
@@ -129,10 +132,18 @@ func (f fixture) run(t testing.TB, j runner.Job) domain.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	var hits int64
+	if f.warm {
+		waitPool(t, f.pods, "a pod waiting", func(s PoolStats) bool { return s.Waiting > 0 })
+		hits = f.pods.PoolStats().Hits
+	}
 	begin := time.Now()
 	res, err := f.pods.Run(ctx, j)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+	if f.warm && f.pods.PoolStats().Hits != hits+1 {
+		t.Fatalf("the run did not take a pod of the warm pool: %+v", f.pods.PoolStats())
 	}
 	t.Logf("%s in %s: verdict %s exit %v signal %q message %q usage %+v stdout %d B stderr %d B",
 		j.ExecutionID, time.Since(begin).Round(time.Millisecond), res.Verdict, deref(res.ExitCode), res.Signal,
@@ -141,12 +152,60 @@ func (f fixture) run(t testing.TB, j runner.Job) domain.Result {
 	return res
 }
 
-// noPodLeft checks that Run deleted the pod of j.
+// noPodLeft checks that Run deleted the pod of j, whether created for it
+// or claimed from the warm pool.
 func (f fixture) noPodLeft(t testing.TB, j runner.Job) {
 	t.Helper()
 	_, err := f.client.CoreV1().Pods(f.ns).Get(context.Background(), podName(j.ExecutionID, j.Attempt), metav1.GetOptions{})
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("pod of %s still exists after Run (err %v)", j.ExecutionID, err)
+	}
+	list, err := f.client.CoreV1().Pods(f.ns).List(context.Background(), metav1.ListOptions{
+		LabelSelector: labels.SelectorFromSet(podLabels(j.ExecutionID, j.Attempt)).String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pod := range list.Items {
+		if pod.DeletionTimestamp == nil {
+			t.Errorf("pod %s of %s still exists after Run", pod.Name, j.ExecutionID)
+		}
+	}
+}
+
+// warmOrCold runs body against a sandbox that creates a pod for each run
+// (Cold) and one that takes a pod of its warm pool (Warm); in Warm, every
+// fixture.run waits for a waiting pod and checks that the run took it.
+func warmOrCold(t *testing.T, mutate func(*Config), body func(t *testing.T, f fixture)) {
+	for _, warm := range []bool{false, true} {
+		name := "Cold"
+		if warm {
+			name = "Warm"
+		}
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, func(c *Config) {
+				if warm {
+					c.Warm, c.WarmMin = 2, 1
+				}
+				if mutate != nil {
+					mutate(c)
+				}
+			})
+			f.warm = warm
+			body(t, f)
+		})
+	}
+}
+
+// waitPool polls the pool until ok holds, for at most two minutes (pods
+// start in a second or two on an idle test cluster).
+func waitPool(t testing.TB, p *Pods, what string, ok func(PoolStats) bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !ok(p.PoolStats()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: the pool is at %+v after 2 minutes", what, p.PoolStats())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -18,7 +18,10 @@ import (
 // TestHardening looks at the pod from inside: who it runs as, what it can
 // reach and write.
 func TestHardening(t *testing.T) {
-	f := newFixture(t, nil)
+	warmOrCold(t, nil, testHardening)
+}
+
+func testHardening(t *testing.T, f fixture) {
 	res := f.run(t, job(t, `import os, errno
 print("uid", os.getuid(), os.getgid())
 st = dict(l.split(":\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\t" in l)
@@ -68,7 +71,10 @@ print("default route", any(r.split()[1] == "00000000" for r in routes))
 // each pod's processes (podPidsLimit 128, deploy/testcluster): fork answers
 // EAGAIN long before memory runs out, and the script can still clean up.
 func TestForkBomb(t *testing.T) {
-	f := newFixture(t, nil)
+	warmOrCold(t, nil, testForkBomb)
+}
+
+func testForkBomb(t *testing.T, f fixture) {
 	res := f.run(t, job(t, `import os, errno, signal, time
 kids, err = [], None
 for _ in range(4096):
@@ -101,7 +107,10 @@ print("forks", len(kids), err)
 // TestHostUsers runs a pod in the host's user namespace (HostUsers: true),
 // for clusters without user namespace support.
 func TestHostUsers(t *testing.T) {
-	f := newFixture(t, func(c *Config) { c.HostUsers = true })
+	warmOrCold(t, func(c *Config) { c.HostUsers = true }, testHostUsers)
+}
+
+func testHostUsers(t *testing.T, f fixture) {
 	res := f.run(t, job(t, `print(open("/proc/self/uid_map").read().split())`))
 	if res.Verdict != domain.VerdictCompleted || res.Stdout != "['0', '0', '4294967295']\n" {
 		t.Fatalf("got %+v", res)
@@ -112,7 +121,10 @@ func TestHostUsers(t *testing.T) {
 // pod, at the only address it may try: 127.0.0.1, which inside the pod is
 // the pod's own loopback.
 func TestNetwork(t *testing.T) {
-	f := newFixture(t, nil)
+	warmOrCold(t, nil, testNetwork)
+}
+
+func testNetwork(t *testing.T, f fixture) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -148,9 +160,13 @@ except OSError as e:
 func TestSelfTest(t *testing.T) {
 	for _, hostUsers := range []bool{false, true} {
 		t.Run(fmt.Sprintf("hostUsers=%v", hostUsers), func(t *testing.T) {
-			f := newFixture(t, func(c *Config) { c.HostUsers = hostUsers })
+			// With a warm pool, the self-test probes a pod of the pool too.
+			f := newFixture(t, func(c *Config) { c.HostUsers, c.Warm = hostUsers, 1 })
 			if err := f.pods.SelfTest(context.Background()); err != nil {
 				t.Fatal(err)
+			}
+			if s := f.pods.PoolStats(); s.Hits != 1 {
+				t.Fatalf("the self-test did not probe a warm pod: %+v", s)
 			}
 		})
 	}

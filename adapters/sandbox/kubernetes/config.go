@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/integr8scode/integr8scode/domain"
 )
 
 // Config configures the Kubernetes sandbox.
@@ -45,6 +48,28 @@ type Config struct {
 	// StartTimeout bounds the time from creating a pod to its container
 	// running (scheduling, image pull, sandbox set-up). Default 60 s.
 	StartTimeout time.Duration
+	// Warm is the most pods kept created, started and waiting for a script
+	// (the warm pool, see pool.go): each runs one script at most and is
+	// deleted after it. How many wait follows demand, at least WarmMin.
+	// 0, the default, keeps none: every run creates its own pod.
+	Warm int
+	// WarmMin is how many pods wait even on an idle platform. Default 1
+	// when Warm is set; at most Warm.
+	WarmMin int
+	// WarmLimits are the memory and CPU the waiting pods are created with
+	// (requests = limits cannot change on a live pod here); a run with
+	// other memory or CPU creates a pod of its own. Their timeout is the
+	// run's own. Default domain.DefaultLimits.
+	WarmLimits domain.Limits
+	// WarmMaxAge is how long a pod may wait for a script before the pool
+	// replaces it (and its supervisor gives up on its own soon after).
+	// Default 10 minutes.
+	WarmMaxAge time.Duration
+	// PoolOwner names this runner among those that share the namespace:
+	// the pods of its warm pool carry it in a label, and a runner that
+	// starts deletes the waiting pods its previous life left under the
+	// same name. Default: the host name (a runner's pod name).
+	PoolOwner string
 	// Logger receives operational logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -54,6 +79,7 @@ const (
 	defaultOutputCap    = 1 << 20
 	defaultTmpBytes     = 16 << 20
 	defaultStartTimeout = 60 * time.Second
+	defaultWarmMaxAge   = 10 * time.Minute
 	// deliveryWait is how long a pod's supervisor waits for its script
 	// after its container started. Past it the pod reports "undelivered"
 	// and ends: the runner that created it died before handing the script
@@ -90,6 +116,19 @@ func (c *Config) setDefaults() {
 	if c.StartTimeout == 0 {
 		c.StartTimeout = defaultStartTimeout
 	}
+	if c.Warm > 0 && c.WarmMin == 0 {
+		c.WarmMin = 1
+	}
+	if c.WarmLimits == (domain.Limits{}) {
+		c.WarmLimits = domain.DefaultLimits
+	}
+	if c.WarmMaxAge == 0 {
+		c.WarmMaxAge = defaultWarmMaxAge
+	}
+	if c.PoolOwner == "" {
+		host, _ := os.Hostname()
+		c.PoolOwner = poolOwnerLabel(host)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -122,6 +161,18 @@ func (c Config) Validate() error {
 	}
 	if c.StartTimeout < time.Second {
 		errs = append(errs, fmt.Errorf("StartTimeout must be at least 1s, got %s", c.StartTimeout))
+	}
+	if c.Warm < 0 || c.WarmMin < 0 || c.WarmMin > c.Warm {
+		errs = append(errs, fmt.Errorf("Warm %d and WarmMin %d must satisfy 0 <= WarmMin <= Warm", c.Warm, c.WarmMin))
+	}
+	if c.Warm > 0 && (c.WarmLimits.MemoryBytes <= 0 || c.WarmLimits.CPUMillicores <= 0) {
+		errs = append(errs, fmt.Errorf("WarmLimits need a memory and CPU limit, got %+v", c.WarmLimits))
+	}
+	if c.Warm > 0 && c.WarmMaxAge < 10*time.Second {
+		errs = append(errs, fmt.Errorf("WarmMaxAge must be at least 10s, got %s", c.WarmMaxAge))
+	}
+	for _, msg := range validation.IsValidLabelValue(c.PoolOwner) {
+		errs = append(errs, fmt.Errorf("PoolOwner %q: %s", c.PoolOwner, msg))
 	}
 	return errors.Join(errs...)
 }

@@ -30,8 +30,8 @@
 //
 // The namespace should enforce `restricted` and deny all traffic with a
 // NetworkPolicy (on a CNI that enforces it). The runner needs, in that
-// namespace only: pods create, get, list, watch, delete; pods/attach create
-// and get (WebSocket attaches are GETs that also need create); pods/log get.
+// namespace only: pods create, get, list, watch, delete, patch (a claim);
+// pods/attach create and get (WebSocket attaches are GETs that also need create); pods/log get.
 //
 // # Handing the script over: stdin, through an attach
 //
@@ -115,9 +115,72 @@
 // whole seconds, + 1 s + the wait for the script + timeout + 2 s), and
 // relies on the supervisor for the exact limit.
 //
+// # The warm pool
+//
+// With Config.Warm, the sandbox keeps pods created, started and waiting for
+// a script (pool.go), so that a run skips the pod's creation, the kubelet's
+// set-up and its once-a-second relist, and Python's start-up: about a
+// second of every cold run. A waiting pod is the same pod as above with the
+// pool's memory and CPU (Config.WarmLimits, the platform's defaults), a
+// random name (its host name, which a script can read, says nothing about
+// the runner or another run), no execution, and the labels of its pool
+// (Config.PoolOwner and a random id of the runner's life). Its supervisor
+// waits up to WarmMaxAge + 1 minute for a script; the pool replaces it
+// after WarmMaxAge. It has no activeDeadlineSeconds while it waits.
+//
+// A run whose memory and CPU are the pool's takes the pod that waited least
+// and claims it with one conditional JSON patch (the pool-life label must
+// still be there): the pool's labels make way for the run's execution and
+// attempt labels and execution annotation, a claimed-at annotation is
+// added, and activeDeadlineSeconds is set to the pod's age + the wait for
+// the script + the timeout + 30 s. From then on the pod is the run's pod
+// in every respect but its name: Run and Resume look a job's pod up by
+// those labels before its name, the runner's GC keeps or deletes it by
+// them, and it is deleted after that one run. Then the run attaches and
+// hands the script over, with the job's timeout in the header
+// ("<len> <timeout ms>\n"; the supervisor's own, given at creation, is the
+// pool's). A run with other memory or CPU creates a pod of its own
+// (requests = limits change on a live pod only through in-place resize,
+// which this package does not rely on: not every cluster offers it, and it
+// was not tried on the test cluster, whose node runs cgroup v1). The pool follows demand as
+// the runc sandbox's does: as many pods as runs were in flight at once over
+// the last minute or so, within [WarmMin, Warm]; an idle runner keeps
+// WarmMin. A waiting pod holds its CPU and memory requests on its node.
+//
+// Two runs of one job in one process look up and claim under a lock, so
+// they never claim two pods; across runners the ledger gives an attempt to
+// one runner at a time, and a runner that takes an attempt over only
+// resumes (never claims).
+//
+// Restarts: a runner's next life (the same PoolOwner, the host name by
+// default) deletes the waiting pods of its earlier lives when its pool
+// starts (deletes conditional on the listed version, so a pod claimed in
+// between is never taken); a claimed pod is resumed like any other. A
+// runner that claimed a pod and died before handing the script over leaves
+// a supervisor that would wait until the pool's age limit: the supervisor
+// writes an empty "s" frame once it has the script, and a runner that
+// resumes a claimed pod whose log has no such frame 21 s after the claim
+// deletes it and runs the script in a pod of its own (the script never
+// ran). Waiting pods of a runner that is gone for good end by themselves
+// after their wait; GC deletes pool pods of other lives that ended.
+//
+// What a waiting pod can observe: nothing runs in it but the supervisor,
+// so nothing observes anything until a script arrives. The script then
+// sees what a script in a pod created for it sees, plus how long its pod
+// waited (the container's and the supervisor's start times in /proc, its
+// uptime) and the pool's random pod name as its host name. It sees no
+// other run: the pod is created for the pool, with every isolation
+// property above, and deleted after its one script. Its CPU time and wall
+// time count from the fork of the script (the supervisor subtracts the
+// cgroup's CPU usage before it), and its timeout from the hand-over.
+// Peak memory is the cgroup's peak since the container started (a pod
+// cannot reset it from inside), which includes the supervisor's own
+// start-up, as for a pod created for the run.
+//
 // # Self-test
 //
-// SelfTest runs a probe pod and checks, from inside, what every run relies
+// SelfTest runs a probe pod (and, with a warm pool, a probe in a pod of
+// the pool) and checks, from inside, what every run relies
 // on (uid, user namespace, capabilities, no_new_privs, seccomp, read-only
 // root, no token, no KUBERNETES_* variables, the memory limit, stdin,
 // accounting); the service refuses to start when it fails. A default route

@@ -45,18 +45,20 @@ type follower struct {
 	ended        bool               // the output is complete (end frame, or the stream ended)
 	streamErr    error
 
-	since      time.Time // when following began, for the debug log's timings
-	begin      time.Time // the runner handed the last byte of the script over
-	startTimer *time.Timer
-	deadline   *time.Timer
-	settle     *time.Timer
+	claimedAt   time.Time   // a pod of the warm pool: when it was claimed
+	undelivered *time.Timer // a claimed pod's last moment to show it has its script
+	since       time.Time   // when following began, for the debug log's timings
+	begin       time.Time   // the runner handed the last byte of the script over
+	startTimer  *time.Timer
+	deadline    *time.Timer
+	settle      *time.Timer
 }
 
 func (p *Pods) newFollower(ctx context.Context, log *slog.Logger, pod *corev1.Pod, created bool, job runner.Job) *follower {
 	sctx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	return &follower{p: p, log: log, job: job, name: pod.Name, initial: pod, created: created,
-		dm: newDemux(p.cfg.OutputCapBytes), diag: &prefix{n: 4096}, pl: newPayload(job.Script, job.Stdin),
-		streamCtx: sctx, stopStream: stop}
+		dm: newDemux(p.cfg.OutputCapBytes), diag: &prefix{n: 4096}, pl: newPayload(job.Script, job.Stdin, job.Limits.TimeoutMs),
+		streamCtx: sctx, stopStream: stop, claimedAt: claimedAt(pod)}
 }
 
 func (f *follower) run(ctx context.Context) (outcome, error) {
@@ -86,7 +88,12 @@ func (f *follower) follow(ctx context.Context) (outcome, error) {
 	f.w, f.since = w, time.Now()
 	defer w.stop()
 	f.startTimer = time.NewTimer(time.Until(f.p.startDeadline(f.initial)))
-	defer func() { stopTimer(f.startTimer); stopTimer(f.deadline); stopTimer(f.settle) }()
+	defer func() {
+		stopTimer(f.startTimer)
+		stopTimer(f.deadline)
+		stopTimer(f.settle)
+		stopTimer(f.undelivered)
+	}()
 	for {
 		if out, done, err := f.check(); done {
 			return out, err
@@ -116,6 +123,18 @@ func (f *follower) follow(ctx context.Context) (outcome, error) {
 			f.streamEnded(err)
 		case <-timerC(f.settle):
 			return f.conclude()
+		case <-timerC(f.undelivered):
+			f.undelivered = nil
+			if !f.ended && !f.dm.scriptDelivered() {
+				// A pod of the warm pool whose claimer died before it
+				// handed the script over: its supervisor would wait for
+				// it until the pool's age limit. The script never ran.
+				f.log.Warn("the claimed warm pod never received its script; deleting it")
+				if err := f.p.deletePod(ctx, f.name); err != nil {
+					return outcome{}, err
+				}
+				return outcome{undelivered: true}, nil
+			}
 		}
 	}
 }
@@ -223,6 +242,13 @@ func (f *follower) blindDeadline(cs *corev1.ContainerStatus) {
 		return
 	}
 	started := cs.State.Running.StartedAt.Time // whole seconds: +1 s below
+	if !f.claimedAt.IsZero() {
+		// A pod of the warm pool waited for its run; the wait for the
+		// script counts from the claim, and a script that did not arrive
+		// by then never will (see follow).
+		started = f.claimedAt
+		f.undelivered = time.NewTimer(time.Until(started.Add(time.Second + f.p.deliveryWait)))
+	}
 	f.deadline = time.NewTimer(time.Until(started.Add(time.Second + f.p.deliveryWait + f.job.Limits.Timeout() + killGrace)))
 }
 

@@ -15,8 +15,12 @@ const (
 	frameStdout = 'o'
 	frameStderr = 'e'
 	frameEnd    = 'x'
-	frameHeader = 5
-	maxFrame    = 64 << 10
+	// frameStarted (empty) says the supervisor has the whole script: it
+	// runs it next. A runner reading the log of a pod it did not hand the
+	// script to learns from it that the script was delivered.
+	frameStarted = 's'
+	frameHeader  = 5
+	maxFrame     = 64 << 10
 )
 
 // report is the supervisor's last frame. Fields it did not report are -1.
@@ -78,6 +82,7 @@ type demux struct {
 	stderr    bytes.Buffer
 	truncated bool
 	end       *report
+	delivered bool // the supervisor said it has the script (frameStarted)
 	overOnce  sync.Once
 	over      chan struct{} // closed when a stream passed the cap
 	endOnce   sync.Once
@@ -108,7 +113,7 @@ func (d *demux) Write(p []byte) (int, error) {
 	}
 	for len(buf) >= frameHeader {
 		kind, size := buf[0], binary.BigEndian.Uint32(buf[1:frameHeader])
-		if (kind != frameStdout && kind != frameStderr && kind != frameEnd) || size > maxFrame {
+		if (kind != frameStdout && kind != frameStderr && kind != frameEnd && kind != frameStarted) || size > maxFrame {
 			d.raw = true
 			d.keep(&d.stdout, buf)
 			d.pending = nil
@@ -123,6 +128,8 @@ func (d *demux) Write(p []byte) (int, error) {
 			d.keep(&d.stdout, data)
 		case frameStderr:
 			d.keep(&d.stderr, data)
+		case frameStarted:
+			d.delivered = true
 		case frameEnd:
 			r := parseReport(data)
 			d.end = &r
@@ -154,11 +161,18 @@ func (d *demux) result() (stdout, stderr string, truncated bool, end *report) {
 	return d.stdout.String(), d.stderr.String(), d.truncated, d.end
 }
 
+// scriptDelivered tells whether the supervisor said it has the script.
+func (d *demux) scriptDelivered() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.delivered
+}
+
 // reset forgets everything, for a stream read again from its start.
 func (d *demux) reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.pending, d.raw, d.truncated = nil, false, false
+	d.pending, d.raw, d.truncated, d.delivered = nil, false, false, false
 	d.stdout.Reset()
 	d.stderr.Reset()
 }

@@ -42,7 +42,7 @@ type phaseCollector struct {
 func (p *Pods) Collector() prometheus.Collector {
 	c := &phaseCollector{p: p,
 		pods: prometheus.NewDesc("integr8scode_sandbox_pods",
-			"Sandbox pods in the sandbox namespace by phase, listed from the API server at each scrape (every runner reports the same namespace: read with max).",
+			"Sandbox pods of runs in the sandbox namespace by phase (not those waiting in a warm pool), listed from the API server at each scrape (every runner reports the same namespace: read with max).",
 			[]string{"phase"}, nil),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "integr8scode", Subsystem: "sandbox",
 			Name: "pod_list_errors_total", Help: "Scrapes at which the sandbox pods could not be listed (integr8scode_sandbox_pods kept its last values)."}),
@@ -82,7 +82,9 @@ func (c *phaseCollector) count() (map[corev1.PodPhase]float64, error) {
 	for _, ph := range PodPhases {
 		counts[ph] = 0
 	}
-	opts := metav1.ListOptions{LabelSelector: labels.SelectorFromSet(labels.Set{labelManagedBy: managedBy}).String(),
+	// The pods of runs: those waiting in a warm pool are not (yet) any
+	// run's, and integr8scode_sandbox_warm_waiting counts them.
+	opts := metav1.ListOptions{LabelSelector: labels.SelectorFromSet(labels.Set{labelManagedBy: managedBy}).String() + ",!" + labelPool,
 		ResourceVersion: "0"}
 	for {
 		list, err := c.p.pods().List(ctx, opts)

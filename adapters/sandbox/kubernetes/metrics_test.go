@@ -27,12 +27,20 @@ func phasePod(name string, phase corev1.PodPhase, ours bool) *corev1.Pod {
 	return pod
 }
 
+// waitingPod is a pod of a warm pool that no run claimed yet.
+func waitingPod(name string) *corev1.Pod {
+	pod := phasePod(name, corev1.PodRunning, true)
+	pod.Labels[labelPool] = "runner-a"
+	return pod
+}
+
 func TestPodPhaseMetrics(t *testing.T) {
 	client := fake.NewClientset(
 		phasePod("a", corev1.PodRunning, true), phasePod("b", corev1.PodRunning, true),
 		phasePod("c", corev1.PodPending, true), phasePod("d", corev1.PodFailed, true),
 		phasePod("e", "Mystery", true),
 		phasePod("not-ours", corev1.PodRunning, false),
+		waitingPod("warm-1"),
 	)
 	cfg := Config{Image: "python:test"}
 	cfg.setDefaults()
@@ -51,8 +59,8 @@ func TestPodPhaseMetrics(t *testing.T) {
 
 	t.Run("OK counts this package's pods by phase, every phase present", func(t *testing.T) {
 		// Succeeded has no pod and still shows, at 0; a phase outside
-		// the closed set counts as Unknown; a pod of someone else's is
-		// not counted.
+		// the closed set counts as Unknown; a pod of someone else's, and
+		// one waiting in a warm pool, are not counted.
 		if err := testutil.GatherAndCompare(reg, strings.NewReader(wantPhases(1, 2, 0, 1, 1, 0))); err != nil {
 			t.Error(err)
 		}
@@ -76,7 +84,7 @@ func wantPhases(pending, running, succeeded, failed, unknown, errs int) string {
 # HELP integr8scode_sandbox_pod_list_errors_total Scrapes at which the sandbox pods could not be listed (integr8scode_sandbox_pods kept its last values).
 # TYPE integr8scode_sandbox_pod_list_errors_total counter
 integr8scode_sandbox_pod_list_errors_total ERRS
-# HELP integr8scode_sandbox_pods Sandbox pods in the sandbox namespace by phase, listed from the API server at each scrape (every runner reports the same namespace: read with max).
+# HELP integr8scode_sandbox_pods Sandbox pods of runs in the sandbox namespace by phase (not those waiting in a warm pool), listed from the API server at each scrape (every runner reports the same namespace: read with max).
 # TYPE integr8scode_sandbox_pods gauge
 integr8scode_sandbox_pods{phase="Failed"} FAILED
 integr8scode_sandbox_pods{phase="Pending"} PENDING

@@ -11,11 +11,18 @@ import (
 // annotation: a label value is limited to 63 characters of a narrow
 // alphabet, and an id need not fit.
 const (
-	labelManagedBy    = "app.kubernetes.io/managed-by"
-	managedBy         = "integr8scode"
-	labelExecution    = "integr8scode.io/execution"
-	labelAttempt      = "integr8scode.io/attempt"
-	annotExecutionID  = "integr8scode.io/execution-id"
+	labelManagedBy   = "app.kubernetes.io/managed-by"
+	managedBy        = "integr8scode"
+	labelExecution   = "integr8scode.io/execution"
+	labelAttempt     = "integr8scode.io/attempt"
+	annotExecutionID = "integr8scode.io/execution-id"
+	// A pod of the warm pool: its runner (Config.PoolOwner) and that
+	// runner's life. A claim removes both.
+	labelPool     = "integr8scode.io/pool"
+	labelPoolLife = "integr8scode.io/pool-life"
+	// When a pod of the warm pool was created, and claimed for its run.
+	annotWarmSince    = "integr8scode.io/warm-since"
+	annotClaimedAt    = "integr8scode.io/claimed-at"
 	containerName     = "script"
 	maxExecutionKey   = 50 // "exec-" + key + "-a" + attempt stays within 63
 	hashedKeyIDPrefix = 39 // room left for "-" and 10 hex digits of the hash
@@ -64,3 +71,6 @@ func podLabels(executionID string, attempt int) map[string]string {
 		labelAttempt:   strconv.Itoa(attempt),
 	}
 }
+
+// poolOwnerLabel makes a host name a label value (see executionKey).
+func poolOwnerLabel(host string) string { return executionKey(host) }

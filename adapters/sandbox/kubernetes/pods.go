@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -30,6 +31,13 @@ type Pods struct {
 	deliveryWait time.Duration
 	// mutatePod, if set, changes each pod before it is created (tests).
 	mutatePod func(*corev1.Pod)
+
+	pool      *warmPool
+	closeOnce sync.Once
+	// claiming serializes, per pod name of a job (striped), looking for
+	// the job's pod and claiming a warm one, so that two runs of the same
+	// job in this process never claim two pods.
+	claiming [64]sync.Mutex
 }
 
 // New connects to the cluster (Kubeconfig, or the in-cluster configuration)
@@ -57,7 +65,9 @@ func New(cfg Config) (*Pods, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes sandbox: client: %w", err)
 	}
-	return &Pods{cfg: cfg, rest: rc, client: client, log: cfg.Logger, deliveryWait: defaultDeliveryWait}, nil
+	p := &Pods{cfg: cfg, rest: rc, client: client, log: cfg.Logger, deliveryWait: defaultDeliveryWait}
+	p.pool = newWarmPool(p)
+	return p, nil
 }
 
 // Name identifies this sandbox in ExecutionStarted.

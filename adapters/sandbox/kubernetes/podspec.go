@@ -58,22 +58,49 @@ var scriptEnv = []corev1.EnvVar{
 // podSpec is the pod of one run: the Pod Security `restricted` profile and
 // more (see doc.go for what each field is for).
 func (p *Pods) podSpec(name string, job runner.Job) *corev1.Pod {
-	l := job.Limits
+	backstop := job.Limits.Timeout() + p.deliveryWait + deadlineSlack
+	pod := p.basePod(name, job.Limits, p.deliveryWait)
+	pod.Labels = podLabels(job.ExecutionID, job.Attempt)
+	pod.Annotations = map[string]string{annotExecutionID: job.ExecutionID}
+	pod.Spec.ActiveDeadlineSeconds = ptr.To(int64(backstop / time.Second))
+	if p.mutatePod != nil {
+		p.mutatePod(pod)
+	}
+	return pod
+}
+
+// warmSpec is a pod of the warm pool: the same pod with the pool's memory
+// and CPU, labelled with the pool's owner and life and no execution. Its
+// supervisor waits up to WarmMaxAge + waitSlack for a script (the pool
+// replaces it at WarmMaxAge), and it has no activeDeadlineSeconds until a
+// run claims it (the deadline would count its wait; claim sets it). Its
+// name is random: the pod's host name, which the script can read, says
+// nothing about the runner.
+func (p *Pods) warmSpec(name string, wp *warmPool) *corev1.Pod {
+	pod := p.basePod(name, wp.limits, wp.maxAge+waitSlack)
+	pod.Labels = map[string]string{labelManagedBy: managedBy, labelPool: p.cfg.PoolOwner, labelPoolLife: wp.life}
+	pod.Annotations = map[string]string{annotWarmSince: time.Now().UTC().Format(time.RFC3339)}
+	if p.mutatePod != nil {
+		p.mutatePod(pod)
+	}
+	return pod
+}
+
+// basePod is every sandbox pod: limits' memory and CPU, a supervisor with
+// limits' timeout (a script's header may replace it) that waits at most
+// wait for its script.
+func (p *Pods) basePod(name string, l domain.Limits, wait time.Duration) *corev1.Pod {
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    *resource.NewMilliQuantity(l.CPUMillicores, resource.DecimalSI),
 		corev1.ResourceMemory: *resource.NewQuantity(l.MemoryBytes, resource.BinarySI),
 	}
-	backstop := l.Timeout() + p.deliveryWait + deadlineSlack
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        name,
-			Namespace:   p.cfg.Namespace,
-			Labels:      podLabels(job.ExecutionID, job.Attempt),
-			Annotations: map[string]string{annotExecutionID: job.ExecutionID},
+			Name:      name,
+			Namespace: p.cfg.Namespace,
 		},
 		Spec: corev1.PodSpec{
 			RestartPolicy:                 corev1.RestartPolicyNever,
-			ActiveDeadlineSeconds:         ptr.To(int64(backstop / time.Second)),
 			TerminationGracePeriodSeconds: ptr.To(int64(0)),
 			AutomountServiceAccountToken:  ptr.To(false),
 			EnableServiceLinks:            ptr.To(false),
@@ -91,7 +118,7 @@ func (p *Pods) podSpec(name string, job runner.Job) *corev1.Pod {
 				ImagePullPolicy: p.cfg.ImagePullPolicy,
 				Command: []string{"/usr/bin/python3", "-I", "-B", "-u", "-c", supervisor,
 					strconv.FormatInt(l.TimeoutMs, 10), strconv.Itoa(p.cfg.OutputCapBytes),
-					strconv.Itoa(int(p.deliveryWait / time.Second)), scriptPath},
+					strconv.Itoa(int(wait / time.Second)), scriptPath},
 				Env:        scriptEnv,
 				WorkingDir: tmpDir,
 				// The script and its stdin arrive through one attach; stdin
@@ -121,9 +148,6 @@ func (p *Pods) podSpec(name string, job runner.Job) *corev1.Pod {
 	}
 	if p.cfg.RuntimeClass != "" {
 		pod.Spec.RuntimeClassName = ptr.To(p.cfg.RuntimeClass)
-	}
-	if p.mutatePod != nil {
-		p.mutatePod(pod)
 	}
 	return pod
 }

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/runner"
@@ -52,8 +53,26 @@ func (p *Pods) run(ctx context.Context, job runner.Job, resume bool) (domain.Res
 	}
 	name := podName(job.ExecutionID, job.Attempt)
 	log := p.log.With("execution_id", job.ExecutionID, "attempt", job.Attempt, "pod", name)
+	if !resume {
+		done := p.pool.begin()
+		defer done()
+	}
 	for fresh := true; ; fresh = false {
-		pod, created, err := p.createOrAdopt(ctx, name, job, resume && fresh, log)
+		var pod *corev1.Pod
+		var created bool
+		var err error
+		if fresh {
+			// A pod of the warm pool claimed for this job has a name of
+			// its own: look for it, or claim one.
+			pod, created, err = p.findOrClaim(ctx, name, job, resume, log)
+		}
+		if pod == nil && err == nil {
+			pod, created, err = p.createOrAdopt(ctx, name, job, resume && fresh, log)
+		}
+		if pod != nil && pod.Name != name {
+			log = log.With("pod", pod.Name)
+			name = pod.Name
+		}
 		if errors.Is(err, errNoPod) {
 			log.Info("no pod to resume")
 			return domain.Result{}, false, nil
@@ -83,6 +102,7 @@ func (p *Pods) run(ctx context.Context, job runner.Job, resume bool) (domain.Res
 			if err := p.deletePod(ctx, name); err != nil {
 				return domain.Result{}, true, fmt.Errorf("kubernetes sandbox: %w", err)
 			}
+			name = podName(job.ExecutionID, job.Attempt)
 			continue
 		}
 		p.cleanup(ctx, name, log)
@@ -101,6 +121,69 @@ func (p *Pods) cleanup(ctx context.Context, name string, log *slog.Logger) {
 		// GC deletes it later; the pod's activeDeadlineSeconds stops it.
 		log.Warn("could not delete the sandbox pod", "err", err)
 	}
+}
+
+// findOrClaim returns the pod of the pool that a run of job claimed
+// earlier (created=false: adopt it), or, for a run that may create its
+// pod, claims a waiting one from the pool (created=true: this run hands it
+// the script). nil, without an error, when neither: the run creates or
+// adopts the pod named after the job.
+func (p *Pods) findOrClaim(ctx context.Context, name string, job runner.Job, resume bool, log *slog.Logger) (*corev1.Pod, bool, error) {
+	mu := &p.claiming[fnv32(name)%uint32(len(p.claiming))]
+	mu.Lock()
+	defer mu.Unlock()
+	sel := labels.SelectorFromSet(podLabels(job.ExecutionID, job.Attempt)).String()
+	list, err := p.pods().List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return nil, false, fmt.Errorf("list the pods of %s: %w", name, err)
+	}
+	for i := range list.Items {
+		pod := &list.Items[i]
+		if pod.Name == name {
+			return nil, false, nil // created for the run: createOrAdopt's
+		}
+		if pod.Annotations[annotExecutionID] == job.ExecutionID && pod.DeletionTimestamp == nil {
+			log.Info("adopting the warm pod this job claimed", "pod", pod.Name)
+			return pod, false, nil
+		}
+	}
+	if resume {
+		return nil, false, nil
+	}
+	if !p.pool.fits(job.Limits) {
+		p.pool.miss()
+		return nil, false, nil
+	}
+	for {
+		w := p.pool.take()
+		if w == nil {
+			return nil, false, nil
+		}
+		pod, err := p.claim(ctx, w, job, p.pool)
+		if err == nil {
+			if cs := container(pod); cs != nil && cs.State.Running != nil && pod.DeletionTimestamp == nil {
+				log.Debug("warm pod claimed", "pod", w.name, "waited", time.Since(w.born).Round(time.Millisecond))
+				return pod, true, nil
+			}
+			err = errors.New("it no longer runs")
+		}
+		if ctx.Err() != nil {
+			p.cleanup(ctx, w.name, log)
+			return nil, false, ctx.Err()
+		}
+		// It ended or vanished while it waited, which its keeper had not
+		// seen yet: the script never reached it. Take the next.
+		log.Warn("a warm pod could not be claimed; deleting it", "pod", w.name, "err", err)
+		p.cleanup(ctx, w.name, log)
+	}
+}
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
 }
 
 func checkJob(job runner.Job) error {

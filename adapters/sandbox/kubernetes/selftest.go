@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/runner"
@@ -82,21 +83,51 @@ type selfTestReport struct {
 // takes work. A pod that has a default route is only logged: whether it
 // can reach anything is up to the namespace's NetworkPolicy, which the
 // pod cannot test without sending traffic.
+//
+// With a warm pool, it runs a second probe in a pod of the pool (waiting
+// for one at most StartTimeout): a waiting pod must hold every property a
+// pod created for its run holds.
 func (p *Pods) SelfTest(ctx context.Context) error {
-	limits := domain.Limits{TimeoutMs: 10000, MemoryBytes: 64 << 20, CPUMillicores: 500}
+	if err := p.selfTest(ctx, domain.Limits{TimeoutMs: 10000, MemoryBytes: 64 << 20, CPUMillicores: 500}, false); err != nil {
+		return err
+	}
+	if p.pool.max == 0 {
+		return nil
+	}
+	limits := p.pool.limits
+	limits.TimeoutMs = 10000
+	return p.selfTest(ctx, limits, true)
+}
+
+func (p *Pods) selfTest(ctx context.Context, limits domain.Limits, warm bool) error {
+	what := "kubernetes sandbox self-test"
+	hits := int64(0)
+	if warm {
+		what += " (warm pod)"
+		deadline := time.Now().Add(p.cfg.StartTimeout)
+		for p.PoolStats().Waiting == 0 {
+			if time.Now().After(deadline) || !sleep(ctx, 50*time.Millisecond) {
+				return fmt.Errorf("%s: no pod of the warm pool was ready within %s", what, p.cfg.StartTimeout)
+			}
+		}
+		hits = p.PoolStats().Hits
+	}
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	res, err := p.Run(ctx, runner.Job{ExecutionID: "selftest-" + hex.EncodeToString(b), Attempt: 1,
 		Language: "python", Script: selfTestScript, Stdin: "ping", Limits: limits})
 	if err != nil {
-		return fmt.Errorf("kubernetes sandbox self-test: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if warm && p.PoolStats().Hits == hits {
+		return fmt.Errorf("%s: the probe did not run in a pod of the pool", what)
 	}
 	if res.Verdict != domain.VerdictCompleted {
-		return fmt.Errorf("kubernetes sandbox self-test: verdict %s (%s): %s", res.Verdict, res.Message, res.Stderr)
+		return fmt.Errorf("%s: verdict %s (%s): %s", what, res.Verdict, res.Message, res.Stderr)
 	}
 	var rep selfTestReport
 	if err := json.Unmarshal([]byte(res.Stdout), &rep); err != nil {
-		return fmt.Errorf("kubernetes sandbox self-test: bad report %q: %w", res.Stdout, err)
+		return fmt.Errorf("%s: bad report %q: %w", what, res.Stdout, err)
 	}
 	var errs []error
 	check := func(ok bool, format string, args ...any) {
@@ -125,7 +156,7 @@ func (p *Pods) SelfTest(ctx context.Context) error {
 	check(rep.Stdin == "ping", "stdin %q, want %q", rep.Stdin, "ping")
 	check(res.Usage.CPUTimeMs > 0 && res.Usage.PeakMemoryBytes > 0, "no accounting: %+v", res.Usage)
 	if len(errs) > 0 {
-		return fmt.Errorf("kubernetes sandbox self-test: isolation is not as expected: %w", errors.Join(errs...))
+		return fmt.Errorf("%s: isolation is not as expected: %w", what, errors.Join(errs...))
 	}
 	for _, r := range rep.Routes {
 		if f := strings.Fields(r); len(f) > 1 && f[1] == "00000000" {

@@ -19,8 +19,8 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 )
 
-// payload is what the runner writes to the pod's stdin: "<len>\n", the
-// script, then the job's stdin. It notes when the last byte of the script
+// payload is what the runner writes to the pod's stdin: "<len> <timeout
+// ms>\n", the script, then the job's stdin. It notes when the last byte of the script
 // was taken: the script starts running then, and the runner's timeout clock
 // with it.
 type payload struct {
@@ -31,8 +31,8 @@ type payload struct {
 	delivered chan struct{}
 }
 
-func newPayload(script, stdin string) *payload {
-	head := strconv.Itoa(len(script)) + "\n"
+func newPayload(script, stdin string, timeoutMs int64) *payload {
+	head := strconv.Itoa(len(script)) + " " + strconv.FormatInt(timeoutMs, 10) + "\n"
 	return &payload{
 		r:         io.MultiReader(strings.NewReader(head), strings.NewReader(script), strings.NewReader(stdin)),
 		script:    int64(len(head) + len(script)),

@@ -1,9 +1,13 @@
 # The supervisor: the pod's only container runs `python3 -I -B -u -c <this>
 # TIMEOUT_MS CAP_BYTES WAIT_S SCRIPT_PATH`. It is pid 1 of the pod's pid
 # namespace. See doc.go for why it exists; in short:
-#   1. it takes "<len>\n<script><user stdin>" from its stdin (the runner's
-#      attach), so that the script needs no ConfigMap and stays out of the
-#      pod spec; what follows the script is the script's stdin, untouched;
+#   1. it takes "<len> <timeout ms>\n<script><user stdin>" from its stdin
+#      (the runner's attach), so that the script needs no ConfigMap and stays
+#      out of the pod spec; what follows the script is the script's stdin,
+#      untouched. The timeout in the header wins over TIMEOUT_MS: a pod of
+#      the warm pool waits (up to WAIT_S) for a job it did not know when it
+#      was created. It says "s" (an empty frame) once it has the script, so
+#      that a runner reading the log later knows the script was delivered;
 #   2. it forks the script from this interpreter (no second start-up), with
 #      stdout and stderr on pipes, and relays both into its own stdout as
 #      frames (kind byte, 4-byte big-endian length, data), so that the runner
@@ -52,16 +56,56 @@ until = time.monotonic() + WAIT
 head = b""
 while not head.endswith(b"\n"):
     c = take(1, until)
-    if c is None or len(head) > 12:
+    if c is None or len(head) > 32:
         finish("undelivered")
     head += c
-src = take(int(head), until) if head[:-1].isdigit() else None
+head = head.split()
+if not 1 <= len(head) <= 2 or not all(h.isdigit() for h in head):
+    finish("undelivered")
+if len(head) == 2:
+    TIMEOUT = int(head[1]) / 1000
+src = take(int(head[0]), until)
 if src is None:
     finish("undelivered")
 with open(PATH, "wb") as f:
     f.write(src)
+put(b"s", b"")
 
-# 2. The script, forked.
+
+
+def cgroup(*names):
+    # The container's own cgroup, as the kernel accounts it (v1, then v2).
+    for name in names:
+        try:
+            with open("/sys/fs/cgroup/" + name) as f:
+                return f.read()
+        except OSError:
+            pass
+    return None
+
+
+def field(text, key):
+    for line in (text or "").splitlines():
+        k, _, v = line.partition(" ")
+        if k == key:
+            return int(v)
+    return None
+
+
+def cpu_ns():
+    if os.getpid() != 1:
+        return None
+    v = cgroup("cpuacct/cpuacct.usage")
+    if v:
+        return int(v)
+    v = field(cgroup("cpu.stat"), "usage_usec")
+    return v * 1000 if v is not None else None
+
+
+# 2. The script, forked. The CPU the container used so far (this
+# interpreter's start-up, and its wait in a pod of the warm pool) is not the
+# script's.
+cpu0 = cpu_ns()
 ro, wo = os.pipe()
 re_, we = os.pipe()
 t0 = time.monotonic()
@@ -152,32 +196,11 @@ _, ws, ru = os.wait4(pid, 0)
 sig = os.WTERMSIG(ws) if os.WIFSIGNALED(ws) else 0
 code = 128 + sig if sig else os.WEXITSTATUS(ws)
 
-
-def cgroup(*names):
-    # The container's own cgroup, as the kernel accounts it (v1, then v2).
-    for name in names:
-        try:
-            with open("/sys/fs/cgroup/" + name) as f:
-                return f.read()
-        except OSError:
-            pass
-    return None
-
-
-def field(text, key):
-    for line in (text or "").splitlines():
-        k, _, v = line.partition(" ")
-        if k == key:
-            return int(v)
-    return None
-
-
 cpu = peak = oom = None
 if os.getpid() == 1:
-    v = cgroup("cpuacct/cpuacct.usage")
-    cpu = int(v) if v else field(cgroup("cpu.stat"), "usage_usec")
-    if cpu is not None and not v:
-        cpu *= 1000
+    cpu = cpu_ns()
+    if cpu is not None and cpu0 is not None:
+        cpu -= cpu0
     v = cgroup("memory/memory.max_usage_in_bytes", "memory.peak")
     peak = int(v) if v else None
     oom = field(cgroup("memory/memory.oom_control", "memory.events"), "oom_kill")

@@ -38,7 +38,7 @@ func TestSupervisor(t *testing.T) {
 	t.Run("stdin and streams", func(t *testing.T) {
 		d, diag := superviseHere(t, payloadOf("import sys, os\nprint(os.read(0, 3), sys.stdin.read(), __name__, __file__.endswith('main.py'), sys.argv[0].endswith('main.py'))\nsys.stderr.write('e')\nsys.exit(4)", "abcdef"), 5000, 1000)
 		out, errOut, _, end := d.result()
-		if out != "b'abc' def __main__ True True\n" || errOut != "e" || end == nil || end.Status != "exited" || end.Code != 4 || diag != "" {
+		if out != "b'abc' def __main__ True True\n" || errOut != "e" || end == nil || end.Status != "exited" || end.Code != 4 || diag != "" || !d.scriptDelivered() {
 			t.Fatalf("%q %q %+v %q", out, errOut, end, diag)
 		}
 	})
@@ -63,6 +63,15 @@ func TestSupervisor(t *testing.T) {
 			t.Fatalf("%q %+v", out, end)
 		}
 	})
+	t.Run("timeout from the header", func(t *testing.T) {
+		// A pod of the warm pool learns its job's timeout with the script;
+		// the one it was created with (here 60 s) no longer counts.
+		script := "while True: pass"
+		d, _ := superviseHere(t, strconv.Itoa(len(script))+" 600\n"+script, 60000, 1000)
+		if _, _, _, end := d.result(); end == nil || end.Status != "timeout" || end.WallNs < 600e6 || end.WallNs > 1500e6 {
+			t.Fatalf("%+v", end)
+		}
+	})
 	t.Run("output cap", func(t *testing.T) {
 		d, _ := superviseHere(t, payloadOf("while True: print('x' * 99)", ""), 5000, 1000)
 		out, _, _, end := d.result()
@@ -71,9 +80,9 @@ func TestSupervisor(t *testing.T) {
 		}
 	})
 	t.Run("undelivered", func(t *testing.T) {
-		for _, in := range []string{"", "10\nshort", "not a header", "x\nprint()"} {
+		for _, in := range []string{"", "10\nshort", "not a header", "x\nprint()", "1 2 3\nx", "1 x\nx", "7 100\nshort"} {
 			d, _ := superviseHere(t, in, 5000, 1000)
-			if _, _, _, end := d.result(); end == nil || end.Status != "undelivered" {
+			if _, _, _, end := d.result(); end == nil || end.Status != "undelivered" || d.scriptDelivered() {
 				t.Fatalf("%q: %+v", in, end)
 			}
 		}

@@ -32,7 +32,9 @@ func judge(res *domain.Result, in verdictInput) error {
 	status := ""
 	if e := in.end; e != nil {
 		status = e.Status
-		res.Usage = domain.ResourceUsage{WallTimeMs: max(e.WallNs, 0) / 1e6, CPUTimeMs: max(e.CPUNs, 0) / 1e6,
+		// CPU time rounds up: a script that ran used some, however
+		// little (the container's own start-up is not counted).
+		res.Usage = domain.ResourceUsage{WallTimeMs: max(e.WallNs, 0) / 1e6, CPUTimeMs: (max(e.CPUNs, 0) + 999_999) / 1e6,
 			PeakMemoryBytes: max(e.PeakBytes, 0)}
 	}
 	end := domain.Ending{Limits: in.limits, OutputCap: int64(in.outputCap), OutputTruncated: res.OutputTruncated}

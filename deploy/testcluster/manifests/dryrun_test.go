@@ -335,7 +335,7 @@ func dryRunKustomization(t *testing.T, c *testCluster, strict bool, objs []*unst
 		{runner, sandboxNS, "get", "pods", "proxy", false},
 		{runner, sandboxNS, "patch", "pods", "ephemeralcontainers", false},
 		{runner, sandboxNS, "create", "pods", "exec", false},
-		{runner, sandboxNS, "patch", "pods", "", false},
+		{runner, sandboxNS, "patch", "pods", "", true}, // a run claims a pod of its warm pool
 		{runner, sandboxNS, "deletecollection", "pods", "", false},
 		{runner, sandboxNS, "get", "secrets", "", false},
 		{runner, sandboxNS, "create", "configmaps", "", false},

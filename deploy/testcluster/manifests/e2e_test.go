@@ -158,7 +158,7 @@ func TestPlatformInCluster(t *testing.T) {
 			t.Fatalf("got %+v", e)
 		}
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			pods, err := c.kube.CoreV1().Pods(sandboxNS).List(ctx, metav1.ListOptions{})
+			pods, err := c.kube.CoreV1().Pods(sandboxNS).List(ctx, metav1.ListOptions{LabelSelector: runPods})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -200,9 +200,10 @@ func TestPlatformInCluster(t *testing.T) {
 		checkNoRunnerAlert(ctx, t, c, platformNS)
 	})
 
-	// Every sandbox pod is gone, and none ever ran in the platform's namespace.
+	// Every sandbox pod of a run is gone (the runner's warm pool keeps
+	// some waiting), and none ever ran in the platform's namespace.
 	for _, ns := range []string{sandboxNS, platformNS} {
-		pods, err := c.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=integr8scode"})
+		pods, err := c.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=integr8scode," + runPods})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -347,7 +348,13 @@ func runScript(ctx context.Context, t *testing.T, script string) execution {
 // submit submits a script to the in-cluster API and returns its id.
 func submit(t *testing.T, script string) string {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"script": script})
+	return submitRequest(t, map[string]any{"script": script})
+}
+
+// submitRequest submits a request body of the API's own.
+func submitRequest(t *testing.T, req map[string]any) string {
+	t.Helper()
+	body, _ := json.Marshal(req)
 	resp, err := http.Post(e2eAPI+"/api/v1/executions", "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -361,11 +368,17 @@ func submit(t *testing.T, script string) string {
 	return e.ID
 }
 
-// waitSandboxPod waits until the one sandbox pod in ns runs its container.
+// runPods selects the sandbox pods of runs: not those waiting in the
+// runner's warm pool (--warm), which carry the pool's label until a run
+// claims one.
+const runPods = "!integr8scode.io/pool"
+
+// waitSandboxPod waits until the one sandbox pod of a run in ns runs its
+// container.
 func waitSandboxPod(ctx context.Context, t *testing.T, c *testCluster, ns string) {
 	t.Helper()
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		pods, err := c.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		pods, err := c.kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: runPods})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -204,9 +204,10 @@ func TestSandboxDenyAllNetworkPolicy(t *testing.T) {
 // allowedRunnerVerbs is everything the runner may do, and only in the
 // sandbox namespace (pods/attach: the script and stdin go through an attach;
 // get for the WebSocket transport, create for SPDY and, since 1.35, for
-// WebSocket too: see runner-rbac.yaml).
+// WebSocket too; pods patch: a run claims a pod of the warm pool: see
+// runner-rbac.yaml).
 var allowedRunnerVerbs = map[string][]string{
-	"pods":        {"create", "get", "list", "watch", "delete"},
+	"pods":        {"create", "get", "list", "watch", "delete", "patch"},
 	"pods/log":    {"get"},
 	"pods/attach": {"create", "get"},
 }

@@ -161,7 +161,11 @@ func checkPrometheusScrapes(t *testing.T) {
 // running sandbox pod while a script runs, as the runner in the cluster
 // reports it.
 func checkPodPhases(ctx context.Context, t *testing.T, c *testCluster, sandboxNS string) {
-	id := submit(t, "import time\nprint('started', flush=True)\ntime.sleep(60)\n")
+	// A timeout longer than the default 5 s: Prometheus scrapes every 5 s,
+	// and the script must still run when the cancel comes (a pod of the
+	// warm pool runs it at once).
+	id := submitRequest(t, map[string]any{"script": "import time\nprint('started', flush=True)\ntime.sleep(60)\n",
+		"limits": map[string]any{"timeout_ms": 30000}})
 	waitSandboxPod(ctx, t, c, sandboxNS)
 	// The panel's query (deploy/observability/dashboards.go, "Sandbox pods
 	// by phase"): five phases, Running counting this pod.

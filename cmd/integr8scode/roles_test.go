@@ -73,6 +73,13 @@ func (r *role) metric(t *testing.T, name string) float64 {
 	return sum
 }
 
+// series counts the series of metric name that r exposes.
+func (r *role) series(t *testing.T, name string) int {
+	t.Helper()
+	resp := do(t, http.MethodGet, "http://"+r.addr+"/metrics", nil)
+	return len(regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(name)+`\{`).FindAllIndex(resp.Body, -1))
+}
+
 // TestRoles runs the platform as separate processes — the embedded stores
 // (`integr8scode stores`), one api, two runners, two projectors — that only
 // share the network, and shows that the runners and the projectors share
@@ -130,6 +137,22 @@ func TestRoles(t *testing.T) {
 	base := "http://" + api.addr
 
 	t.Run("OK work is shared through consumer groups", func(t *testing.T) {
+		// The group hands the ledger's partitions out while the projectors
+		// join; a run takes ~10 ms now, so 24 of them can all end before a
+		// late member got a partition. Wait until each holds some, and
+		// all are held (a projector shows a lag series per partition it
+		// reads).
+		waitFor(t, func() bool {
+			total := 0
+			for _, p := range projectors {
+				n := p.series(t, "integr8scode_projector_lag_records")
+				if n == 0 {
+					return false
+				}
+				total += n
+			}
+			return total == 6
+		})
 		var ids []string
 		for i := 0; i < 24; i++ {
 			ids = append(ids, submit(t, base, map[string]any{"script": fmt.Sprintf("print(%d)", i)}).ID)

@@ -97,13 +97,20 @@ func (p *Projector) Handle(ctx context.Context, d Delivery) error {
 }
 
 // handleNext is Handle for the common case, without reading the store: the
-// event follows the last one this projector archived of its execution, and
-// the view it saved then is still the stored one. The archive's insert and
+// event starts a new execution, or follows the last one this projector
+// archived of its execution, and the view it saved then is still the
+// stored one. The archive's insert and
 // the view's compare-and-set prove both; when either finds otherwise (a
 // duplicate, another projector's write, a restart), done is false and
 // Handle takes its general path, which reads what it needs.
 func (p *Projector) handleNext(ctx context.Context, d Delivery, env eventstore.Envelope) (done bool, err error) {
 	last, ok := p.recent.get(env.ExecutionID)
+	if !ok && env.Sequence == 1 {
+		// A new execution: nothing to read. The archive's insert and the
+		// view's insert (expected sequence 0) prove it is new; a replay or
+		// a rebuild finds otherwise and takes the general path.
+		last, ok = recentEntry{}, true
+	}
 	if !ok || last.view.Sequence != env.Sequence-1 {
 		return false, nil
 	}

@@ -71,24 +71,25 @@ func (c WriterConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Writer is the ledger's single writer. Writer processes share the
-// partitions of the command topic through a consumer group; for each
-// partition it owns, a writer
+// Writer is the ledger's single writer. Writer processes stand by in a
+// consumer group over the command topic; the one that owns command
+// partition 0 writes the whole ledger:
 //
-//  1. opens a transactional producer whose transactional id names the
-//     partition: Kafka bumps the id's epoch, which aborts whatever a
-//     previous owner left open and fences it off for good (a paused
-//     zombie's next write fails);
-//  2. rebuilds the partition's heads from the changelog, read up to a
-//     fence record it writes itself, so it has seen every committed one;
-//  3. reads commands from the offset committed by the last transaction
-//     and, per batch, in one transaction: decides each command, appends
-//     its events to the ledger, its heads to the changelog and its reply
-//     to the asker, and commits the commands' offset.
+//  1. it opens a transactional producer with one fixed transactional id:
+//     Kafka bumps the id's epoch, which aborts whatever the previous
+//     writer left open and fences it off for good (a paused zombie's next
+//     write fails);
+//  2. it rebuilds the heads from the changelog, each partition read up to
+//     a fence record it writes itself, so it has seen every committed one;
+//  3. it reads every partition's commands from the offsets committed by
+//     the last transaction and, per batch, in one transaction: decides
+//     each command, appends its events to the ledger, its heads to the
+//     changelog and its reply to the asker, and commits the commands'
+//     offsets.
 //
 // A read_committed reader therefore sees each event exactly once, however
 // the writer dies: a transaction either committed all of that or nothing,
-// and the next owner re-decides uncommitted commands against committed
+// and the next writer re-decides uncommitted commands against committed
 // state. Watermill's publisher cannot take part in a transaction, so this
 // uses sarama directly.
 type Writer struct {
@@ -156,128 +157,185 @@ type writerGroup struct {
 func (g *writerGroup) Setup(sarama.ConsumerGroupSession) error   { return nil }
 func (g *writerGroup) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
-// ConsumeClaim runs the partition's writer for as long as this process
-// owns it. The claim's own stream is paused: the writer reads commands
-// itself from the position its last transaction committed, which it can
-// only know after fencing the previous owner.
+// writerPartition is the command partition whose owner writes the whole
+// ledger. The group decides who that is; the other members stand by.
+const writerPartition = 0
+
+// ConsumeClaim runs the ledger's writer for as long as this process owns
+// command partition 0, and holds any other partition idle: the writer
+// reads every partition's commands itself, from the positions its last
+// transaction committed, which it can only know after fencing the
+// previous writer. The claims' own streams are paused.
 func (g *writerGroup) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	g.group.Pause(map[string][]int32{claim.Topic(): {claim.Partition()}})
 	go func() {
 		for range claim.Messages() {
 		}
 	}()
-	meta := &sarama.ConsumerGroupMetadata{GroupID: g.w.cfg.Group, GenerationID: sess.GenerationID(), MemberID: sess.MemberID()}
 	ctx := sess.Context()
-	log := g.w.cfg.Logger.With("partition", claim.Partition())
+	if claim.Partition() != writerPartition {
+		<-ctx.Done()
+		return nil
+	}
+	meta := &sarama.ConsumerGroupMetadata{GroupID: g.w.cfg.Group, GenerationID: sess.GenerationID(), MemberID: sess.MemberID()}
+	log := g.w.cfg.Logger
 	for backoff := 100 * time.Millisecond; ctx.Err() == nil; backoff = min(2*backoff, 5*time.Second) {
-		pw := &partitionWriter{w: g.w, client: g.client, consumer: g.consumer, p: claim.Partition(), meta: meta, log: log}
-		err := pw.run(ctx)
+		lw := &ledgerWriter{w: g.w, client: g.client, consumer: g.consumer, meta: meta, log: log}
+		err := lw.run(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		log.Warn("ledger partition writer stopped; starting again", "err", err)
+		log.Warn("ledger writer stopped; starting again", "err", err)
 		g.w.metrics.restarts.Inc()
 		sleep(ctx, backoff)
 	}
 	return nil
 }
 
-// partitionWriter writes one partition of the ledger.
-type partitionWriter struct {
+// ledgerWriter writes every partition of the ledger in one transaction
+// per batch. A transaction costs the broker the same round trips and
+// (where it syncs) the same fsyncs per partition it touches whatever its
+// size, so one writer deciding the commands of all partitions together
+// commits several times more per transaction than one writer per
+// partition did (docs/performance.md, issue 8).
+type ledgerWriter struct {
 	w        *Writer
 	client   sarama.Client
 	consumer sarama.Consumer
-	p        int32
 	meta     *sarama.ConsumerGroupMetadata
 	log      *slog.Logger
 
+	parts    int32 // partitions of the commands, the ledger and the changelog (one count)
 	producer sarama.AsyncProducer
 	heads    map[string]*eventstore.Head
+	home     map[string]int32    // the partition of each execution with a head
 	running  map[string]struct{} // heads with a lease to watch
 	replyN   int32
 }
 
-// rebuildTimeout bounds one attempt to rebuild a partition's heads.
+// rebuildTimeout bounds one attempt to rebuild the heads.
 const rebuildTimeout = 20 * time.Second
 
 // fenceKey is the changelog key of fence records: not an execution id (a
 // NUL is never in a UUID), so rebuilding skips it.
 const fenceKey = "\x00fence"
 
-func (pw *partitionWriter) run(ctx context.Context) error {
-	addrs, conf, err := clientConfig(pw.w.cfg.Brokers, fmt.Sprintf("%s.%d", pw.w.cfg.Group, pw.p))
+// transactionalID is the writer's transactional id for partition p. The
+// writer uses partition 0's; the others are the ids of the writers of
+// earlier releases, one per partition, which a new writer fences too.
+func (c WriterConfig) transactionalID(p int32) string {
+	return fmt.Sprintf("%s.%d", c.Group, p)
+}
+
+func (lw *ledgerWriter) run(ctx context.Context) error {
+	parts, err := lw.client.Partitions(eventstore.CommandTopic)
 	if err != nil {
 		return err
 	}
-	conf.Producer.Transaction.ID = fmt.Sprintf("%s.%d", pw.w.cfg.Group, pw.p)
-	conf.Producer.Partitioner = sarama.NewManualPartitioner
-	conf.Producer.Return.Successes = false
-	conf.Producer.Transaction.Retry.Max = 10
-	conf.Producer.Transaction.Retry.Backoff = 100 * time.Millisecond
-	// A transaction here lasts milliseconds; one left open by a writer
-	// that died is aborted by the broker after this, so it never holds the
-	// partition's readers (read_committed) for long.
-	conf.Producer.Transaction.Timeout = 15 * time.Second
-	producer, err := sarama.NewAsyncProducer(addrs, conf) // InitProducerId: fences the previous owner
+	lw.parts = int32(len(parts))
+	replies, err := lw.client.Partitions(eventstore.ReplyTopic)
+	if err != nil {
+		return err
+	}
+	lw.replyN = int32(len(replies))
+	// Writers of earlier releases had one transactional id per partition.
+	// Bumping their epochs aborts whatever one left open and fences any
+	// still running (mid-upgrade) before this writer touches a partition.
+	for p := int32(1); p < lw.parts; p++ {
+		if err := lw.fenceID(lw.w.cfg.transactionalID(p)); err != nil {
+			return fmt.Errorf("fence %s: %w", lw.w.cfg.transactionalID(p), err)
+		}
+	}
+	producer, err := lw.newProducer(lw.w.cfg.transactionalID(writerPartition)) // InitProducerId: fences the previous writer
 	if err != nil {
 		return fmt.Errorf("transactional producer: %w", err)
 	}
-	pw.producer = producer
+	lw.producer = producer
 	defer producer.Close()
 	go func() {
 		for e := range producer.Errors() {
-			pw.log.Warn("ledger append failed", "topic", e.Msg.Topic, "err", e.Err)
+			lw.log.Warn("ledger append failed", "topic", e.Msg.Topic, "partition", e.Msg.Partition, "err", e.Err)
 		}
 	}()
-	n, err := pw.client.Partitions(eventstore.ReplyTopic)
-	if err != nil {
-		return err
-	}
-	pw.replyN = int32(len(n))
 
 	start := time.Now()
 	// Bounded: a rebuild that cannot see its own fence (a dead writer's
 	// transaction still open on the changelog) starts over with a fresh
 	// producer, which fences again, rather than wait for ever.
 	rctx, cancel := context.WithTimeout(ctx, rebuildTimeout)
-	err = pw.rebuild(rctx)
+	err = lw.rebuild(rctx)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
-	offset, err := pw.committedOffset()
+	commands, stop, err := lw.follow(ctx)
 	if err != nil {
-		return fmt.Errorf("committed offset: %w", err)
+		return err
 	}
-	pc, err := pw.consumer.ConsumePartition(eventstore.CommandTopic, pw.p, offset)
-	if err != nil {
-		return fmt.Errorf("consume commands: %w", err)
-	}
-	defer pc.Close()
-	pw.log.Info("ledger partition writer up", "heads", len(pw.heads), "running", len(pw.running),
-		"from_offset", offset, "rebuild", time.Since(start).Round(time.Millisecond))
-	return pw.loop(ctx, pc)
+	defer stop()
+	lw.log.Info("ledger writer up", "partitions", lw.parts, "heads", len(lw.heads), "running", len(lw.running),
+		"rebuild", time.Since(start).Round(time.Millisecond))
+	return lw.loop(ctx, commands)
 }
 
-// rebuild writes a fence record to the changelog and reads the changelog
-// from the start up to it: every head any previous owner committed.
-func (pw *partitionWriter) rebuild(ctx context.Context) error {
-	fence := uuid.NewString()
-	if err := pw.producer.BeginTxn(); err != nil {
+func (lw *ledgerWriter) newProducer(txnID string) (sarama.AsyncProducer, error) {
+	addrs, conf, err := clientConfig(lw.w.cfg.Brokers, txnID)
+	if err != nil {
+		return nil, err
+	}
+	conf.Producer.Transaction.ID = txnID
+	conf.Producer.Partitioner = sarama.NewManualPartitioner
+	conf.Producer.Return.Successes = false
+	conf.Producer.Transaction.Retry.Max = 10
+	conf.Producer.Transaction.Retry.Backoff = 100 * time.Millisecond
+	// A transaction here lasts milliseconds; one left open by a writer
+	// that died is aborted by the broker after this, so it never holds the
+	// partitions' readers (read_committed) for long.
+	conf.Producer.Transaction.Timeout = 15 * time.Second
+	return sarama.NewAsyncProducer(addrs, conf)
+}
+
+// fenceID bumps the epoch of a transactional id nobody should use any
+// more: starting a transactional producer does exactly that.
+func (lw *ledgerWriter) fenceID(txnID string) error {
+	p, err := lw.newProducer(txnID)
+	if err != nil {
 		return err
 	}
-	pw.producer.Input() <- &sarama.ProducerMessage{Topic: eventstore.StateTopic, Partition: pw.p,
-		Key: sarama.StringEncoder(fenceKey), Value: sarama.StringEncoder(`{"writer":"` + pw.w.id + `","fence":"` + fence + `"}`)}
-	if err := pw.producer.CommitTxn(); err != nil {
+	return p.Close()
+}
+
+// rebuild writes a fence record to every partition of the changelog, in
+// one transaction, and reads each partition from the start up to it: every
+// head any previous writer committed.
+func (lw *ledgerWriter) rebuild(ctx context.Context) error {
+	fence := uuid.NewString()
+	if err := lw.producer.BeginTxn(); err != nil {
+		return err
+	}
+	for p := int32(0); p < lw.parts; p++ {
+		lw.producer.Input() <- &sarama.ProducerMessage{Topic: eventstore.StateTopic, Partition: p,
+			Key: sarama.StringEncoder(fenceKey), Value: sarama.StringEncoder(`{"writer":"` + lw.w.id + `","fence":"` + fence + `"}`)}
+	}
+	if err := lw.producer.CommitTxn(); err != nil {
 		return fmt.Errorf("fence: %w", err)
 	}
-	pc, err := pw.consumer.ConsumePartition(eventstore.StateTopic, pw.p, sarama.OffsetOldest)
+	lw.heads, lw.home, lw.running = map[string]*eventstore.Head{}, map[string]int32{}, map[string]struct{}{}
+	now := lw.w.cfg.now()
+	for p := int32(0); p < lw.parts; p++ {
+		if err := lw.rebuildPartition(ctx, p, fence, now); err != nil {
+			return fmt.Errorf("changelog partition %d: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func (lw *ledgerWriter) rebuildPartition(ctx context.Context, p int32, fence string, now time.Time) error {
+	pc, err := lw.consumer.ConsumePartition(eventstore.StateTopic, p, sarama.OffsetOldest)
 	if err != nil {
 		return err
 	}
 	defer pc.Close()
-	pw.heads, pw.running = map[string]*eventstore.Head{}, map[string]struct{}{}
-	now := pw.w.cfg.now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -293,20 +351,21 @@ func (pw *partitionWriter) rebuild(ctx context.Context) error {
 				continue
 			}
 			if m.Value == nil { // a tombstone
-				delete(pw.heads, key)
-				delete(pw.running, key)
+				delete(lw.heads, key)
+				delete(lw.home, key)
+				delete(lw.running, key)
 				continue
 			}
 			var h eventstore.Head
 			if err := json.Unmarshal(m.Value, &h); err != nil {
 				return fmt.Errorf("changelog %d:%d: %w", m.Partition, m.Offset, err)
 			}
-			// A new owner's clock starts the lease over: the runner gets
+			// A new writer's clock starts the lease over: the runner gets
 			// a whole lease to renew with the new writer.
 			if h.LeaseMs > 0 && h.LeaseUntil.Before(now.Add(time.Duration(h.LeaseMs)*time.Millisecond)) {
 				h.LeaseUntil = now.Add(time.Duration(h.LeaseMs) * time.Millisecond)
 			}
-			pw.remember(&h)
+			lw.remember(&h, p)
 		}
 	}
 }
@@ -318,53 +377,105 @@ func containsFence(v []byte, fence string) bool {
 	return json.Unmarshal(v, &f) == nil && f.Fence == fence
 }
 
-func (pw *partitionWriter) remember(h *eventstore.Head) {
+func (lw *ledgerWriter) remember(h *eventstore.Head, p int32) {
 	id := h.State.ID
-	pw.heads[id] = h
+	lw.heads[id] = h
+	lw.home[id] = p
 	if h.State.Status == domain.StatusRunning && h.State.Runner != "" {
-		pw.running[id] = struct{}{}
+		lw.running[id] = struct{}{}
 	} else {
-		delete(pw.running, id)
+		delete(lw.running, id)
 	}
 }
 
-// committedOffset is where the last committed transaction left the
-// partition's commands (the oldest command if none ever did).
-func (pw *partitionWriter) committedOffset() (int64, error) {
-	om, err := sarama.NewOffsetManagerFromClient(pw.w.cfg.Group, pw.client)
+// commandFeed is every command partition's commands, each partition in
+// its order.
+type commandFeed struct {
+	messages chan *sarama.ConsumerMessage
+	errors   chan error
+}
+
+// follow reads every command partition from the offset the last committed
+// transaction recorded for it (the oldest command if none ever did), into
+// one feed.
+func (lw *ledgerWriter) follow(ctx context.Context) (*commandFeed, func(), error) {
+	om, err := sarama.NewOffsetManagerFromClient(lw.w.cfg.Group, lw.client)
 	if err != nil {
-		return 0, err
+		return nil, nil, fmt.Errorf("committed offsets: %w", err)
 	}
 	defer om.Close()
-	pom, err := om.ManagePartition(eventstore.CommandTopic, pw.p)
-	if err != nil {
-		return 0, err
+	feed := &commandFeed{messages: make(chan *sarama.ConsumerMessage, 256), errors: make(chan error, 16)}
+	fctx, cancel := context.WithCancel(ctx)
+	var pcs []sarama.PartitionConsumer
+	stop := func() {
+		cancel()
+		for _, pc := range pcs {
+			pc.AsyncClose()
+		}
 	}
-	defer pom.AsyncClose()
-	off, _ := pom.NextOffset()
-	if off < 0 {
-		return sarama.OffsetOldest, nil
+	for p := int32(0); p < lw.parts; p++ {
+		pom, err := om.ManagePartition(eventstore.CommandTopic, p)
+		if err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("committed offset of partition %d: %w", p, err)
+		}
+		off, _ := pom.NextOffset()
+		pom.AsyncClose()
+		if off < 0 {
+			off = sarama.OffsetOldest
+		}
+		pc, err := lw.consumer.ConsumePartition(eventstore.CommandTopic, p, off)
+		if err != nil {
+			stop()
+			return nil, nil, fmt.Errorf("consume commands of partition %d from %d: %w", p, off, err)
+		}
+		pcs = append(pcs, pc)
+		go func() {
+			for {
+				select {
+				case <-fctx.Done():
+					return
+				case m, ok := <-pc.Messages():
+					if !ok {
+						return
+					}
+					select {
+					case feed.messages <- m:
+					case <-fctx.Done():
+						return
+					}
+				case err, ok := <-pc.Errors():
+					if !ok {
+						return
+					}
+					select {
+					case feed.errors <- err:
+					default: // a warning nobody reads in time is not worth blocking commands for
+					}
+				}
+			}
+		}()
 	}
-	return off, nil
+	return feed, stop, nil
 }
 
-func (pw *partitionWriter) loop(ctx context.Context, pc sarama.PartitionConsumer) error {
-	tick := time.NewTicker(pw.w.cfg.ExpireEvery)
+func (lw *ledgerWriter) loop(ctx context.Context, feed *commandFeed) error {
+	tick := time.NewTicker(lw.w.cfg.ExpireEvery)
 	defer tick.Stop()
 	for {
 		var batch []*sarama.ConsumerMessage
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-pc.Errors():
-			pw.log.Warn("reading commands", "err", err)
+		case err := <-feed.errors:
+			lw.log.Warn("reading commands", "err", err)
 			continue
-		case m := <-pc.Messages():
+		case m := <-feed.messages:
 			batch = append(batch, m)
-			batch = pw.gather(pc, batch)
+			batch = lw.gather(feed, batch)
 		case <-tick.C:
 		}
-		if err := pw.transact(ctx, batch); err != nil {
+		if err := lw.transact(ctx, batch); err != nil {
 			return err
 		}
 	}
@@ -376,10 +487,10 @@ func (pw *partitionWriter) loop(ctx context.Context, pc sarama.PartitionConsumer
 // more than one command was waiting, it waits up to lingerUnderLoad for
 // stragglers. A lone command (no load) goes at once. (5 ms measured
 // +20 % throughput over 2 ms, and no gain at 10 ms: docs/performance.md.)
-func (pw *partitionWriter) gather(pc sarama.PartitionConsumer, batch []*sarama.ConsumerMessage) []*sarama.ConsumerMessage {
-	for len(batch) < pw.w.cfg.MaxBatch {
+func (lw *ledgerWriter) gather(feed *commandFeed, batch []*sarama.ConsumerMessage) []*sarama.ConsumerMessage {
+	for len(batch) < lw.w.cfg.MaxBatch {
 		select {
-		case m := <-pc.Messages():
+		case m := <-feed.messages:
 			batch = append(batch, m)
 			continue
 		default:
@@ -391,9 +502,9 @@ func (pw *partitionWriter) gather(pc sarama.PartitionConsumer, batch []*sarama.C
 	}
 	linger := time.NewTimer(lingerUnderLoad)
 	defer linger.Stop()
-	for len(batch) < pw.w.cfg.MaxBatch {
+	for len(batch) < lw.w.cfg.MaxBatch {
 		select {
-		case m := <-pc.Messages():
+		case m := <-feed.messages:
 			batch = append(batch, m)
 		case <-linger.C:
 			return batch
@@ -407,24 +518,25 @@ const lingerUnderLoad = 5 * time.Millisecond
 
 // transact decides a batch of commands (and any expired leases) and
 // commits the outcome in one transaction. On any failure it aborts and
-// returns the error: the caller starts the partition over from committed
+// returns the error: the caller starts the writer over from committed
 // state, so nothing half-decided is ever kept in memory.
-func (pw *partitionWriter) transact(ctx context.Context, batch []*sarama.ConsumerMessage) error {
-	now := pw.w.cfg.now()
+func (lw *ledgerWriter) transact(ctx context.Context, batch []*sarama.ConsumerMessage) error {
+	now := lw.w.cfg.now()
 	overlay := map[string]*eventstore.Head{}
+	homes := map[string]int32{}
 	get := func(id string) *eventstore.Head {
 		if h, ok := overlay[id]; ok {
 			return h
 		}
-		return pw.heads[id]
+		return lw.heads[id]
 	}
 	var msgs []*sarama.ProducerMessage
 	var appended []eventstore.Envelope
 	var logs []appendLog
-	add := func(ctx context.Context, id string, out eventstore.Outcome, replyTo string) error {
+	add := func(ctx context.Context, id string, p int32, out eventstore.Outcome, replyTo string) error {
 		headers := traceHeaders(ctx)
 		for _, rec := range out.Records {
-			msgs = append(msgs, &sarama.ProducerMessage{Topic: eventstore.Topic, Partition: pw.p,
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: eventstore.Topic, Partition: p,
 				Key: sarama.StringEncoder(id), Value: sarama.ByteEncoder(rec), Headers: headers})
 		}
 		appended = append(appended, out.Events...)
@@ -433,46 +545,50 @@ func (pw *partitionWriter) transact(ctx context.Context, batch []*sarama.Consume
 			if err != nil {
 				return err
 			}
-			msgs = append(msgs, &sarama.ProducerMessage{Topic: eventstore.StateTopic, Partition: pw.p,
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: eventstore.StateTopic, Partition: p,
 				Key: sarama.StringEncoder(id), Value: sarama.ByteEncoder(b)})
-			overlay[id] = out.Head
+			overlay[id], homes[id] = out.Head, p
 		}
 		if replyTo != "" {
 			b, err := json.Marshal(out.Reply)
 			if err != nil {
 				return err
 			}
-			msgs = append(msgs, &sarama.ProducerMessage{Topic: eventstore.ReplyTopic, Partition: partitionOf(replyTo, pw.replyN),
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: eventstore.ReplyTopic, Partition: partitionOf(replyTo, lw.replyN),
 				Key: sarama.StringEncoder(replyTo), Value: sarama.ByteEncoder(b), Headers: headers})
 		}
 		return nil
 	}
+	next := map[int32]int64{} // per command partition: the offset after the batch's last command
 	for _, m := range batch {
+		next[m.Partition] = m.Offset + 1
 		var cmd eventstore.Command
 		if err := json.Unmarshal(m.Value, &cmd); err != nil || cmd.ExecutionID == "" {
-			pw.log.Error("skipping a command that cannot be read", "offset", m.Offset, "err", err)
-			pw.w.metrics.commands.WithLabelValues("unreadable", "invalid").Inc()
+			lw.log.Error("skipping a command that cannot be read", "partition", m.Partition, "offset", m.Offset, "err", err)
+			lw.w.metrics.commands.WithLabelValues("unreadable", "invalid").Inc()
 			continue
 		}
 		cctx, span := eventstore.StartAppendSpan(traceFrom(ctx, m), cmd)
-		out := pw.w.cfg.Decider.Handle(get(cmd.ExecutionID), cmd, now)
+		out := lw.w.cfg.Decider.Handle(get(cmd.ExecutionID), cmd, now)
 		span.End()
 		result := out.Reply.Code
 		if result == "" {
 			result = "ok"
 		}
-		pw.w.metrics.commands.WithLabelValues(cmd.Kind, result).Inc()
-		if err := add(cctx, cmd.ExecutionID, out, cmd.ReplyTo); err != nil {
+		lw.w.metrics.commands.WithLabelValues(cmd.Kind, result).Inc()
+		// An execution's events, head and commands share its partition:
+		// the commands' key is its id, and so are the others'.
+		if err := add(cctx, cmd.ExecutionID, m.Partition, out, cmd.ReplyTo); err != nil {
 			return err
 		}
 		logs = append(logs, appendLog{ctx: cctx, events: out.Events, who: commandLogAttrs(cmd)})
 	}
-	for id := range pw.running {
+	for id := range lw.running {
 		h := get(id)
-		if out, ok := pw.w.cfg.Decider.Expire(h, now); ok {
-			pw.log.Info("lease expired: attempt abandoned", "execution_id", id, "runner", h.State.Runner, "attempt", h.State.Attempt)
-			pw.w.metrics.expired.Inc()
-			if err := add(ctx, id, out, ""); err != nil {
+		if out, ok := lw.w.cfg.Decider.Expire(h, now); ok {
+			lw.log.Info("lease expired: attempt abandoned", "execution_id", id, "runner", h.State.Runner, "attempt", h.State.Attempt)
+			lw.w.metrics.expired.Inc()
+			if err := add(ctx, id, lw.home[id], out, ""); err != nil {
 				return err
 			}
 			logs = append(logs, appendLog{ctx: ctx, events: out.Events, who: []any{"actor", "ledger"}})
@@ -482,43 +598,46 @@ func (pw *partitionWriter) transact(ctx context.Context, batch []*sarama.Consume
 		return nil
 	}
 	failpoint := func(string) {}
-	if pw.w.cfg.Failpoint != nil && hasSubmit(batch) {
-		failpoint = pw.w.cfg.Failpoint
+	if lw.w.cfg.Failpoint != nil && hasSubmit(batch) {
+		failpoint = lw.w.cfg.Failpoint
 	}
 	failpoint("decided")
 	begin := time.Now()
-	if err := pw.producer.BeginTxn(); err != nil {
+	if err := lw.producer.BeginTxn(); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	for _, msg := range msgs {
-		pw.producer.Input() <- msg
+		lw.producer.Input() <- msg
 	}
 	failpoint("produced")
-	if len(batch) > 0 {
-		last := batch[len(batch)-1]
-		offsets := map[string][]*sarama.PartitionOffsetMetadata{eventstore.CommandTopic: {{Partition: pw.p, Offset: last.Offset + 1}}}
-		if err := pw.producer.AddOffsetsToTxnWithGroupMetadata(offsets, pw.meta); err != nil {
-			return errors.Join(fmt.Errorf("add offsets: %w", err), pw.producer.AbortTxn())
+	if len(next) > 0 {
+		offsets := make([]*sarama.PartitionOffsetMetadata, 0, len(next))
+		for p, off := range next {
+			offsets = append(offsets, &sarama.PartitionOffsetMetadata{Partition: p, Offset: off})
+		}
+		if err := lw.producer.AddOffsetsToTxnWithGroupMetadata(map[string][]*sarama.PartitionOffsetMetadata{eventstore.CommandTopic: offsets}, lw.meta); err != nil {
+			return errors.Join(fmt.Errorf("add offsets: %w", err), lw.producer.AbortTxn())
 		}
 	}
-	if err := pw.producer.CommitTxn(); err != nil {
-		return errors.Join(fmt.Errorf("commit: %w", err), pw.abort())
+	if err := lw.producer.CommitTxn(); err != nil {
+		return errors.Join(fmt.Errorf("commit: %w", err), lw.abort())
 	}
 	failpoint("committed")
-	pw.w.metrics.txnSeconds.Observe(time.Since(begin).Seconds())
-	pw.w.metrics.events.Add(float64(len(appended)))
-	pw.w.metrics.observeLatencies(appended, overlay)
+	lw.w.metrics.txnSeconds.Observe(time.Since(begin).Seconds())
+	lw.w.metrics.batch.Observe(float64(len(batch)))
+	lw.w.metrics.events.Add(float64(len(appended)))
+	lw.w.metrics.observeLatencies(appended, overlay)
 	for _, l := range logs {
 		for _, e := range l.events {
-			pw.log.InfoContext(l.ctx, "ledger event appended", append([]any{"execution_id", e.ExecutionID, "type", e.Type,
+			lw.log.InfoContext(l.ctx, "ledger event appended", append([]any{"execution_id", e.ExecutionID, "type", e.Type,
 				"sequence", e.Sequence, "event_id", e.EventID}, l.who...)...)
 		}
 	}
-	for _, h := range overlay {
-		pw.remember(h)
+	for id, h := range overlay {
+		lw.remember(h, homes[id])
 	}
-	if pw.w.cfg.Appended != nil && len(appended) > 0 {
-		pw.w.cfg.Appended(appended)
+	if lw.w.cfg.Appended != nil && len(appended) > 0 {
+		lw.w.cfg.Appended(appended)
 	}
 	return nil
 }
@@ -556,11 +675,11 @@ func hasSubmit(batch []*sarama.ConsumerMessage) bool {
 	return false
 }
 
-func (pw *partitionWriter) abort() error {
-	if pw.producer.TxnStatus()&sarama.ProducerTxnFlagInTransaction == 0 {
+func (lw *ledgerWriter) abort() error {
+	if lw.producer.TxnStatus()&sarama.ProducerTxnFlagInTransaction == 0 {
 		return nil
 	}
-	return pw.producer.AbortTxn()
+	return lw.producer.AbortTxn()
 }
 
 type writerMetrics struct {
@@ -569,6 +688,7 @@ type writerMetrics struct {
 	expired    prometheus.Counter
 	restarts   prometheus.Counter
 	txnSeconds prometheus.Histogram
+	batch      prometheus.Histogram
 	// queueWait and toVerdict are measured here because the writer is the
 	// one place that appends each event exactly once, live: a projection
 	// being rebuilt would observe old events again.
@@ -612,10 +732,13 @@ func newWriterMetrics(reg prometheus.Registerer) *writerMetrics {
 		expired: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "integr8scode", Subsystem: "ledger",
 			Name: "leases_expired_total", Help: "Running attempts abandoned because their runner stopped renewing its lease."}),
 		restarts: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "integr8scode", Subsystem: "ledger",
-			Name: "partition_restarts_total", Help: "Times a partition writer started over after a failed transaction or a fence."}),
+			Name: "partition_restarts_total", Help: "Times the ledger writer started over after a failed transaction or a fence (the name is from when each partition had a writer of its own)."}),
 		txnSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "integr8scode", Subsystem: "ledger",
 			Name: "transaction_seconds", Help: "Time from BeginTxn to a committed transaction.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "integr8scode", Subsystem: "ledger",
+			Name: "transaction_commands", Help: "Commands decided per committed transaction (0: a transaction of expired leases only).",
+			Buckets: []float64{0, 1, 2, 4, 8, 16, 32, 64, 128, 256}}),
 		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "integr8scode", Subsystem: "ledger",
 			Name: "queue_wait_seconds", Help: "Time from an execution's submission to the start of its sandbox (ExecutionStarted), by attempt: first, or retry after a runner stopped.",
 			Buckets: latencyBuckets}, []string{"attempt"}),
@@ -627,7 +750,7 @@ func newWriterMetrics(reg prometheus.Registerer) *writerMetrics {
 		m.queueWait.WithLabelValues(a) // both visible from the start
 	}
 	if reg != nil {
-		reg.MustRegister(m.commands, m.events, m.expired, m.restarts, m.txnSeconds, m.queueWait, m.toVerdict)
+		reg.MustRegister(m.commands, m.events, m.expired, m.restarts, m.txnSeconds, m.batch, m.queueWait, m.toVerdict)
 	}
 	return m
 }

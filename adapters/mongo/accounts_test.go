@@ -358,3 +358,25 @@ func TestAScriptIsReadUpdatedAndDeleted(t *testing.T) {
 		t.Fatalf("deleting twice: %v", err)
 	}
 }
+
+// A registration whose user document cannot be written gives its username
+// back: the name is not lost to a half-made account.
+func TestAFailedRegistrationGivesTheUsernameBack(t *testing.T) {
+	a := NewAccounts(newTestDB(t, backendEmbedded))
+	ctx := context.Background()
+	first := newUser("ada")
+	if err := a.CreateUser(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	clash := newUser("grace")
+	clash.ID = first.ID // the user document collides; the name is free
+	if err := a.CreateUser(ctx, clash); err == nil || domain.ErrorCode(err) == domain.ECONFLICT {
+		t.Fatalf("%v, want the failed write, not \"taken\"", err)
+	}
+	if _, err := a.UserByName(ctx, accounts.UsernameKey("grace")); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("grace after the failed registration: %v, want no such user", err)
+	}
+	if err := a.CreateUser(ctx, newUser("grace")); err != nil {
+		t.Fatalf("the name was not given back: %v", err)
+	}
+}

@@ -75,14 +75,12 @@ func LoadTokenKeys(dir string) (accounts.SigningKeys, error) {
 // RotateTokenKey adds a new 256-bit key to dir and makes it the active
 // one. It returns the new key's id.
 func RotateTokenKey(dir string) (string, error) {
+	// crypto/rand.Read never returns an error (since Go 1.24 a failing
+	// source crashes the program), here and below.
 	secret := make([]byte, 32)
 	id := make([]byte, 8)
-	if _, err := rand.Read(secret); err != nil {
-		return "", fmt.Errorf("token keys: %w", err)
-	}
-	if _, err := rand.Read(id); err != nil {
-		return "", fmt.Errorf("token keys: %w", err)
-	}
+	_, _ = rand.Read(secret)
+	_, _ = rand.Read(id)
 	hexID := hex.EncodeToString(id)
 	if _, err := LoadOrCreateIdempotencySecret(dir); err != nil {
 		return "", err
@@ -113,9 +111,7 @@ func LoadOrCreateIdempotencySecret(dir string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		secret := make([]byte, 32)
-		if _, err := rand.Read(secret); err != nil {
-			return nil, err
-		}
+		_, _ = rand.Read(secret)
 		if err := writeFileOf("token keys", dir, IdempotencySecretFile, []byte(base64.StdEncoding.EncodeToString(secret)+"\n")); err != nil {
 			return nil, fmt.Errorf("%w (a read-only directory must hold %s: make it with integr8scode admin rotate-token-key)", err, IdempotencySecretFile)
 		}
@@ -146,9 +142,7 @@ func LoadOrCreateContentKEK(path string) ([]byte, error) {
 		return kek, err
 	}
 	kek = make([]byte, 32)
-	if _, err := rand.Read(kek); err != nil {
-		return nil, err
-	}
+	_, _ = rand.Read(kek)
 	if err := writeFileOf("content keys", filepath.Dir(path), filepath.Base(path), []byte(base64.StdEncoding.EncodeToString(kek)+"\n")); err != nil {
 		return nil, fmt.Errorf("%w (a read-only directory must hold %s: make it with integr8scode admin rotate-token-key)", err, filepath.Base(path))
 	}

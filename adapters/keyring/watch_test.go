@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -54,4 +56,43 @@ func TestWatchSwitchesToARotatedKeyAndKeepsTheOldOnes(t *testing.T) {
 	if signer.KeyID() != second {
 		t.Fatalf("switched to %s on a broken directory", signer.KeyID())
 	}
+}
+
+// A Secret volume is a directory of links into a timestamped directory
+// (..data -> ..2025_…/): the fingerprint follows the links to the files'
+// contents, and the directories themselves change nothing.
+func TestFingerprintFollowsLinksToContentsAndIgnoresDirectories(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "..2025_01_01")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "active"), []byte("aa\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(data, "active"), filepath.Join(dir, "active")); err != nil {
+		t.Fatal(err)
+	}
+	before := fingerprint(dir)
+	if err := os.Mkdir(filepath.Join(dir, "..2025_01_02"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if fingerprint(dir) != before {
+		t.Fatal("a new directory changed the fingerprint")
+	}
+	if err := os.WriteFile(filepath.Join(data, "active"), []byte("bb\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if fingerprint(dir) == before {
+		t.Fatal("new contents behind a link left the fingerprint as it was")
+	}
+}
+
+func TestWatchDirReturnsWhenItsContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	WatchDir(ctx, t.TempDir(), time.Hour, slog.New(slog.DiscardHandler), func() error {
+		t.Error("reloaded with nothing changed")
+		return nil
+	})
 }

@@ -245,3 +245,138 @@ func TestSetPasswordHashLeavesTheOtherFieldsAlone(t *testing.T) {
 		t.Fatalf("unknown user: %v", err)
 	}
 }
+
+func TestUsersPageOldestFirst(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, d *DB) {
+		a := NewAccounts(d)
+		ctx := context.Background()
+		var want []string
+		for i := range 5 {
+			u := newUser(fmt.Sprint("user", i)) // UUIDv7: ids in creation order
+			if err := a.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			want = append(want, u.Username)
+		}
+		var got []string
+		var sizes []int
+		for after := ""; ; {
+			page, more, err := a.Users(ctx, after, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sizes = append(sizes, len(page))
+			for _, u := range page {
+				got = append(got, u.Username)
+			}
+			if !more {
+				break
+			}
+			after = page[len(page)-1].ID
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) || fmt.Sprint(sizes) != "[2 2 1]" {
+			t.Fatalf("pages of %v gave %v, want %v in pages of 2, 2, 1", sizes, got, want)
+		}
+	})
+}
+
+func TestSigningOutRevokesOnlyThatSignInsAPITokens(t *testing.T) {
+	a := NewAccounts(newTestDB(t, backendEmbedded))
+	ctx := context.Background()
+	for i, tok := range []struct{ user, session string }{{"alice", "s1"}, {"alice", "s1"}, {"alice", "s2"}, {"alice", ""}, {"bob", "s1"}} {
+		if err := a.CreateAPIToken(ctx, accounts.APIToken{ID: uuid.Must(uuid.NewV7()).String(), Hash: accounts.HashSecret(fmt.Sprint(i)),
+			UserID: tok.user, Name: fmt.Sprint("t", i), CreatedAt: at(0), Session: tok.session}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sessions := func(user string) string {
+		list, err := a.APITokens(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, tok := range list {
+			out = append(out, tok.Name+"@"+tok.Session)
+		}
+		return fmt.Sprint(out)
+	}
+	if err := a.DeleteAPITokensOfSession(ctx, "alice", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	// Newest first: t3 (no sign-in), t2 (s2).
+	if got := sessions("alice"); got != "[t3@ t2@s2]" {
+		t.Fatalf("alice keeps %s, want the tokens of other sign-ins", got)
+	}
+	if got := sessions("bob"); got != "[t4@s1]" {
+		t.Fatalf("bob keeps %s: another user's token of a sign-in with the same id went", got)
+	}
+	// Tokens made outside any sign-in are not one session.
+	if err := a.DeleteAPITokensOfSession(ctx, "alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := sessions("alice"); got != "[t3@ t2@s2]" {
+		t.Fatalf("an empty session revoked %s", got)
+	}
+}
+
+func TestAScriptIsReadUpdatedAndDeleted(t *testing.T) {
+	a := NewAccounts(newTestDB(t, backendEmbedded))
+	ctx := context.Background()
+	s := accounts.Script{ID: uuid.Must(uuid.NewV7()).String(), Owner: "alice", Name: "hello", Script: "print(1)",
+		Language: "python", Version: "3.12", Stdin: "in", CreatedAt: at(0), UpdatedAt: at(0)}
+	if err := a.CreateScript(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	s.Name, s.Script, s.Stdin, s.UpdatedAt = "hello again", "print(22)", "", at(time.Hour)
+	if err := a.UpdateScript(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.Script(ctx, s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.CreatedAt.Equal(s.CreatedAt) || !got.UpdatedAt.Equal(s.UpdatedAt) {
+		t.Fatalf("times %s, %s; want %s, %s", got.CreatedAt, got.UpdatedAt, s.CreatedAt, s.UpdatedAt)
+	}
+	got.CreatedAt, got.UpdatedAt = s.CreatedAt, s.UpdatedAt
+	if got != s {
+		t.Fatalf("read back %+v, want %+v", got, s)
+	}
+	if n, bytes, err := a.ScriptUsage(ctx, "alice"); n != 1 || bytes != int64(len("print(22)")) || err != nil {
+		t.Fatalf("usage after the update: %d scripts, %d bytes, %v", n, bytes, err)
+	}
+	if err := a.DeleteScript(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Script(ctx, s.ID); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("a deleted script: %v", err)
+	}
+	if err := a.UpdateScript(ctx, s); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("update of a deleted script: %v, want ENOTFOUND (not recreated)", err)
+	}
+	if err := a.DeleteScript(ctx, s.ID); err != nil {
+		t.Fatalf("deleting twice: %v", err)
+	}
+}
+
+// A registration whose user document cannot be written gives its username
+// back: the name is not lost to a half-made account.
+func TestAFailedRegistrationGivesTheUsernameBack(t *testing.T) {
+	a := NewAccounts(newTestDB(t, backendEmbedded))
+	ctx := context.Background()
+	first := newUser("ada")
+	if err := a.CreateUser(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	clash := newUser("grace")
+	clash.ID = first.ID // the user document collides; the name is free
+	if err := a.CreateUser(ctx, clash); err == nil || domain.ErrorCode(err) == domain.ECONFLICT {
+		t.Fatalf("%v, want the failed write, not \"taken\"", err)
+	}
+	if _, err := a.UserByName(ctx, accounts.UsernameKey("grace")); domain.ErrorCode(err) != domain.ENOTFOUND {
+		t.Fatalf("grace after the failed registration: %v, want no such user", err)
+	}
+	if err := a.CreateUser(ctx, newUser("grace")); err != nil {
+		t.Fatalf("the name was not given back: %v", err)
+	}
+}

@@ -78,6 +78,17 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	if generated {
 		log.Info("embedded mongo: generated its CA, server and client certificates", "dir", certs.dir)
 	}
+	// FerretDB 1.24's New does not close the SQLite backend it built when
+	// its listener cannot bind, and the backend's leak check then panics
+	// the process at a later garbage collection. So a taken port is
+	// refused here, before New (narrowing the window, not closing it).
+	if cfg.Port != 0 {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)))
+		if err != nil {
+			return nil, fmt.Errorf("embedded mongo: port %d: %w", cfg.Port, err)
+		}
+		_ = l.Close()
+	}
 	// FerretDB wants a "file:" URI of an existing directory ending in "/";
 	// it keeps one <database>.sqlite file per database in it.
 	f, err := ferretdb.New(&ferretdb.Config{

@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,4 +72,32 @@ func unmarshalWith(reg *bson.Registry, raw bson.Raw, v any) error {
 	dec := bson.NewDecoder(bson.NewDocumentReader(bytes.NewReader(raw)))
 	dec.SetRegistry(reg)
 	return dec.Decode(v)
+}
+
+// A time that another tool wrote as null is the zero time; one that is
+// not a time at all is an error naming what was found, never a zero time
+// that would read as "not set".
+func TestTimeCodecRefusesWhatIsNotATime(t *testing.T) {
+	reg := newRegistry()
+	raw, _ := bson.Marshal(bson.D{{Key: "t", Value: nil}})
+	out := timeHolder{T: t0}
+	if err := unmarshalWith(reg, raw, &out); err != nil || !out.T.IsZero() {
+		t.Errorf("null: %v, %v; want the zero time", out.T, err)
+	}
+	for _, c := range []struct {
+		name  string
+		value any
+		want  string
+	}{
+		{"ErrNumber", int32(42), "cannot decode BSON 32-bit integer into time.Time"},
+		{"ErrNotRFC3339", "yesterday", `decode time "yesterday"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			raw, _ := bson.Marshal(bson.D{{Key: "t", Value: c.value}})
+			var out timeHolder
+			if err := unmarshalWith(reg, raw, &out); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("%v, want an error saying %q", err, c.want)
+			}
+		})
+	}
 }

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) projections.Store) {
 	t.Run("View", func(t *testing.T) { view(t, open(t)) })
 	t.Run("List", func(t *testing.T) { list(t, open(t)) })
 	t.Run("Position", func(t *testing.T) { position(t, open(t)) })
+	t.Run("Facts", func(t *testing.T) { facts(t, open(t)) })
 }
 
 // ContentKey is the data key the chains' content is sealed under.
@@ -212,5 +213,61 @@ func position(t *testing.T, s projections.Store) {
 		if p, err := s.Position(ctx, partition); err != nil || p != want {
 			t.Fatalf("position of %d: %d %v, want %d", partition, p, err, want)
 		}
+	}
+}
+
+// facts: a saved fact replaces the execution's earlier one; a query
+// selects by [From, To) on created_at and by owner, every field intact.
+func facts(t *testing.T, s projections.Store) {
+	ctx := context.Background()
+	ms := func(v int64) *int64 { return &v }
+	queued := projections.Fact{ExecutionID: "ex-1", CreatedAt: t0, Owner: "alice", Language: "python", Version: "3.11",
+		Status: domain.StatusQueued, Sequence: 1}
+	failed := queued
+	failed.Status, failed.Reason, failed.Sequence = domain.StatusFailed, domain.VerdictTimeout, 3
+	failed.QueueWaitMs, failed.WallTimeMs, failed.CPUTimeMs, failed.PeakMemoryBytes = ms(4), ms(5000), ms(4900), ms(7<<20)
+	bobs := projections.Fact{ExecutionID: "ex-2", CreatedAt: t0.Add(time.Second), Owner: "bob", Language: "python",
+		Version: "3.12", Status: domain.StatusCompleted, Sequence: 3}
+	later := projections.Fact{ExecutionID: "ex-3", CreatedAt: t0.Add(time.Hour), Owner: "alice", Language: "python",
+		Version: "3.11", Status: domain.StatusRunning, Sequence: 2}
+	for _, f := range []projections.Fact{queued, bobs, later, failed} {
+		if err := s.SaveFact(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	query := func(q projections.FactQuery) map[string]projections.Fact {
+		t.Helper()
+		got, err := s.Facts(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]projections.Fact{}
+		for _, f := range got {
+			out[f.ExecutionID] = f
+		}
+		if len(out) != len(got) {
+			t.Fatalf("an execution has more than one fact: %+v", got)
+		}
+		return out
+	}
+	// From is in the range, To is not.
+	got := query(projections.FactQuery{From: t0, To: t0.Add(time.Hour)})
+	if len(got) != 2 {
+		t.Fatalf("facts of the first hour: %v, want ex-1 and ex-2", got)
+	}
+	f := got["ex-1"]
+	if !f.CreatedAt.Equal(failed.CreatedAt) {
+		t.Fatalf("created_at %s, want %s", f.CreatedAt, failed.CreatedAt)
+	}
+	f.CreatedAt = failed.CreatedAt
+	if !reflect.DeepEqual(f, failed) {
+		t.Fatalf("the fact of ex-1:\n got %+v\nwant %+v (the last saved)", f, failed)
+	}
+	if got := query(projections.FactQuery{From: t0, To: t0.Add(2 * time.Hour), Owner: "alice"}); len(got) != 2 ||
+		got["ex-1"].ExecutionID == "" || got["ex-3"].ExecutionID == "" {
+		t.Fatalf("alice's facts: %v, want ex-1 and ex-3", got)
+	}
+	if got := query(projections.FactQuery{From: t0.Add(time.Nanosecond), To: t0.Add(time.Hour)}); len(got) != 1 || got["ex-2"].Owner != "bob" {
+		t.Fatalf("facts from a nanosecond after ex-1: %v, want ex-2 alone", got)
 	}
 }

@@ -372,7 +372,11 @@ func (c *countingStore) SaveView(ctx context.Context, v domain.Execution, expect
 	return c.Store.SaveView(ctx, v, expected)
 }
 
-func (c *countingStore) readsSince(from int) int { c.mu.Lock(); defer c.mu.Unlock(); return c.reads - from }
+func (c *countingStore) readsSince(from int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads - from
+}
 
 // The projector remembers the view it saved and the last event's hash, so
 // the next event of an execution costs two writes and no read; the store

@@ -379,8 +379,9 @@ func (c *countingStore) readsSince(from int) int {
 }
 
 // The projector remembers the view it saved and the last event's hash, so
-// the next event of an execution costs two writes and no read; the store
-// still arbitrates, so a wrong guess costs reads, never a wrong view.
+// the next event of an execution costs two writes and no read, and so does
+// a new execution's first event; the store still arbitrates, so a wrong
+// guess costs reads, never a wrong view.
 func TestProjectorProjectsTheNextEventWithoutReading(t *testing.T) {
 	ctx := context.Background()
 	store := &countingStore{Store: openStore(t)}
@@ -394,22 +395,39 @@ func TestProjectorProjectsTheNextEventWithoutReading(t *testing.T) {
 		}
 		return v
 	}
-	t.Run("OK an execution's next events read nothing", func(t *testing.T) {
+	t.Run("OK an execution's events read nothing, the first included", func(t *testing.T) {
 		h := completedHistory(t, "next")
-		if err := p.Handle(ctx, h[0].delivery(0)); err != nil {
-			t.Fatal(err)
-		}
 		from := store.readsSince(0)
-		for i, r := range h[1:] {
-			if err := p.Handle(ctx, r.delivery(int64(i+1))); err != nil {
+		for i, r := range h {
+			if err := p.Handle(ctx, r.delivery(int64(i))); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if n := store.readsSince(from); n != 0 {
-			t.Fatalf("%d reads for the events after the first", n)
+			t.Fatalf("%d reads for an execution's events", n)
 		}
 		if v := view("next"); v.Status != domain.StatusCompleted || v.Sequence != 3 || v.SealedOutput != "sealed-hi" {
 			t.Fatalf("view: %+v", v)
+		}
+	})
+	t.Run("OK a replay from the first event by a projector that remembers nothing leaves the view as it was", func(t *testing.T) {
+		h := completedHistory(t, "replayed")
+		for i, r := range h {
+			if err := p.Handle(ctx, r.delivery(int64(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fresh := projections.NewProjector(store, keys, park, projections.NewHub(), testenv.Quiet(), nil)
+		for i, r := range h {
+			if err := fresh.Handle(ctx, r.delivery(int64(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if v := view("replayed"); v.Status != domain.StatusCompleted || v.Sequence != 3 || v.SealedOutput != "sealed-hi" {
+			t.Fatalf("view: %+v", v)
+		}
+		if got := park.kinds(); len(got) != 0 {
+			t.Fatalf("a replay parked %v", got)
 		}
 	})
 	t.Run("OK a view moved by someone else is caught up, not overwritten", func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
 	"github.com/integr8scode/integr8scode/domain"
@@ -225,5 +226,89 @@ func TestWriterAbandonsAnAttemptWhoseLeaseExpired(t *testing.T) {
 	}
 	if fmt.Sprint(kinds) != "[ExecutionQueued ExecutionStarted ExecutionAbandoned ExecutionResumed]" {
 		t.Fatalf("history: %v", kinds)
+	}
+}
+
+// Writers of the release before had a transactional id per partition
+// (integr8scode.ledger.<p>). A writer now bumps every one of them before it
+// writes, so an old writer still running in the middle of an upgrade can
+// no longer commit: its open transaction is aborted and its next commit
+// refused, and no read_committed reader sees what it produced.
+func TestWriterFencesTheWritersOfTheReleaseBefore(t *testing.T) {
+	e := startBroker(t, t.TempDir())
+	cfg := WriterConfig{Group: "integr8scode.ledger"}
+	addrs, conf, err := clientConfig(e.Brokers(), "old-writer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf.Producer.Transaction.ID = cfg.transactionalID(3)
+	conf.Producer.Partitioner = sarama.NewManualPartitioner
+	old, err := sarama.NewSyncProducer(addrs, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if err := old.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	// What an old writer of partition 3 would append: a record keyed by an
+	// execution the new writer never heard of.
+	zombie := uuid.NewString()
+	if _, _, err := old.SendMessage(&sarama.ProducerMessage{Topic: eventstore.Topic, Partition: 3,
+		Key: sarama.StringEncoder(zombie), Value: sarama.StringEncoder(`{"zombie":true}`)}); err != nil {
+		t.Fatal(err)
+	}
+
+	startWriter(t, e.Brokers(), 15*time.Second)
+	api := newAsker(t, e.Brokers(), "api")
+	id := uuid.NewString()
+	if r := ask(t, api, submitCmd(id)); r.Err() != nil { // the new writer is up: it has fenced
+		t.Fatal(r.Err())
+	}
+	if err := old.CommitTxn(); err == nil {
+		t.Fatal("the old writer committed after the new one started")
+	}
+	report, byID := auditLog(t, e.Brokers())
+	if len(byID[zombie]) != 0 || report.Events != 1 || len(byID[id]) != 1 {
+		t.Fatalf("a read_committed reader sees %d events (zombie's: %d, the submit's: %d); want only the submit",
+			report.Events, len(byID[zombie]), len(byID[id]))
+	}
+}
+
+// Every member of the writers' group runs a Writer; only the owner of
+// command partition 0 writes, for every partition, and the others stand
+// by. Commands keyed to every partition are decided, each once.
+func TestOneWriterOfManyDecidesEveryPartition(t *testing.T) {
+	e := startBroker(t, t.TempDir())
+	for range 3 {
+		startWriter(t, e.Brokers(), 15*time.Second)
+	}
+	api := newAsker(t, e.Brokers(), "api")
+	parts := map[int32]bool{}
+	var ids []string
+	for int32(len(parts)) < DefaultPartitions || len(ids) < 2*int(DefaultPartitions) {
+		id := uuid.NewString()
+		parts[partitionOf(id, DefaultPartitions)] = true
+		ids = append(ids, id)
+	}
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := ask(t, api, submitCmd(id)); r.Err() != nil {
+				t.Error(r.Err())
+			}
+		}()
+	}
+	wg.Wait()
+	report, byID := auditLog(t, e.Brokers())
+	if len(report.Problems) != 0 || report.Events != len(ids) {
+		t.Fatalf("%d events for %d submits, problems %+v", report.Events, len(ids), report.Problems)
+	}
+	for _, id := range ids {
+		if len(byID[id]) != 1 || byID[id][0].Type != domain.TypeExecutionQueued {
+			t.Fatalf("%s: %+v", id, byID[id])
+		}
 	}
 }

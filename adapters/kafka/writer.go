@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
@@ -288,6 +289,13 @@ func (lw *ledgerWriter) newProducer(txnID string) (sarama.AsyncProducer, error) 
 	conf.Producer.Return.Successes = false
 	conf.Producer.Transaction.Retry.Max = 10
 	conf.Producer.Transaction.Retry.Backoff = 100 * time.Millisecond
+	// A produce that fails gives up after about a second instead of the
+	// shared 13 s: the writer then starts over (fence, rebuild, re-decide),
+	// which rides out a broker's hiccup as well. A writer fenced by its
+	// successor (sarama does not know PRODUCER_FENCED and retries it) must
+	// not hold its claim, and with it the group's rebalance, for long.
+	conf.Producer.Retry.Max = 3
+	conf.Producer.Retry.BackoffFunc = exponentialBackoff(100*time.Millisecond, 400*time.Millisecond)
 	// A transaction here lasts milliseconds; one left open by a writer
 	// that died is aborted by the broker after this, so it never holds the
 	// partitions' readers (read_committed) for long.
@@ -320,52 +328,70 @@ func (lw *ledgerWriter) rebuild(ctx context.Context) error {
 	if err := lw.producer.CommitTxn(); err != nil {
 		return fmt.Errorf("fence: %w", err)
 	}
-	lw.heads, lw.home, lw.running = map[string]*eventstore.Head{}, map[string]int32{}, map[string]struct{}{}
+	// Every partition at once: each read ends with a fetch that waits for
+	// more, and one after the other they added up to seconds of takeover.
 	now := lw.w.cfg.now()
-	for p := int32(0); p < lw.parts; p++ {
-		if err := lw.rebuildPartition(ctx, p, fence, now); err != nil {
-			return fmt.Errorf("changelog partition %d: %w", p, err)
+	read := make([]map[string]*eventstore.Head, lw.parts)
+	g, gctx := errgroup.WithContext(ctx)
+	for p := range lw.parts {
+		g.Go(func() error {
+			heads, err := lw.readChangelog(gctx, p, fence, now)
+			if err != nil {
+				return fmt.Errorf("changelog partition %d: %w", p, err)
+			}
+			read[p] = heads
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	lw.heads, lw.home, lw.running = map[string]*eventstore.Head{}, map[string]int32{}, map[string]struct{}{}
+	for p, heads := range read {
+		for _, h := range heads {
+			lw.remember(h, int32(p))
 		}
 	}
 	return nil
 }
 
-func (lw *ledgerWriter) rebuildPartition(ctx context.Context, p int32, fence string, now time.Time) error {
+// readChangelog reads partition p of the changelog from the start up to
+// the fence record: the last committed head of each execution there.
+func (lw *ledgerWriter) readChangelog(ctx context.Context, p int32, fence string, now time.Time) (map[string]*eventstore.Head, error) {
 	pc, err := lw.consumer.ConsumePartition(eventstore.StateTopic, p, sarama.OffsetOldest)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer pc.Close()
+	heads := map[string]*eventstore.Head{}
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case err := <-pc.Errors():
-			return err
+			return nil, err
 		case m := <-pc.Messages():
 			key := string(m.Key)
 			if key == fenceKey {
 				if json.Valid(m.Value) && containsFence(m.Value, fence) {
-					return nil
+					return heads, nil
 				}
 				continue
 			}
 			if m.Value == nil { // a tombstone
-				delete(lw.heads, key)
-				delete(lw.home, key)
-				delete(lw.running, key)
+				delete(heads, key)
 				continue
 			}
 			var h eventstore.Head
 			if err := json.Unmarshal(m.Value, &h); err != nil {
-				return fmt.Errorf("changelog %d:%d: %w", m.Partition, m.Offset, err)
+				return nil, fmt.Errorf("changelog %d:%d: %w", m.Partition, m.Offset, err)
 			}
 			// A new writer's clock starts the lease over: the runner gets
 			// a whole lease to renew with the new writer.
 			if h.LeaseMs > 0 && h.LeaseUntil.Before(now.Add(time.Duration(h.LeaseMs)*time.Millisecond)) {
 				h.LeaseUntil = now.Add(time.Duration(h.LeaseMs) * time.Millisecond)
 			}
-			lw.remember(&h, p)
+			heads[h.State.ID] = &h
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
@@ -310,5 +312,70 @@ func TestOneWriterOfManyDecidesEveryPartition(t *testing.T) {
 		if len(byID[id]) != 1 || byID[id][0].Type != domain.TypeExecutionQueued {
 			t.Fatalf("%s: %+v", id, byID[id])
 		}
+	}
+}
+
+// A writer whose transactional id is taken over mid-flight (fenced: its
+// next commit fails) aborts, starts over from committed state — fence,
+// rebuild of every head, commands from the committed offsets — and decides
+// every command once: those before the fence keep their heads (a cancel
+// of one still finds it queued), those after it are decided by the new
+// life.
+func TestAFencedWriterStartsOverFromCommittedStateAndLosesNothing(t *testing.T) {
+	e := startBroker(t, t.TempDir())
+	reg := prometheus.NewRegistry()
+	w, err := NewWriter(WriterConfig{Brokers: e.Brokers(), Logger: testLogger(), Registerer: reg,
+		Decider: &eventstore.Decider{Signer: testSigner, DefaultLease: 15 * time.Second}, ExpireEvery: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	api := newAsker(t, e.Brokers(), "api")
+
+	before := []string{uuid.NewString(), uuid.NewString(), uuid.NewString()}
+	for _, id := range before {
+		if r := ask(t, api, submitCmd(id)); r.Err() != nil {
+			t.Fatal(r.Err())
+		}
+	}
+	// Someone else starts a producer with the writer's transactional id:
+	// Kafka bumps its epoch, and the running writer is a zombie.
+	if err := (&ledgerWriter{w: w}).fenceID(w.cfg.transactionalID(writerPartition)); err != nil {
+		t.Fatal(err)
+	}
+	after := []string{uuid.NewString(), uuid.NewString()}
+	for _, id := range after {
+		if r := ask(t, api, submitCmd(id)); r.Err() != nil {
+			t.Fatal(r.Err())
+		}
+	}
+	if r := ask(t, api, eventstore.Command{Kind: eventstore.CommandCancel, ExecutionID: before[0], Actor: "anonymous"}); r.Err() != nil {
+		t.Fatalf("cancel of an execution submitted before the fence: %v", r.Err())
+	}
+	if n := testutil.ToFloat64(w.metrics.restarts); n < 1 {
+		t.Fatalf("the writer never started over (restarts %v)", n)
+	}
+	report, byID := auditLog(t, e.Brokers())
+	if len(report.Problems) != 0 {
+		t.Fatalf("problems: %+v", report.Problems)
+	}
+	for _, id := range append(before, after...) {
+		evs := byID[id]
+		if len(evs) == 0 || evs[0].Type != domain.TypeExecutionQueued || evs[0].Sequence != 1 {
+			t.Fatalf("%s: %+v", id, evs)
+		}
+		want := 1
+		if id == before[0] {
+			want = 2
+		}
+		if len(evs) != want {
+			t.Fatalf("%s has %d events, want %d: %+v", id, len(evs), want, evs)
+		}
+	}
+	if got := byID[before[0]][1]; got.Type != domain.TypeExecutionFailed || got.Sequence != 2 {
+		t.Fatalf("the cancel appended %s at %d", got.Type, got.Sequence)
 	}
 }

@@ -110,6 +110,13 @@ func TestADraftIsCheckedBeforeItIsSaved(t *testing.T) {
 	if n, _, err := store.ScriptUsage(ctx, ada.ID); err != nil || n != 0 {
 		t.Fatalf("%d scripts saved from refused drafts: %v", n, err)
 	}
+	// Without a clock, a script is stamped with the time of day, in UTC.
+	s.Now = nil
+	before := time.Now()
+	sc, err := s.Create(ctx, ada, accounts.ScriptDraft{Name: "now", Script: "x"})
+	if err != nil || sc.CreatedAt.Before(before) || sc.CreatedAt.After(time.Now()) || sc.CreatedAt.Location() != time.UTC {
+		t.Fatalf("%+v %v", sc, err)
+	}
 }
 
 func TestSavingScriptsIsBoundedInRateCountAndBytes(t *testing.T) {

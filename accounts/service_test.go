@@ -110,15 +110,16 @@ func TestAServiceNeedsAStoreAndAKeyRingThatCanSign(t *testing.T) {
 	// Without keys (the admin command line) accounts are managed, and
 	// nothing that needs a token works.
 	ctx := context.Background()
-	s, err := accounts.New(accounts.Config{Store: store, Hasher: accounts.NewHasher(cheap, 1), Logger: testenv.Quiet()})
+	s, err := accounts.New(accounts.Config{Store: store, Logger: testenv.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.AccessTTL() != 10*time.Minute {
 		t.Fatalf("default access TTL %v", s.AccessTTL())
 	}
-	if _, err := s.CreateUser(ctx, "root", password, accounts.RoleAdmin); err != nil {
-		t.Fatal(err)
+	root, err := s.CreateUser(ctx, "root", password, accounts.RoleAdmin)
+	if err != nil || !strings.HasPrefix(root.PasswordHash, "$argon2id$v=19$m=19456,t=2,p=1$") {
+		t.Fatalf("not hashed with OWASP's parameters by default: %+v %v", root, err)
 	}
 	if _, err := s.Login(ctx, "root", password, "192.0.2.1"); err == nil {
 		t.Fatal("signed in without signing keys")
@@ -293,6 +294,8 @@ func TestOnlyAccessTokensOfTheRingInTheirLifetimeAreAccepted(t *testing.T) {
 		"an unknown key id":  forge(t, jwt.SigningMethodHS256, "k9", key1, claims("access", now.Add(time.Minute))),
 		"not an access type": forge(t, jwt.SigningMethodHS256, "k1", key1, claims("refresh", now.Add(time.Minute))),
 		"expired":            forge(t, jwt.SigningMethodHS256, "k1", key1, claims("access", now.Add(-time.Minute))),
+		"a subject with no account": forge(t, jwt.SigningMethodHS256, "k1", key1, jwt.MapClaims{"iss": accounts.Issuer,
+			"aud": accounts.Audience, "sub": "nobody", "typ": "access", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}),
 	} {
 		_, _, err := s.Authenticate(ctx, tok)
 		refused(t, what, err, domain.EUNAUTHORIZED)

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/integr8scode/integr8scode/adapters/kafka"
 	"github.com/integr8scode/integr8scode/adapters/mongo"
@@ -312,4 +315,48 @@ func TestEraserWhenPartsFail(t *testing.T) {
 		stop()
 		<-done
 	})
+}
+
+func TestReconcileReadsEveryPageOfErasuresAndTombstones(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.Store(t, "reconcile_pages")
+	keys, views := testenv.ContentKeys(t, db), mongo.NewProjections(db)
+	at := time.Now().UTC()
+	// 501 erased executions, one more than a page: the first 500 keys are
+	// destroyed, the last one's lives (a key store restored from a backup).
+	var tombs []any
+	for i := range 501 {
+		id := fmt.Sprintf("e%04d", i)
+		if err := views.SaveView(ctx, domain.Execution{ID: id, Status: domain.StatusFailed, Erased: true, Sequence: 3, CreatedAt: at}, 0); err != nil {
+			t.Fatal(err)
+		}
+		if i < 500 {
+			tombs = append(tombs, bson.D{{Key: "_id", Value: id}, {Key: "created_at", Value: at}, {Key: "shredded_at", Value: at}})
+		}
+	}
+	if _, err := db.Database().Collection(mongo.CollContentKeys).InsertMany(ctx, tombs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.Create(ctx, "e0500"); err != nil {
+		t.Fatal(err)
+	}
+	// Past the tombstones' first page, one whose execution the views do
+	// not show erased: reconcile asks the ledger, which does not answer.
+	if err := views.SaveView(ctx, domain.Execution{ID: "e9999", Status: domain.StatusFailed, Sequence: 2, CreatedAt: at}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.Store().Shred(ctx, "e9999", at); err != nil {
+		t.Fatal(err)
+	}
+	er := &content.Eraser{Keys: keys, Ledger: silentLedger(t), Views: views, Logger: testenv.Quiet(), AskTimeout: 100 * time.Millisecond}
+	n, err := er.Reconcile(ctx, time.Now())
+	if n != 1 {
+		t.Fatalf("repaired %d, want the live key of the second page's erased execution", n)
+	}
+	if r, _, _ := keys.Store().Get(ctx, "e0500"); r.ShreddedAt == nil || len(r.Wrapped) != 0 {
+		t.Fatalf("the key on the second page lives: %+v", r)
+	}
+	if domain.ErrorCode(err) != domain.EUNAVAILABLE {
+		t.Fatalf("the tombstone on the second page was not reconciled: %v", err)
+	}
 }

@@ -180,6 +180,26 @@ func TestEraserWhenPartsFail(t *testing.T) {
 		}
 	})
 
+	t.Run("ErrConflict: a refusal whose unmark was cut short keeps the mark until a sweep drops it", func(t *testing.T) {
+		env := testenv.Submit(t, w.user, w.Content, "print('running')")
+		stopping, cancel := context.WithCancel(ctx)
+		defer cancel()
+		er := &content.Eraser{Keys: w.Content, Ledger: answerThenCancel{w.user, cancel}, Logger: testenv.Quiet()}
+		_, err := er.Erase(stopping, env.ExecutionID, "alice", domain.EraseRequested)
+		if domain.ErrorCode(err) != domain.ECONFLICT || !errors.Is(err, context.Canceled) {
+			t.Fatalf("erase of a queued execution, stopped: %v", err)
+		}
+		if r := w.record(t, env.ExecutionID); r.Erasing == nil || len(r.Wrapped) == 0 {
+			t.Fatalf("record %+v", r)
+		}
+		if _, err := w.eraser.Sweep(ctx, 0, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Content.Get(ctx, env.ExecutionID); err != nil {
+			t.Fatalf("the content after the sweep: %v", err)
+		}
+	})
+
 	t.Run("ErrUnavailable: retention that cannot record its erasures erases none and names each", func(t *testing.T) {
 		id := w.ended(t, "print('old')")
 		n, err := silent.Sweep(ctx, time.Hour, time.Now().Add(2*time.Hour))

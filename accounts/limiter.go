@@ -57,10 +57,8 @@ func (k *KeyedLimiter) Take(key string, perMinute, burst int) time.Duration {
 		b.lim.SetBurstAt(now, burst)
 	}
 	b.seen = now
+	// Always OK: one token never exceeds a burst of at least one.
 	r := b.lim.ReserveN(now, 1)
-	if !r.OK() {
-		return time.Minute
-	}
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
 		return d

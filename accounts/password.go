@@ -170,9 +170,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	}
 	defer h.release()
 	salt := make([]byte, h.params.SaltLen)
-	if _, err := rand.Read(salt); err != nil {
-		return "", err
-	}
+	_, _ = rand.Read(salt) // never fails (Go 1.24+: it crashes the program instead)
 	p := h.params
 	key := argon2.IDKey([]byte(norm.NFKC.String(password)), salt, p.Time, p.MemoryKiB, p.Threads, p.KeyLen)
 	b64 := base64.RawStdEncoding

@@ -22,6 +22,7 @@ func TestPasswordPolicyFollowsNISTWithoutCompositionRules(t *testing.T) {
 		{"ada", "日本語のパスフレーズはとても長いです", true, "any Unicode"},
 		{"ada", strings.Repeat("x", 14), false, "at least 15"},
 		{"ada", "ｐａｓｓｗｏｒｄｐａｓｓｗｏｒｄ", false, "NFKC folds full-width letters into passwordpassword"},
+		{"ada", "1qazXSW23edcVFR4", false, "a common password, long enough, in any case"},
 		{"ada", "passwordpassword", false, "a common password repeated"},
 		{"ada", "abcabcabcabcabcabc", false, "a short unit repeated"},
 		{"ada", "123456789012345", false, "sequential digits"},
@@ -83,7 +84,8 @@ func TestPasswordHashesArePHCStringsThatVerify(t *testing.T) {
 		t.Fatalf("old parameters: verify %v, rehash %v/%v", ok, h.NeedsRehash(old), h.NeedsRehash(phc))
 	}
 	for _, bad := range []string{"$argon2i$v=19$m=64,t=1,p=1$c2FsdA$a2V5a2V5a2V5a2V5a2V5", "$argon2id$v=19$m=99999999,t=1,p=1$c2FsdA$a2V5a2V5a2V5a2V5a2V5",
-		"$argon2id$v=16$m=64,t=1,p=1$c2FsdA$a2V5a2V5a2V5a2V5a2V5", "plain"} {
+		"$argon2id$v=16$m=64,t=1,p=1$c2FsdA$a2V5a2V5a2V5a2V5a2V5", "$argon2id$v=19$m=many,t=1,p=1$c2FsdA$a2V5a2V5a2V5a2V5a2V5",
+		"$argon2id$v=19$m=64,t=1,p=1$not*base64$a2V5a2V5a2V5a2V5a2V5", "plain"} {
 		if _, err := h.Verify(ctx, bad, "x"); err == nil {
 			t.Fatalf("accepted the hash %q", bad)
 		}
@@ -126,6 +128,9 @@ func TestHashingIsBoundedSoLoginsCannotExhaustMemory(t *testing.T) {
 	defer cancel()
 	if _, err := full.Hash(ctx, "x"); domain.ErrorCode(err) != domain.EUNAVAILABLE {
 		t.Fatalf("waiting past the deadline: %v", err)
+	}
+	if _, err := full.Verify(ctx, "", "x"); domain.ErrorCode(err) != domain.EUNAVAILABLE {
+		t.Fatalf("verifying past the deadline: %v", err)
 	}
 }
 
@@ -175,13 +180,18 @@ func TestQuotaFlagsParseOverDefaults(t *testing.T) {
 	if err != nil || q != (Quota{PerMinute: 5, Burst: DefaultQuotas.User.Burst, Concurrent: 1}) {
 		t.Fatalf("%+v %v", q, err)
 	}
+	// A flag written with a stray comma means what it says.
+	if q, err := ParseQuota("burst=3,, ", DefaultQuotas.User); err != nil || q.Burst != 3 || q.PerMinute != DefaultQuotas.User.PerMinute {
+		t.Fatalf("%+v %v", q, err)
+	}
 	for _, bad := range []string{"per-minute=0", "speed=5", "per-minute", "concurrent=x", "burst=2000000"} {
 		if _, err := ParseQuota(bad, DefaultQuotas.User); err == nil {
 			t.Fatalf("accepted %q", bad)
 		}
 	}
-	u := User{Role: RoleAdmin}
-	if DefaultQuotas.For(Principal{}) != DefaultQuotas.Anonymous || DefaultQuotas.For(Principal{User: &u}) != DefaultQuotas.Admin {
+	u, plain := User{Role: RoleAdmin}, User{Role: RoleUser}
+	if DefaultQuotas.For(Principal{}) != DefaultQuotas.Anonymous || DefaultQuotas.For(Principal{User: &u}) != DefaultQuotas.Admin ||
+		DefaultQuotas.For(Principal{User: &plain}) != DefaultQuotas.User {
 		t.Fatal("quota by role")
 	}
 	own := Quota{PerMinute: 1, Burst: 1, Concurrent: 1}

@@ -96,7 +96,12 @@ type world struct {
 func newWorld(t *testing.T) world {
 	l := testenv.StartLedger(t, "content_test", 15*time.Second)
 	user := l.Asker(t, "user")
-	return world{Ledger: l, user: user, eraser: &content.Eraser{Keys: l.Content, Ledger: user, Views: l.Views, Logger: testenv.Quiet()}}
+	// The ledger is given as long as testenv.Ask gives it: on a loaded
+	// machine (or while the store scrubs its log) an answer can take
+	// longer than the default 10 s, and a sweep that gave up would fail
+	// the test for no fault of the eraser.
+	return world{Ledger: l, user: user, eraser: &content.Eraser{Keys: l.Content, Ledger: user, Views: l.Views, Logger: testenv.Quiet(),
+		AskTimeout: 30 * time.Second}}
 }
 
 // ended submits a script and cancels it: an ended execution.

@@ -209,9 +209,13 @@ func (er *Eraser) Reconcile(ctx context.Context, now time.Time) (repaired int, e
 			if r.Erasing != nil {
 				actor, reason = r.Erasing.Actor, r.Erasing.Reason
 			}
-			if _, err := er.record(ctx, r.ExecutionID, actor, reason); err != nil {
+			appended, err := er.record(ctx, r.ExecutionID, actor, reason)
+			if err != nil {
 				errs = append(errs, err)
 				continue
+			}
+			if !appended {
+				continue // the ledger had it: the views are behind, nothing was lost
 			}
 			repaired++
 			er.log().Warn("recorded the erasure of an execution whose key was destroyed without it", "execution_id", r.ExecutionID)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/eventstore"
 )
 
 // TestWaitReturnsTheResultOnceTheRunnerReportsIt: POST ?wait=true holds the
@@ -205,4 +206,46 @@ func deref(s *string) any {
 		return nil
 	}
 	return *s
+}
+
+// TestPublishedKeysVerifyAnExecutionsEvents: a client that trusts nothing
+// but GET /ledger/keys checks every event of an ended execution (hash,
+// link, signature) with them, and the keys' ids match their bytes.
+func TestPublishedKeysVerifyAnExecutionsEvents(t *testing.T) {
+	a := startAPI(t, nil)
+	id := decodeExecution(t, call(t, http.MethodPost, a.URL+"/api/v1/executions", `{"script":"print(1)"}`)).ID
+	a.finish(t, id, domain.Result{Verdict: domain.VerdictCompleted, ExitCode: domain.IntPtr(0), Stdout: "1\n"})
+
+	var doc eventstore.KeysDocument
+	if r := call(t, http.MethodGet, a.URL+"/api/v1/ledger/keys", ""); r.Status != http.StatusOK || json.Unmarshal(r.Body, &doc) != nil || len(doc.Keys) == 0 {
+		t.Fatalf("keys: %d %s", r.Status, r.Body)
+	}
+	var pubs []eventstore.PublicKey
+	for _, k := range doc.Keys {
+		b, err := eventstore.DecodePublicKey(k.PublicKey)
+		if err != nil || k.Alg != "Ed25519" {
+			t.Fatalf("key %+v: %v", k, err)
+		}
+		pubs = append(pubs, eventstore.PublicKey{KeyID: k.KeyID, Key: b})
+	}
+	keys, err := eventstore.NewKeySet(pubs...)
+	if err != nil {
+		t.Fatalf("the published key ids do not match their keys: %v", err)
+	}
+	var evs eventsResponse
+	waitFor(t, func() bool {
+		_ = json.Unmarshal(call(t, http.MethodGet, a.URL+"/api/v1/executions/"+id+"/events", "").Body, &evs)
+		return len(evs.Events) == 3
+	})
+	prev := ""
+	for i, ev := range evs.Events {
+		env, checks, problem := eventstore.CheckRecord(keys, ev.Record, prev)
+		if problem != nil || !checks.OK() || env.Sequence != int64(i+1) || checks != ev.Verified {
+			t.Fatalf("event %d: %+v %v (the API said %+v)", i+1, checks, problem, ev.Verified)
+		}
+		prev = env.Hash
+	}
+	if !evs.ChainValid {
+		t.Fatal("the API calls a verifiable chain invalid")
+	}
 }

@@ -648,6 +648,17 @@ func crashHelper(dir, runc string) int {
 	return 1
 }
 
+// exists reports whether any hierarchy still has the container's cgroup
+// (the crash helper's sign that its run started).
+func (t *cgroupTree) exists(id string) bool {
+	for _, mnt := range t.all {
+		if _, err := os.Stat(filepath.Join(mnt, t.path(id))); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // BenchmarkHelloWorld is a whole Run: bundle, runc run --keep, accounting,
 // runc delete and cleanup. Compare with BenchmarkBareRuncRun.
 func BenchmarkHelloWorld(b *testing.B) {

@@ -55,6 +55,8 @@ func TestEveryJSONEndpointRefusesMalformedBodiesAndChangesNothing(t *testing.T) 
 	for body, want := range map[string]string{
 		`{"limits":{"burst":"ten"}}`: `field "burst" must be an integer in range`,
 		`{"limits":{"bogus":1}}`:     `unknown field "bogus"`,
+		`{"disabled":"yes"}`:         `field "disabled" must be true or false`,
+		`{"role":{"name":"admin"}}`:  `field "role" must be a string`,
 	} {
 		r := call(t, http.MethodPatch, a.URL+"/api/v1/admin/users/"+u.ID, body, admin.bearer()...)
 		if r.Status != http.StatusBadRequest || r.message(t) != want {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -608,6 +609,10 @@ func TestLeftoversFromCrash(t *testing.T) {
 	if procs := processesUnder(t, parent); len(procs) == 0 {
 		t.Fatal("expected the crashed process's container to be still running")
 	}
+	known, err := exec.Command(runc, "--root", filepath.Join(dir, "runc"), "list", "--quiet").Output()
+	if id := containerID(job("", fast), 1); err != nil || !strings.Contains(string(known), id) {
+		t.Fatalf("runc does not list the crashed process's container %s: %q %v", id, known, err)
+	}
 
 	r := newSandbox(t, Config{StateDir: dir})
 	assertClean(t, r)
@@ -635,8 +640,13 @@ func crashHelper(dir, runc string) int {
 	}
 	go func() {
 		for {
+			// Its Python (the bootstrap names the script's path), not just
+			// runc's init in the cgroup: runc records the container only
+			// once its process runs, and the test wants a container runc
+			// knows, as a crash mid-run leaves it.
 			procs, _ := listProcessesUnder(r.cgroups.parent)
-			if r.cgroups.exists(containerID(job("", fast), 1)) && len(procs) > 0 {
+			python := slices.ContainsFunc(procs, func(p string) bool { return strings.Contains(p, scriptPath) })
+			if r.cgroups.exists(containerID(job("", fast), 1)) && python {
 				break
 			}
 			time.Sleep(10 * time.Millisecond)

@@ -219,7 +219,12 @@ func checkDuplicateKeys(raw []byte) error {
 // API's words: field paths as sent, JSON types, never Go's type names.
 func describeDecodeError(err error) error {
 	var typ *json.UnmarshalTypeError
+	var said *domain.Error
 	switch {
+	case errors.As(err, &said):
+		// A field's own decoder (optionalQuota) already said it in the
+		// API's words: keep them rather than fall back to the vague default.
+		return said
 	case errors.As(err, &typ) && typ.Field == "":
 		return domain.Errorf(domain.EINVALID, "request body must be a JSON object")
 	case errors.As(err, &typ):

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/integr8scode/integr8scode/adapters/mongo"
 	"github.com/integr8scode/integr8scode/content"
 	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/eventstore"
 	"github.com/integr8scode/integr8scode/internal/testenv"
 	"github.com/integr8scode/integr8scode/projections"
 )
@@ -134,4 +136,28 @@ func decodeExecution(t testing.TB, a answer) Execution {
 		t.Fatalf("decode %s: %v", a.Body, err)
 	}
 	return e
+}
+
+// finish plays the runner's part through the real ledger writer, since no
+// sandbox runs here: it claims the execution and reports res, its output
+// sealed under the execution's key as a runner seals it.
+func (a *api) finish(t testing.TB, id string, res domain.Result) {
+	t.Helper()
+	ask := a.ledger.Asker(t, "runner")
+	claim := testenv.Ask(t, ask, eventstore.Command{Kind: eventstore.CommandClaim, ExecutionID: id, Actor: "runner",
+		Runner: &eventstore.RunnerArgs{Runner: "test-runner", Sandbox: "runc", Mode: eventstore.ClaimStart, LeaseMs: 60000}})
+	if err := claim.Err(); err != nil {
+		t.Fatalf("claim %s: %v", id, err)
+	}
+	sealed, err := eventstore.SealResult(res, func(out domain.Output) (domain.Sealed, error) {
+		return a.ledger.Content.SealOutput(context.Background(), id, out)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := testenv.Ask(t, ask, eventstore.Command{Kind: eventstore.CommandReport, ExecutionID: id, Actor: "runner",
+		Report: &eventstore.ReportArgs{Runner: "test-runner", Attempt: claim.Head.Attempt, Result: sealed, Genuine: true}})
+	if err := rep.Err(); err != nil {
+		t.Fatalf("report %s: %v", id, err)
+	}
 }

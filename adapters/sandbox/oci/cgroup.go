@@ -319,16 +319,6 @@ func (t *cgroupTree) remove(id string) error {
 	}
 }
 
-// exists reports whether any hierarchy still has the container's cgroup.
-func (t *cgroupTree) exists(id string) bool {
-	for _, mnt := range t.all {
-		if _, err := os.Stat(filepath.Join(mnt, t.path(id))); err == nil {
-			return true
-		}
-	}
-	return false
-}
-
 // removeLeaves kills and removes every container cgroup under the parent,
 // in every hierarchy: what a crashed predecessor left behind.
 func (t *cgroupTree) removeLeaves() error {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -608,6 +609,10 @@ func TestLeftoversFromCrash(t *testing.T) {
 	if procs := processesUnder(t, parent); len(procs) == 0 {
 		t.Fatal("expected the crashed process's container to be still running")
 	}
+	known, err := exec.Command(runc, "--root", filepath.Join(dir, "runc"), "list", "--quiet").Output()
+	if id := containerID(job("", fast), 1); err != nil || !strings.Contains(string(known), id) {
+		t.Fatalf("runc does not list the crashed process's container %s: %q %v", id, known, err)
+	}
 
 	r := newSandbox(t, Config{StateDir: dir})
 	assertClean(t, r)
@@ -635,8 +640,13 @@ func crashHelper(dir, runc string) int {
 	}
 	go func() {
 		for {
+			// Its Python (the bootstrap names the script's path), not just
+			// runc's init in the cgroup: runc records the container only
+			// once its process runs, and the test wants a container runc
+			// knows, as a crash mid-run leaves it.
 			procs, _ := listProcessesUnder(r.cgroups.parent)
-			if r.cgroups.exists(containerID(job("", fast), 1)) && len(procs) > 0 {
+			python := slices.ContainsFunc(procs, func(p string) bool { return strings.Contains(p, scriptPath) })
+			if r.cgroups.exists(containerID(job("", fast), 1)) && python {
 				break
 			}
 			time.Sleep(10 * time.Millisecond)
@@ -646,6 +656,17 @@ func crashHelper(dir, runc string) int {
 	r.Run(context.Background(), job("import time\ntime.sleep(600)\n", domain.Limits{TimeoutMs: 600000, MemoryBytes: 64 << 20, CPUMillicores: 100}))
 	fmt.Fprintln(os.Stderr, "crash helper: the run ended before the helper was killed")
 	return 1
+}
+
+// exists reports whether any hierarchy still has the container's cgroup
+// (the crash helper's sign that its run started).
+func (t *cgroupTree) exists(id string) bool {
+	for _, mnt := range t.all {
+		if _, err := os.Stat(filepath.Join(mnt, t.path(id))); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // BenchmarkHelloWorld is a whole Run: bundle, runc run --keep, accounting,

@@ -91,7 +91,7 @@ func (r *Runc) startWaiting(w *waiting, backstop uint64) error {
 	}
 	w.ctl = os.NewFile(uintptr(fds[0]), "ctl")
 	peer := os.NewFile(uintptr(fds[1]), "ctl-container")
-	defer peer.Close() // runc has its own copy once started
+	defer peer.Close() // on the early returns; closed after the start below
 
 	inR, inW, err := os.Pipe()
 	if err != nil {
@@ -125,6 +125,11 @@ func (r *Runc) startWaiting(w *waiting, backstop uint64) error {
 	err = cmd.Start()
 	outW.Close()
 	errW.Close()
+	// runc has its own copy now. Ours must go before the wait for 'R':
+	// while this process holds the container's end, a container that dies
+	// before it is ready leaves the socket open, and the read waits out
+	// readyTimeout instead of seeing EOF.
+	peer.Close()
 	if err != nil {
 		outR.Close()
 		errR.Close()

@@ -130,7 +130,11 @@ print(socket.gethostname(), found)
 	t.Run("OK the pool grows with demand and shrinks when idle", func(t *testing.T) {
 		f := newFixture(t, func(c *Config) { c.Warm, c.WarmMin = 3, 1 })
 		f.pods.pool.mu.Lock()
-		f.pods.pool.window = 2 * time.Second
+		// Demand is remembered for one to two windows: long enough for
+		// three pods to start on a loaded machine (2 s was not: the pool
+		// shrank back before it had grown), short enough to see it shrink
+		// within waitPool's two minutes.
+		f.pods.pool.window = 15 * time.Second
 		f.pods.pool.mu.Unlock()
 		waitPool(t, f.pods, "filling", func(s PoolStats) bool { return s.Waiting == 1 })
 		var wg sync.WaitGroup

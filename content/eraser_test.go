@@ -1,13 +1,11 @@
 package content_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -60,24 +58,6 @@ func (w world) erasedEvents(t *testing.T, id string) int {
 		}
 	}
 	return n
-}
-
-// syncBuffer is a log destination that Run's goroutine and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // eventually waits until ok holds, failing the test after 30 s.
@@ -255,7 +235,7 @@ func TestEraserWhenPartsFail(t *testing.T) {
 		if err := behind.SaveView(ctx, before, 0); err != nil {
 			t.Fatal(err)
 		}
-		var log syncBuffer
+		var log testenv.SyncBuffer
 		er := &content.Eraser{Keys: w.Content, Ledger: w.user, Views: behind, Logger: slog.New(slog.NewTextHandler(&log, nil))}
 		if n, err := er.Reconcile(ctx, time.Now()); n != 0 || err != nil {
 			t.Fatalf("reconcile over views behind: repaired %d: %v", n, err)
@@ -321,7 +301,7 @@ func TestEraserWhenPartsFail(t *testing.T) {
 
 	t.Run("OK Run logs a store that is gone and tries again every period", func(t *testing.T) {
 		gone := disconnected(t)
-		var log syncBuffer
+		var log testenv.SyncBuffer
 		er := &content.Eraser{Keys: testenv.ContentKeys(t, gone), Ledger: w.user, Views: mongo.NewProjections(gone),
 			Logger: slog.New(slog.NewTextHandler(&log, nil))}
 		runCtx, stop := context.WithCancel(ctx)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/integr8scode/integr8scode/internal/testenv"
 	"net/http"
 	"os/exec"
 	"syscall"
@@ -12,9 +13,9 @@ import (
 
 // startProcess runs `integr8scode up` as a separate process, with extra
 // flags after the usual ones.
-func startProcess(t *testing.T, bin, dir, addr string, extra ...string) (*exec.Cmd, *syncBuffer) {
+func startProcess(t *testing.T, bin, dir, addr string, extra ...string) (*exec.Cmd, *testenv.SyncBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	cmd := exec.Command(bin, append([]string{"up", "--listen", addr, "--data-dir", dir, "--slots", "3"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	// Own process group, so kill -9 of the group takes runc children too,

@@ -84,11 +84,11 @@ func TestEventsExport(t *testing.T) {
 func TestEventsTail(t *testing.T) {
 	l := testenv.StartLedger(t, "tail", 15*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	done := make(chan int, 1)
 	go func() {
 		code, _ := run(ctx, []string{"integr8scode", "events", "tail", "--kafka-brokers", strings.Join(l.Brokers, ","),
-			"--type", "ExecutionQueued"}, func(string) string { return "" }, strings.NewReader(""), out, &syncBuffer{})
+			"--type", "ExecutionQueued"}, func(string) string { return "" }, strings.NewReader(""), out, &testenv.SyncBuffer{})
 		done <- code
 	}()
 	defer func() { cancel(); <-done }()

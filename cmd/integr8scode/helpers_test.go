@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/integr8scode/integr8scode/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -73,19 +74,6 @@ func freeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-// syncBuffer collects a process's log output safely across goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // startUp runs `integr8scode up` in this process on dir and waits for
 // /readyz. The returned stop ends it and waits for it to exit.
 func startUp(t testing.TB, dir string) (base string, stop func()) {
@@ -98,7 +86,7 @@ func startUpWith(t testing.TB, dir string, flags ...string) (base string, stop f
 	t.Helper()
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	done := make(chan error, 1)
 	go func() {
 		// The load profiles' people all come from this one address.

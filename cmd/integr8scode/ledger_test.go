@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/integr8scode/integr8scode/internal/testenv"
 	"net/http"
 	"os"
 	"os/exec"
@@ -284,7 +285,7 @@ func checkOneRun(t *testing.T, step string, evs []eventstore.Envelope) {
 // environment, and returns it with a channel that closes when it exits.
 func startProcessEnv(t *testing.T, bin, dir, addr string, env ...string) (*exec.Cmd, <-chan struct{}) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	cmd := exec.Command(bin, "up", "--listen", addr, "--data-dir", dir, "--slots", "2")
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logs, logs

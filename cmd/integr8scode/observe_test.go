@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/integr8scode/integr8scode/internal/testenv"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -276,7 +277,7 @@ func checkLogs(t *testing.T, id, traceID string, api, runner *role) {
 // with its trace.
 func checkLogStore(t *testing.T, bins observability.Binaries, id, traceID string, roles ...*role) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	store, err := observability.StartLogStore(t.Context(), bins, t.TempDir(), freeAddr(t), logs)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, tail(logs.String(), 20))
@@ -314,7 +315,7 @@ func checkLogStore(t *testing.T, bins observability.Binaries, id, traceID string
 // ready), only for its HTTP server to answer.
 func startUnready(t *testing.T, bin, name string, env []string, args ...string) *role {
 	t.Helper()
-	r := &role{name: name, addr: freeAddr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
+	r := &role{name: name, addr: freeAddr(t), logs: &testenv.SyncBuffer{}, done: make(chan error, 1)}
 	r.cmd = exec.Command(bin, append([]string{name, "--listen", r.addr}, args...)...)
 	r.cmd.Env = append(os.Environ(), env...)
 	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
@@ -525,7 +526,7 @@ type promResult struct {
 
 func startStack(t *testing.T, bins observability.Binaries, webhook, rules string, targets map[string][]string) *promStack {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	s, err := observability.StartStack(t.Context(), bins, observability.StackConfig{Dir: t.TempDir(), Targets: targets,
 		RuleFiles: []string{rules}, Interval: time.Second, PrometheusAddr: freeAddr(t), AlertmanagerAddr: freeAddr(t),
 		WebhookURL: webhook, GroupWait: time.Second, GroupInterval: time.Second, Log: logs})

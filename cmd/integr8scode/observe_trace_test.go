@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/integr8scode/integr8scode/internal/testenv"
 	"net/http"
 	"os"
 	"os/exec"
@@ -69,7 +70,7 @@ service:
 	if err := os.WriteFile(cfgFile, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	cmd := exec.Command(bins.Collector, "--config", cfgFile)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/integr8scode/integr8scode/internal/testenv"
 	"net"
 	"net/http"
 	"os"
@@ -25,14 +26,14 @@ type role struct {
 	name   string
 	addr   string
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *testenv.SyncBuffer
 	done   chan error    // its exit status, once
 	exited chan struct{} // closed when it has exited
 }
 
 func startRole(t *testing.T, bin, name string, env []string, args ...string) *role {
 	t.Helper()
-	r := &role{name: name, addr: freeAddr(t), logs: &syncBuffer{}, done: make(chan error, 1), exited: make(chan struct{})}
+	r := &role{name: name, addr: freeAddr(t), logs: &testenv.SyncBuffer{}, done: make(chan error, 1), exited: make(chan struct{})}
 	r.cmd = exec.Command(bin, append([]string{strings.Fields(name)[0], "--listen", r.addr}, args...)...)
 	r.cmd.Env = append(os.Environ(), env...)
 	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs

@@ -3,39 +3,20 @@
 package oci
 
 import (
-	"bytes"
+	"github.com/integr8scode/integr8scode/internal/testenv"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
-
-// lockedBuffer is a logger's output, safe to read while the sandbox logs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestCleanupOutlivesABrokenRuncState: when runc cannot delete a container
 // (its state is unreadable), cleanup still kills and removes everything:
 // with the cgroup gone nothing runs any more, so runc's state directory
 // goes too, the failure is logged, and the uid slot comes back.
 func TestCleanupOutlivesABrokenRuncState(t *testing.T) {
-	logged := &lockedBuffer{}
+	logged := &testenv.SyncBuffer{}
 	r := newSandbox(t, Config{Slots: 1, Logger: slog.New(slog.NewTextHandler(logged, nil))})
 	w, err := r.start("broken-state", fast, cpuBackstopSeconds(fast), 0)
 	if err != nil {

@@ -4,6 +4,7 @@ package oci
 
 import (
 	"context"
+	"github.com/integr8scode/integr8scode/internal/testenv"
 	"log/slog"
 	"strings"
 	"testing"
@@ -16,7 +17,7 @@ import (
 // runs in flight, the pool starts nothing (it never takes a slot a run
 // could need, and does not fail), and it fills up again once a run ended.
 func TestThePoolYieldsSlotsToRunsAndRefillsAfter(t *testing.T) {
-	logged := &lockedBuffer{}
+	logged := &testenv.SyncBuffer{}
 	r := newSandbox(t, Config{Slots: 1, Warm: 1, Logger: slog.New(slog.NewTextHandler(logged, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	waitPool(t, r, "one waiting", func(s PoolStats) bool { return s.Waiting == 1 })
 	sleeper := job("import time\ntime.sleep(60)\n", domain.Limits{TimeoutMs: 60000, MemoryBytes: 64 << 20, CPUMillicores: 100})

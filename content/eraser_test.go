@@ -17,6 +17,7 @@ import (
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
 	"github.com/integr8scode/integr8scode/internal/testenv"
+	"github.com/integr8scode/integr8scode/projections"
 )
 
 // silentLedger is a ledger whose writer is down: a broker that takes the
@@ -232,7 +233,7 @@ func TestEraserWhenPartsFail(t *testing.T) {
 		}
 		// Views that have not applied the erasure yet: a projector behind.
 		behind := mongo.NewProjections(testenv.Store(t, "views_behind"))
-		if err := behind.SaveView(ctx, before, 0); err != nil {
+		if err := projections.SaveView(ctx, behind, before, 0); err != nil {
 			t.Fatal(err)
 		}
 		var log testenv.SyncBuffer
@@ -327,7 +328,7 @@ func TestReconcileReadsEveryPageOfErasuresAndTombstones(t *testing.T) {
 	var tombs []any
 	for i := range 501 {
 		id := fmt.Sprintf("e%04d", i)
-		if err := views.SaveView(ctx, domain.Execution{ID: id, Status: domain.StatusFailed, Erased: true, Sequence: 3, CreatedAt: at}, 0); err != nil {
+		if err := projections.SaveView(ctx, views, domain.Execution{ID: id, Status: domain.StatusFailed, Erased: true, Sequence: 3, CreatedAt: at}, 0); err != nil {
 			t.Fatal(err)
 		}
 		if i < 500 {
@@ -342,7 +343,7 @@ func TestReconcileReadsEveryPageOfErasuresAndTombstones(t *testing.T) {
 	}
 	// Past the tombstones' first page, one whose execution the views do
 	// not show erased: reconcile asks the ledger, which does not answer.
-	if err := views.SaveView(ctx, domain.Execution{ID: "e9999", Status: domain.StatusFailed, Sequence: 2, CreatedAt: at}, 0); err != nil {
+	if err := projections.SaveView(ctx, views, domain.Execution{ID: "e9999", Status: domain.StatusFailed, Sequence: 2, CreatedAt: at}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := keys.Store().Shred(ctx, "e9999", at); err != nil {

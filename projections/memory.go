@@ -26,18 +26,21 @@ func NewMemoryStore() *MemoryStore {
 		positions: map[int32]int64{}, facts: map[string]Fact{}}
 }
 
-func (m *MemoryStore) AddEvent(_ context.Context, ev ArchivedEvent) (bool, error) {
+func (m *MemoryStore) AddEvents(_ context.Context, evs []ArchivedEvent) ([]bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	id, seq := ev.Envelope.ExecutionID, ev.Envelope.Sequence
-	if m.events[id] == nil {
-		m.events[id] = map[int64]ArchivedEvent{}
+	added := make([]bool, len(evs))
+	for i, ev := range evs {
+		id, seq := ev.Envelope.ExecutionID, ev.Envelope.Sequence
+		if m.events[id] == nil {
+			m.events[id] = map[int64]ArchivedEvent{}
+		}
+		if _, ok := m.events[id][seq]; !ok {
+			m.events[id][seq] = ev
+			added[i] = true
+		}
 	}
-	if _, ok := m.events[id][seq]; ok {
-		return false, nil
-	}
-	m.events[id][seq] = ev
-	return true, nil
+	return added, nil
 }
 
 func (m *MemoryStore) Event(_ context.Context, id string, seq int64) (ArchivedEvent, bool, error) {
@@ -70,14 +73,21 @@ func (m *MemoryStore) View(_ context.Context, id string) (domain.Execution, erro
 	return v, nil
 }
 
-func (m *MemoryStore) SaveView(_ context.Context, v domain.Execution, expectedSeq int64) error {
+func (m *MemoryStore) SaveViews(_ context.Context, ws []ViewWrite) ([]bool, error) {
+	if err := CheckViewWrites(ws); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.views[v.ID].Sequence != expectedSeq {
-		return ErrStale
+	stale := make([]bool, len(ws))
+	for i, w := range ws {
+		if m.views[w.View.ID].Sequence != w.Expected {
+			stale[i] = true
+			continue
+		}
+		m.views[w.View.ID] = w.View
 	}
-	m.views[v.ID] = v
-	return nil
+	return stale, nil
 }
 
 func (m *MemoryStore) List(_ context.Context, q ListQuery) ([]domain.Execution, bool, error) {
@@ -138,10 +148,12 @@ func (m *MemoryStore) IDs() []string {
 	return out
 }
 
-func (m *MemoryStore) SaveFact(_ context.Context, f Fact) error {
+func (m *MemoryStore) SaveFacts(_ context.Context, fs []Fact) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.facts[f.ExecutionID] = f
+	for _, f := range fs {
+		m.facts[f.ExecutionID] = f
+	}
 	return nil
 }
 

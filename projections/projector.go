@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/eventstore"
@@ -51,22 +52,230 @@ func NewProjector(store Store, keys *eventstore.KeySet, parker Parker, hub *Hub,
 }
 
 // Handle verifies one record, archives it and brings its execution's view
-// up to date. It returns an error only when the store failed (a retry can
-// fix that); anything wrong with the record itself is parked.
+// up to date: HandleBatch of one record.
 func (p *Projector) Handle(ctx context.Context, d Delivery) error {
-	env, err := eventstore.ParseRecord(d.Record)
-	if err != nil {
-		return p.park(ctx, d, eventstore.Problem{Kind: eventstore.ProblemMalformed, Detail: err.Error()})
+	return p.HandleBatch(ctx, []Delivery{d})
+}
+
+// HandleBatch verifies records, archives them and brings their executions'
+// views up to date, as Handle would one after the other, in log order. It
+// returns an error only when the store failed; the caller then offers the
+// same records again (a record handled twice is a duplicate the archive
+// recognises). Anything wrong with a record itself is parked.
+//
+// What is common, an execution's next events (a new execution's first
+// one, or the ones that follow what this projector last saved of it), is
+// written for the whole batch at once: one archive write, one write of
+// the statistics' facts, one write of the views. A store that commits
+// every write on its own (the embedded one does) pays for a call, not for
+// an item, so that is what lets the views keep up with the ledger's
+// appends. The rest takes the general path, record by record, reading
+// what it needs.
+func (p *Projector) HandleBatch(ctx context.Context, ds []Delivery) error {
+	b := batch{chains: map[string]*chain{}}
+	defer b.end()
+	for _, d := range ds {
+		env, ctx, ok, err := p.verify(ctx, d, &b)
+		if err != nil || !ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := p.plan(ctx, &b, record{d: d, env: env, ctx: ctx}); err != nil {
+			return err
+		}
 	}
-	ctx, span := eventstore.StartHandleSpan(ctx, env)
-	defer span.End()
-	// The record's own proofs (the link is checked below, against the archive).
-	if _, problem := eventstore.CheckParsed(p.keySet(ctx, env.KeyID), d.Record, env, env.PrevHash); problem != nil {
-		return p.park(ctx, d, *problem)
-	}
-	if done, err := p.handleNext(ctx, d, env); done || err != nil {
+	if err := p.writeNext(ctx, &b); err != nil {
 		return err
 	}
+	for _, r := range b.general {
+		if err := p.handleGeneral(r.ctx, r.d, r.env); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// batch is what HandleBatch planned: per execution the events it can
+// write without reading (chains), and the records left to the general path.
+type batch struct {
+	chains  map[string]*chain
+	order   []string // execution ids, in the order their first record came
+	general []record
+	spans   []trace.Span
+}
+
+// chain is an execution's next events within a batch, folded onto what
+// this projector last saved of it (or onto nothing, for a new execution).
+type chain struct {
+	before  domain.Execution // the view as saved, which the write expects
+	view    domain.Execution // after this batch's events
+	hash    string           // of the view's last event
+	records []record
+	general bool // an event that does not follow: the general path takes all
+}
+
+type record struct {
+	d   Delivery
+	env eventstore.Envelope
+	ctx context.Context // within the record's handle span
+}
+
+func (b *batch) end() {
+	for _, s := range b.spans {
+		s.End()
+	}
+}
+
+// verify reads a record and checks its own proofs (hash, signature,
+// schema; its link is checked against the archive or the chain). A
+// problem is parked: ok false, err nil. The context returned is within
+// the record's handle span, in the trace that appended it.
+func (p *Projector) verify(ctx context.Context, d Delivery, b *batch) (eventstore.Envelope, context.Context, bool, error) {
+	env, err := eventstore.ParseRecord(d.Record)
+	if err != nil {
+		return env, ctx, false, p.park(ctx, d, eventstore.Problem{Kind: eventstore.ProblemMalformed, Detail: err.Error()})
+	}
+	if d.Trace.IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, d.Trace)
+	}
+	ctx, span := eventstore.StartHandleSpan(ctx, env)
+	b.spans = append(b.spans, span)
+	if _, problem := eventstore.CheckParsed(p.keySet(ctx, env.KeyID), d.Record, env, env.PrevHash); problem != nil {
+		return env, ctx, false, p.park(ctx, d, *problem)
+	}
+	return env, ctx, true, nil
+}
+
+// plan adds a verified record to its execution's chain if it is that
+// execution's next event as far as this projector knows (the store's
+// insert-if-absent and compare-and-set confirm it when the batch is
+// written), and to the general path otherwise.
+func (p *Projector) plan(ctx context.Context, b *batch, r record) error {
+	id, env := r.env.ExecutionID, r.env
+	c := b.chains[id]
+	if c == nil {
+		c = &chain{}
+		b.chains[id], b.order = c, append(b.order, id)
+		last, ok := p.recent.get(id)
+		if !ok && env.Sequence == 1 {
+			// A new execution: nothing to read. The archive's insert and
+			// the view's insert (expected sequence 0) prove it is new; a
+			// replay or a rebuild finds otherwise and takes the general path.
+			last, ok = recentEntry{}, true
+		}
+		c.before, c.view, c.hash, c.general = last.view, last.view, last.hash, !ok
+	}
+	if !c.general && c.view.Sequence != env.Sequence-1 {
+		// Not the next one: the general path takes this execution's
+		// records of the batch, from its first, in order.
+		c.general = true
+		b.general, c.records = append(b.general, c.records...), nil
+	}
+	if c.general {
+		b.general = append(b.general, r)
+		return nil
+	}
+	if c.hash != env.PrevHash {
+		return p.park(ctx, r.d, badLink(env))
+	}
+	ev, err := eventstore.Decode(env)
+	if err != nil {
+		return err // CheckParsed decoded it
+	}
+	if err := c.view.Apply(id, env.Sequence, env.OccurredAt, ev); err != nil {
+		return err
+	}
+	c.hash = env.Hash
+	c.records = append(c.records, r)
+	return nil
+}
+
+// writeNext writes the batch's chains: their events to the archive, then
+// the facts that moved, then the views, each in one call. An execution
+// whose event turns out archived already goes to the general path (which
+// tells a duplicate from a fork); one whose view moved meanwhile (another
+// projector) catches up from the stored view.
+func (p *Projector) writeNext(ctx context.Context, b *batch) (err error) {
+	var evs []ArchivedEvent
+	var of []*chain
+	for _, id := range b.order {
+		c := b.chains[id]
+		for _, r := range c.records {
+			evs = append(evs, ArchivedEvent{Envelope: r.env, Record: r.d.Record, Partition: r.d.Partition, Offset: r.d.Offset})
+			of = append(of, c)
+		}
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	defer func() {
+		if err != nil { // nothing known of these executions any more
+			for _, id := range b.order {
+				p.recent.forget(id)
+			}
+		}
+	}()
+	added, err := p.store.AddEvents(ctx, evs)
+	if err != nil {
+		return fmt.Errorf("archive %d events: %w", len(evs), err)
+	}
+	for i, ok := range added {
+		if c := of[i]; !ok && !c.general {
+			c.general = true
+			b.general, c.records = append(b.general, c.records...), nil
+		}
+	}
+	var facts []Fact
+	var ws []ViewWrite
+	var ids []string
+	for _, id := range b.order {
+		c := b.chains[id]
+		if len(c.records) == 0 {
+			continue
+		}
+		if f, ok := factIfMoved(c.before, c.view); ok {
+			facts = append(facts, f)
+		}
+		ws, ids = append(ws, ViewWrite{View: c.view, Expected: c.before.Sequence}), append(ids, id)
+	}
+	if len(ws) == 0 {
+		return nil
+	}
+	if len(facts) > 0 {
+		if err := p.store.SaveFacts(ctx, facts); err != nil {
+			return fmt.Errorf("save %d facts: %w", len(facts), err)
+		}
+	}
+	stale, err := p.store.SaveViews(ctx, ws)
+	if err != nil {
+		return fmt.Errorf("save %d views: %w", len(ws), err)
+	}
+	for i, id := range ids {
+		c := b.chains[id]
+		if stale[i] {
+			// Another projector moved the view: the events are archived,
+			// so a catch-up from the stored view applies them.
+			p.recent.forget(id)
+			if err := p.CatchUp(c.records[0].ctx, id); err != nil {
+				return err
+			}
+			continue
+		}
+		p.recent.put(id, c.view, c.hash)
+		p.metrics.applied.Add(float64(len(c.records)))
+		p.hub.Notify(id)
+	}
+	return nil
+}
+
+// handleGeneral is Handle for a verified record whose execution this
+// projector knows nothing reliable of: it reads the archive to tell a
+// duplicate from a fork and to check the link, archives the event and
+// catches the view up.
+func (p *Projector) handleGeneral(ctx context.Context, d Delivery, env eventstore.Envelope) error {
+	p.recent.forget(env.ExecutionID)
 	if have, ok, err := p.store.Event(ctx, env.ExecutionID, env.Sequence); err != nil {
 		return fmt.Errorf("archive lookup %s/%d: %w", env.ExecutionID, env.Sequence, err)
 	} else if ok {
@@ -90,66 +299,10 @@ func (p *Projector) Handle(ctx context.Context, d Delivery) error {
 			return p.park(ctx, d, badLink(env))
 		}
 	}
-	if _, err := p.store.AddEvent(ctx, ArchivedEvent{Envelope: env, Record: d.Record, Partition: d.Partition, Offset: d.Offset}); err != nil {
+	if _, err := AddEvent(ctx, p.store, ArchivedEvent{Envelope: env, Record: d.Record, Partition: d.Partition, Offset: d.Offset}); err != nil {
 		return fmt.Errorf("archive %s/%d: %w", env.ExecutionID, env.Sequence, err)
 	}
 	return p.CatchUp(ctx, env.ExecutionID)
-}
-
-// handleNext is Handle for the common case, without reading the store: the
-// event starts a new execution, or follows the last one this projector
-// archived of its execution, and the view it saved then is still the
-// stored one. The archive's insert and
-// the view's compare-and-set prove both; when either finds otherwise (a
-// duplicate, another projector's write, a restart), done is false and
-// Handle takes its general path, which reads what it needs.
-func (p *Projector) handleNext(ctx context.Context, d Delivery, env eventstore.Envelope) (done bool, err error) {
-	last, ok := p.recent.get(env.ExecutionID)
-	if !ok && env.Sequence == 1 {
-		// A new execution: nothing to read. The archive's insert and the
-		// view's insert (expected sequence 0) prove it is new; a replay or
-		// a rebuild finds otherwise and takes the general path.
-		last, ok = recentEntry{}, true
-	}
-	if !ok || last.view.Sequence != env.Sequence-1 {
-		return false, nil
-	}
-	if last.hash != env.PrevHash {
-		return true, p.park(ctx, d, badLink(env))
-	}
-	inserted, err := p.store.AddEvent(ctx, ArchivedEvent{Envelope: env, Record: d.Record, Partition: d.Partition, Offset: d.Offset})
-	if err != nil || !inserted {
-		p.recent.forget(env.ExecutionID)
-		if err != nil {
-			return true, fmt.Errorf("archive %s/%d: %w", env.ExecutionID, env.Sequence, err)
-		}
-		return false, nil // archived already: the general path tells a duplicate from a fork
-	}
-	ev, err := eventstore.Decode(env)
-	if err != nil {
-		return true, err // CheckParsed decoded it
-	}
-	before, view := last.view, last.view
-	if err := view.Apply(env.ExecutionID, env.Sequence, env.OccurredAt, ev); err != nil {
-		return true, err
-	}
-	if err := saveFactIfMoved(ctx, p.store, before, view); err != nil {
-		return true, err
-	}
-	switch err := p.store.SaveView(ctx, view, before.Sequence); {
-	case errors.Is(err, ErrStale):
-		// Another projector moved the view: the event is archived, so a
-		// catch-up from the stored view applies it.
-		p.recent.forget(env.ExecutionID)
-		return true, p.CatchUp(ctx, env.ExecutionID)
-	case err != nil:
-		p.recent.forget(env.ExecutionID)
-		return true, fmt.Errorf("save view %s: %w", env.ExecutionID, err)
-	}
-	p.recent.put(env.ExecutionID, view, env.Hash)
-	p.metrics.applied.Inc()
-	p.hub.Notify(env.ExecutionID)
-	return true, nil
 }
 
 // RefreshKeys lets the projector reload the public keys from where they
@@ -244,7 +397,7 @@ func (p *Projector) CatchUp(ctx context.Context, id string) error {
 		if err := saveFactIfMoved(ctx, p.store, before, view); err != nil {
 			return err
 		}
-		err = p.store.SaveView(ctx, view, expected)
+		err = SaveView(ctx, p.store, view, expected)
 		if errors.Is(err, ErrStale) {
 			continue // another projector instance moved it; re-read and retry
 		}

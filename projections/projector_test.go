@@ -106,17 +106,49 @@ func reseal(t *testing.T, r record, prev string, by eventstore.Signer, change fu
 	return record{env: e, raw: raw}
 }
 
+// feeds are the two ways records reach a projector: one at a time, and
+// all at once in one batch, as Project hands over what it read together.
+// Every property must hold either way.
+var feeds = []struct {
+	name string
+	feed func(ctx context.Context, p *projections.Projector, ds []projections.Delivery) error
+}{
+	{"one by one", func(ctx context.Context, p *projections.Projector, ds []projections.Delivery) error {
+		for _, d := range ds {
+			if err := p.Handle(ctx, d); err != nil {
+				return err
+			}
+		}
+		return nil
+	}},
+	{"in one batch", func(ctx context.Context, p *projections.Projector, ds []projections.Delivery) error {
+		return p.HandleBatch(ctx, ds)
+	}},
+}
+
+func deliveries(rs []record) []projections.Delivery {
+	ds := make([]projections.Delivery, len(rs))
+	for i, r := range rs {
+		ds[i] = r.delivery(int64(i))
+	}
+	return ds
+}
+
 func TestProjector(t *testing.T) {
+	for _, f := range feeds {
+		t.Run(f.name, func(t *testing.T) { testProjector(t, f.feed) })
+	}
+}
+
+func testProjector(t *testing.T, feed func(context.Context, *projections.Projector, []projections.Delivery) error) {
 	store := openStore(t)
 	park := &parked{}
 	p := projections.NewProjector(store, keys, park, projections.NewHub(), testenv.Quiet(), nil)
 	ctx := context.Background()
 	handle := func(t *testing.T, rs ...record) {
 		t.Helper()
-		for i, r := range rs {
-			if err := p.Handle(ctx, r.delivery(int64(i))); err != nil {
-				t.Fatal(err)
-			}
+		if err := feed(ctx, p, deliveries(rs)); err != nil {
+			t.Fatal(err)
 		}
 	}
 	check := func(t *testing.T, id string) {
@@ -222,6 +254,12 @@ func TestProjector(t *testing.T) {
 // Every kind of bad record is parked with its kind, the view of its
 // execution does not move past it, and later events keep flowing.
 func TestProjectorParksWhatItCannotUse(t *testing.T) {
+	for _, f := range feeds {
+		t.Run(f.name, func(t *testing.T) { testProjectorParks(t, f.feed) })
+	}
+}
+
+func testProjectorParks(t *testing.T, feed func(context.Context, *projections.Projector, []projections.Delivery) error) {
 	store := openStore(t)
 	ctx := context.Background()
 	_, forger, _ := ed25519.GenerateKey(nil)
@@ -259,10 +297,8 @@ func TestProjectorParksWhatItCannotUse(t *testing.T) {
 			id := "bad-" + string(rune('a'+i))
 			h := completedHistory(t, id)
 			other := completedHistory(t, id+"-neighbour")
-			for off, r := range []record{h[0], c.bad(h), other[0], other[1], other[2]} {
-				if err := p.Handle(ctx, r.delivery(int64(off))); err != nil {
-					t.Fatal(err)
-				}
+			if err := feed(ctx, p, deliveries([]record{h[0], c.bad(h), other[0], other[1], other[2]})); err != nil {
+				t.Fatal(err)
 			}
 			if got := park.kinds(); len(got) != 1 || got[0] != c.kind {
 				t.Fatalf("parked %v, want [%s]", got, c.kind)
@@ -336,12 +372,26 @@ func TestProjectorLearnsARotatedKey(t *testing.T) {
 }
 
 // countingStore counts the reads a projector makes, and can make the next
-// SaveView find the view moved (as another projector's write would).
+// SaveViews find every view moved (as another projector's write would).
 type countingStore struct {
 	projections.Store
 	mu        sync.Mutex
 	reads     int
+	writes    int // calls of AddEvents and SaveViews
 	staleOnce bool
+}
+
+func (c *countingStore) AddEvents(ctx context.Context, evs []projections.ArchivedEvent) ([]bool, error) {
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+	return c.Store.AddEvents(ctx, evs)
+}
+
+func (c *countingStore) writesSince(from int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes - from
 }
 
 func (c *countingStore) read() { c.mu.Lock(); c.reads++; c.mu.Unlock() }
@@ -361,15 +411,20 @@ func (c *countingStore) View(ctx context.Context, id string) (domain.Execution, 
 	return c.Store.View(ctx, id)
 }
 
-func (c *countingStore) SaveView(ctx context.Context, v domain.Execution, expected int64) error {
+func (c *countingStore) SaveViews(ctx context.Context, ws []projections.ViewWrite) ([]bool, error) {
 	c.mu.Lock()
+	c.writes++
 	stale := c.staleOnce
 	c.staleOnce = false
 	c.mu.Unlock()
 	if stale {
-		return projections.ErrStale
+		all := make([]bool, len(ws))
+		for i := range all {
+			all[i] = true
+		}
+		return all, nil
 	}
-	return c.Store.SaveView(ctx, v, expected)
+	return c.Store.SaveViews(ctx, ws)
 }
 
 func (c *countingStore) readsSince(from int) int {
@@ -408,6 +463,47 @@ func TestProjectorProjectsTheNextEventWithoutReading(t *testing.T) {
 		}
 		if v := view("next"); v.Status != domain.StatusCompleted || v.Sequence != 3 || v.SealedOutput != "sealed-hi" {
 			t.Fatalf("view: %+v", v)
+		}
+	})
+	t.Run("OK a batch of many executions' histories reads nothing and writes the archive and the views once each", func(t *testing.T) {
+		var all []record
+		hs := [][]record{}
+		for _, id := range []string{"b1", "b2", "b3", "b4", "b5"} {
+			hs = append(hs, completedHistory(t, id))
+		}
+		for i := range 3 { // interleaved, as executions share a partition
+			for _, h := range hs {
+				all = append(all, h[i])
+			}
+		}
+		reads, writes := store.readsSince(0), store.writesSince(0)
+		if err := p.HandleBatch(ctx, deliveries(all)); err != nil {
+			t.Fatal(err)
+		}
+		if n := store.readsSince(reads); n != 0 {
+			t.Fatalf("%d reads for a batch of new executions", n)
+		}
+		if n := store.writesSince(writes); n != 2 {
+			t.Fatalf("%d calls writing the archive and the views, want 2", n)
+		}
+		for _, h := range hs {
+			if v := view(h[0].env.ExecutionID); v.Status != domain.StatusCompleted || v.Sequence != 3 || v.SealedOutput != "sealed-hi" {
+				t.Fatalf("view: %+v", v)
+			}
+		}
+		// The same batch again, to a projector that remembers nothing (a
+		// restart before the position was saved): duplicates, nothing moves.
+		fresh := projections.NewProjector(store, keys, park, projections.NewHub(), testenv.Quiet(), nil)
+		if err := fresh.HandleBatch(ctx, deliveries(all)); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range hs {
+			if v := view(h[0].env.ExecutionID); v.Status != domain.StatusCompleted || v.Sequence != 3 {
+				t.Fatalf("view after a replayed batch: %+v", v)
+			}
+		}
+		if got := park.kinds(); len(got) != 0 {
+			t.Fatalf("a replayed batch parked %v", got)
 		}
 	})
 	t.Run("OK a replay from the first event by a projector that remembers nothing leaves the view as it was", func(t *testing.T) {

@@ -61,8 +61,9 @@ type FactQuery struct {
 
 // FactStore keeps the facts (implemented with the views' store).
 type FactStore interface {
-	// SaveFact writes f over the execution's fact.
-	SaveFact(ctx context.Context, f Fact) error
+	// SaveFacts writes each fact over its execution's fact (an execution
+	// at most once in fs).
+	SaveFacts(ctx context.Context, fs []Fact) error
 	// Facts returns the facts a query selects, in no particular order.
 	Facts(ctx context.Context, q FactQuery) ([]Fact, error)
 }
@@ -165,16 +166,25 @@ func percentiles(v []int64) Percentiles {
 	return Percentiles{Count: len(v), P50: rank(50), P95: rank(95), P99: rank(99), Max: v[len(v)-1]}
 }
 
-// saveFactIfMoved writes the fact of view when the batch of events just
-// applied changed what statistics see of it.
-// It runs before the view is saved: a fact ahead of its view is
-// harmless (the same events make the same view when they are applied
-// again), a view ahead of its fact would never be corrected.
-func saveFactIfMoved(ctx context.Context, store FactStore, before, after domain.Execution) error {
+// factIfMoved is the fact of the view after, when the events applied since
+// before changed what statistics see of it. The projector saves it before
+// the view: a fact ahead of its view is harmless (the same events make the
+// same view when they are applied again), a view ahead of its fact would
+// never be corrected.
+func factIfMoved(before, after domain.Execution) (Fact, bool) {
 	if before.Status == after.Status && before.Sequence != 0 {
+		return Fact{}, false
+	}
+	return FactOf(after), true
+}
+
+// saveFactIfMoved saves factIfMoved's fact, if any.
+func saveFactIfMoved(ctx context.Context, store FactStore, before, after domain.Execution) error {
+	f, ok := factIfMoved(before, after)
+	if !ok {
 		return nil
 	}
-	if err := store.SaveFact(ctx, FactOf(after)); err != nil {
+	if err := SaveFact(ctx, store, f); err != nil {
 		return fmt.Errorf("save fact %s: %w", after.ID, err)
 	}
 	return nil

@@ -48,8 +48,13 @@ func traceHeaders(ctx context.Context) []sarama.RecordHeader {
 
 // traceFrom returns ctx carrying the trace of a consumed record.
 func traceFrom(ctx context.Context, m *sarama.ConsumerMessage) context.Context {
-	hs := make([]sarama.RecordHeader, 0, len(m.Headers))
-	for _, h := range m.Headers {
+	return traceFromHeaders(ctx, m.Headers)
+}
+
+// traceFromHeaders is traceFrom of a record's headers.
+func traceFromHeaders(ctx context.Context, headers []*sarama.RecordHeader) context.Context {
+	hs := make([]sarama.RecordHeader, 0, len(headers))
+	for _, h := range headers {
 		if h != nil {
 			hs = append(hs, *h)
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/integr8scode/integr8scode/eventstore"
 	"github.com/integr8scode/integr8scode/projections"
 )
@@ -11,9 +13,15 @@ import (
 // LedgerProjection feeds the ledger's records to a projector (Project).
 type LedgerProjection struct{ *projections.Projector }
 
-// Handle hands one record to the projector, as recorded.
-func (p LedgerProjection) Handle(ctx context.Context, rec Record) error {
-	return p.Projector.Handle(ctx, projections.Delivery{Partition: rec.Partition, Offset: rec.Offset, Record: rec.Value})
+// Handle hands records to the projector, as recorded, each with the trace
+// that appended it.
+func (p LedgerProjection) Handle(ctx context.Context, recs []Record) error {
+	ds := make([]projections.Delivery, len(recs))
+	for i, rec := range recs {
+		ds[i] = projections.Delivery{Partition: rec.Partition, Offset: rec.Offset, Record: rec.Value,
+			Trace: trace.SpanContextFromContext(traceFromHeaders(context.Background(), rec.Headers))}
+	}
+	return p.Projector.HandleBatch(ctx, ds)
 }
 
 // FollowLedger follows the ledger (Follow) and hands each event to handle,

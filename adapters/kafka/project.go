@@ -19,9 +19,12 @@ type Projection interface {
 	Position(ctx context.Context, partition int32) (int64, error)
 	// SavePosition records that everything before next was handled.
 	SavePosition(ctx context.Context, partition int32, next int64) error
-	// Handle applies one record. An error means the store failed: the
-	// record is offered again after a pause, never skipped.
-	Handle(ctx context.Context, rec Record) error
+	// Handle applies records of one partition, in order: what was there to
+	// read at once, so that the store can write them together. An error
+	// means the store failed: the same records are offered again after a
+	// pause, never skipped (records handled before the error are handled
+	// again, which a projection must take as duplicates).
+	Handle(ctx context.Context, recs []Record) error
 }
 
 // ProjectConfig configures Project.
@@ -173,20 +176,20 @@ func (g *projectGroup) partition(ctx context.Context, p int32, log *slog.Logger)
 				return err
 			}
 		case m := <-pc.Messages():
-			rec := Record{Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: m.Headers}
+			recs := batchOf(m, pc.Messages())
 			for {
-				err := g.proj.Handle(traceFrom(ctx, m), rec)
+				err := g.proj.Handle(ctx, recs)
 				if err == nil {
 					break
 				}
 				if ctx.Err() != nil {
 					return nil
 				}
-				log.Warn("projecting a record failed; trying again", "offset", m.Offset, "err", err)
+				log.Warn("projecting records failed; trying again", "from", recs[0].Offset, "records", len(recs), "err", err)
 				lag() // the log grows on while the store fails: the lag must show it
 				sleep(ctx, time.Second)
 			}
-			next = m.Offset + 1
+			next = recs[len(recs)-1].Offset + 1
 			lag()
 			if len(pc.Messages()) == 0 {
 				// Idle: the position is cheap to save now and tells
@@ -197,4 +200,30 @@ func (g *projectGroup) partition(ctx context.Context, p int32, log *slog.Logger)
 			}
 		}
 	}
+}
+
+// maxBatch bounds the records handed to a projection at once.
+const maxBatch = 500
+
+// batchOf is m and the records of the same partition already read after
+// it, up to maxBatch: when the projection keeps up that is one record,
+// when it falls behind (or rebuilds) it is many, written together.
+func batchOf(m *sarama.ConsumerMessage, more <-chan *sarama.ConsumerMessage) []Record {
+	recs := []Record{recordOf(m)}
+	for len(recs) < maxBatch {
+		select {
+		case m, ok := <-more:
+			if !ok {
+				return recs
+			}
+			recs = append(recs, recordOf(m))
+		default:
+			return recs
+		}
+	}
+	return recs
+}
+
+func recordOf(m *sarama.ConsumerMessage) Record {
+	return Record{Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: m.Headers}
 }

@@ -20,7 +20,7 @@ type memProjection struct {
 	positions map[int32]int64
 	handled   map[int32][]int64 // offsets, in the order applied
 	failures  map[string]int    // "p:offset" -> how many more times Handle fails there
-	attempts  int
+	failed    int               // failures returned
 }
 
 func newMemProjection() *memProjection {
@@ -40,16 +40,21 @@ func (m *memProjection) SavePosition(_ context.Context, p int32, next int64) err
 	return nil
 }
 
-func (m *memProjection) Handle(_ context.Context, rec Record) error {
+// Handle applies the records, or none of them if the store "fails" on one.
+func (m *memProjection) Handle(_ context.Context, recs []Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.attempts++
-	key := fmt.Sprintf("%d:%d", rec.Partition, rec.Offset)
-	if m.failures[key] > 0 {
-		m.failures[key]--
-		return errors.New("the store is down")
+	for _, rec := range recs {
+		key := fmt.Sprintf("%d:%d", rec.Partition, rec.Offset)
+		if m.failures[key] > 0 {
+			m.failures[key]--
+			m.failed++
+			return errors.New("the store is down")
+		}
 	}
-	m.handled[rec.Partition] = append(m.handled[rec.Partition], rec.Offset)
+	for _, rec := range recs {
+		m.handled[rec.Partition] = append(m.handled[rec.Partition], rec.Offset)
+	}
 	return nil
 }
 
@@ -162,8 +167,8 @@ func TestProjectAppliesEveryRecordOnceInOrderFromItsOwnPosition(t *testing.T) {
 			t.Fatalf("partition %d: position %d, want %d", p, pos[p], end)
 		}
 	}
-	if proj.attempts != 30+2 {
-		t.Fatalf("%d attempts for 30 records and 2 failures", proj.attempts)
+	if proj.failed != 2 {
+		t.Fatalf("the store failed %d times, want 2 (the record offered again each time)", proj.failed)
 	}
 	// The gauge's series of every partition went with the hand-over.
 	if n := testutil.CollectAndCount(lag); n != 0 {
@@ -188,5 +193,36 @@ func TestProjectAppliesEveryRecordOnceInOrderFromItsOwnPosition(t *testing.T) {
 	}
 	if total != 39 {
 		t.Fatalf("%d records applied in all, want 39", total)
+	}
+}
+
+// What was read of a partition and waits is handed over at once (so the
+// store can write it together), up to maxBatch, and a batch never waits
+// for more.
+func TestBatchOfTakesWhatWaitsAndNeverWaitsForMore(t *testing.T) {
+	msg := func(off int64) *sarama.ConsumerMessage { return &sarama.ConsumerMessage{Partition: 2, Offset: off} }
+	waiting := make(chan *sarama.ConsumerMessage, maxBatch+10)
+	if got := batchOf(msg(0), waiting); len(got) != 1 || got[0].Offset != 0 || got[0].Partition != 2 {
+		t.Fatalf("nothing waiting: %+v, want the one record", got)
+	}
+	for off := int64(1); off <= maxBatch+5; off++ {
+		waiting <- msg(off)
+	}
+	first := batchOf(msg(0), waiting)
+	if len(first) != maxBatch {
+		t.Fatalf("a batch of %d, want maxBatch (%d)", len(first), maxBatch)
+	}
+	for i, r := range first {
+		if r.Offset != int64(i) {
+			t.Fatalf("record %d has offset %d: not in order", i, r.Offset)
+		}
+	}
+	rest := batchOf(<-waiting, waiting)
+	if len(rest) != 6 || rest[0].Offset != maxBatch || rest[5].Offset != maxBatch+5 {
+		t.Fatalf("the rest: %d records from %d", len(rest), rest[0].Offset)
+	}
+	close(waiting)
+	if got := batchOf(msg(9), waiting); len(got) != 1 {
+		t.Fatalf("a closed stream: %d records, want the one", len(got))
 	}
 }

@@ -25,9 +25,10 @@ type dialect interface {
 	// writeIf runs write on document id of coll if every condition holds,
 	// and reports whether it did (cas.go).
 	writeIf(ctx context.Context, coll *mongo.Collection, id string, conds []cond, write writeFunc) (bool, error)
-	// confirmView runs after SaveView wrote v conditionally: ErrStale if
-	// the write may not persist (FerretDB's lost updates, see SaveView).
-	confirmView(ctx context.Context, p *Projections, v domain.Execution) error
+	// confirmViews runs after SaveViews wrote vs conditionally: stale[i]
+	// if the write of vs[i] may not persist (FerretDB's lost updates, see
+	// SaveViews).
+	confirmViews(ctx context.Context, p *Projections, vs []domain.Execution) (stale []bool, err error)
 	// events answers Projections.Events, list Projections.List.
 	events(ctx context.Context, p *Projections, id string, after int64) ([]projections.ArchivedEvent, error)
 	list(ctx context.Context, p *Projections, q projections.ListQuery) ([]domain.Execution, bool, error)
@@ -57,8 +58,10 @@ func (mongoDialect) writeIf(ctx context.Context, _ *mongo.Collection, id string,
 	return n == 1, err
 }
 
-// confirmView: MongoDB evaluates filter and write atomically per document.
-func (mongoDialect) confirmView(context.Context, *Projections, domain.Execution) error { return nil }
+// confirmViews: MongoDB evaluates filter and write atomically per document.
+func (mongoDialect) confirmViews(_ context.Context, _ *Projections, vs []domain.Execution) ([]bool, error) {
+	return make([]bool, len(vs)), nil
+}
 
 func (mongoDialect) events(ctx context.Context, p *Projections, id string, after int64) ([]projections.ArchivedEvent, error) {
 	filter := bson.D{{Key: "execution_id", Value: id}, {Key: "sequence", Value: bson.D{{Key: "$gt", Value: after}}}}

@@ -23,13 +23,18 @@
 //     keeps one event per sequence that way. Views are written with the
 //     condition in the filter on MongoDB; on FerretDB under a process
 //     lock, with a read-back that keeps a lost update of another process
-//     from persisting (cas.go, Projections.SaveView). Positions need no
+//     from persisting (cas.go, Projections.SaveViews). Positions need no
 //     condition: any value written is true (Projections.SavePosition).
 //
 // The rest of the package is written for MongoDB; what FerretDB needs done
 // its own way is one dialect (dialect.go): mongoDialect, ferretDialect
 // (ferretdb.go) or embeddedDialect (sqliteindex.go), picked by Open and
 // (*Embedded).Open. Nothing else branches on the server.
+//
+// Writes come in batches (projections.Store): new documents go in one
+// unordered InsertMany, whose per-document duplicate-key errors say which
+// were there already (insertEach); FerretDB commits each command in one
+// SQLite transaction, so a batch costs about what one document does.
 //
 // Times are stored as fixed-width RFC 3339 strings with nanoseconds, not
 // BSON dates (timecodec.go).

@@ -91,7 +91,7 @@ func TestAnAttachedStoreWorksOnTheRunningStoresFilesAndCloseLeavesItRunning(t *t
 	ctx := context.Background()
 	d := newTestDB(t, backendEmbedded)
 	name := d.Database().Name()
-	if err := NewProjections(d).SaveView(ctx, sampleExecution("ex-1"), 0); err != nil {
+	if err := projections.SaveView(ctx, NewProjections(d), sampleExecution("ex-1"), 0); err != nil {
 		t.Fatal(err)
 	}
 	attached := AttachEmbedded(testServer.Dir(), testServer.URI())

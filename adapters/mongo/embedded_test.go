@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/integr8scode/integr8scode/projections"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -153,7 +154,7 @@ func TestEmbeddedRestartKeepsData(t *testing.T) {
 		}
 		p := NewProjections(d)
 		if round == 0 {
-			if err := p.SaveView(ctx, sampleExecution("persisted"), 0); err != nil {
+			if err := projections.SaveView(ctx, p, sampleExecution("persisted"), 0); err != nil {
 				t.Fatal(err)
 			}
 		} else if v, err := p.View(ctx, "persisted"); err != nil || v.ID != "persisted" {

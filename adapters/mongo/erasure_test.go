@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/integr8scode/integr8scode/projections"
 )
 
 // The eraser's two questions to the views (content.Views): which ended
@@ -23,7 +25,7 @@ func TestEndedBeforeAndErasedAfterAnswerTheEraser(t *testing.T) {
 			if erased {
 				v.SealedInput, v.SealedOutput, v.ErasedAt = "", "", ptime(at(time.Hour))
 			}
-			if err := p.SaveView(ctx, v, 0); err != nil {
+			if err := projections.SaveView(ctx, p, v, 0); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/projections"
@@ -33,17 +34,36 @@ type factDoc struct {
 
 func (p *Projections) facts() *mongo.Collection { return p.db.db.Collection(CollFacts) }
 
-// SaveFact replaces the execution's fact. Like SavePosition it needs no
-// condition: the projector owning the execution's partition is its only
+// SaveFacts replaces the executions' facts. Like SavePosition it needs
+// no condition: the projector owning the execution's partition is its only
 // writer, and what it writes follows from the events it applied; after a
 // rebalance an older fact may briefly land over a newer one, which the
-// execution's next status change (or a rebuild) writes again.
-func (p *Projections) SaveFact(ctx context.Context, f projections.Fact) error {
-	doc := factDoc{ID: f.ExecutionID, CreatedAt: f.CreatedAt, Owner: f.Owner, Language: f.Language, Version: f.Version,
-		Status: string(f.Status), Reason: string(f.Reason), Sequence: f.Sequence, QueueWaitMs: f.QueueWaitMs,
-		WallTimeMs: f.WallTimeMs, CPUTimeMs: f.CPUTimeMs, PeakMemoryBytes: f.PeakMemoryBytes}
-	if err := replaceByID(ctx, p.facts(), f.ExecutionID, doc); err != nil {
-		return fmt.Errorf("save fact %s: %w", f.ExecutionID, err)
+// execution's next status change (or a rebuild) writes again. Facts of new
+// executions go in one insert; those already there are replaced in one
+// bulk write.
+func (p *Projections) SaveFacts(ctx context.Context, fs []projections.Fact) error {
+	docs := make([]any, len(fs))
+	for i, f := range fs {
+		docs[i] = factDoc{ID: f.ExecutionID, CreatedAt: f.CreatedAt, Owner: f.Owner, Language: f.Language, Version: f.Version,
+			Status: string(f.Status), Reason: string(f.Reason), Sequence: f.Sequence, QueueWaitMs: f.QueueWaitMs,
+			WallTimeMs: f.WallTimeMs, CPUTimeMs: f.CPUTimeMs, PeakMemoryBytes: f.PeakMemoryBytes}
+	}
+	dup, err := insertEach(ctx, p.facts(), docs)
+	if err != nil {
+		return fmt.Errorf("save %d facts: %w", len(fs), err)
+	}
+	var replace []mongo.WriteModel
+	for i, d := range dup {
+		if d {
+			replace = append(replace, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: fs[i].ExecutionID}}).
+				SetReplacement(docs[i]).SetUpsert(true))
+		}
+	}
+	if len(replace) == 0 {
+		return nil
+	}
+	if _, err := p.facts().BulkWrite(ctx, replace, options.BulkWrite().SetOrdered(false)); err != nil {
+		return fmt.Errorf("save %d facts: %w", len(replace), err)
 	}
 	return nil
 }

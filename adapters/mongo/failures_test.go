@@ -28,12 +28,12 @@ func TestEveryCallFailsOnACancelledContextInsteadOfAnsweringEmpty(t *testing.T) 
 		// Something to find, so that no call can fail for want of data.
 		u := newUser("ada")
 		ev := chain(t, "ex-1")[0]
-		for _, err := range []error{a.CreateUser(live, u), p.SaveView(live, sampleExecution("ex-1"), 0)} {
+		for _, err := range []error{a.CreateUser(live, u), projections.SaveView(live, p, sampleExecution("ex-1"), 0)} {
 			if err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := p.AddEvent(live, ev); err != nil {
+		if _, err := projections.AddEvent(live, p, ev); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(live)
@@ -69,16 +69,16 @@ func TestEveryCallFailsOnACancelledContextInsteadOfAnsweringEmpty(t *testing.T) 
 			"Scripts":                  func() error { return third(a.Scripts(ctx, u.ID, "", 10)) },
 			"ScriptUsage":              func() error { return third(a.ScriptUsage(ctx, u.ID)) },
 
-			"AddEvent":     func() error { return second(p.AddEvent(ctx, chain(t, "ex-2")[0])) },
+			"AddEvent":     func() error { return second(projections.AddEvent(ctx, p, chain(t, "ex-2")[0])) },
 			"Event":        func() error { return third(p.Event(ctx, "ex-1", 1)) },
 			"Events":       func() error { return second(p.Events(ctx, "ex-1", 0)) },
 			"View":         func() error { return second(p.View(ctx, "ex-1")) },
-			"SaveView(0)":  func() error { return p.SaveView(ctx, sampleExecution("ex-3"), 0) },
-			"SaveView(3)":  func() error { return p.SaveView(ctx, later, 3) },
+			"SaveView(0)":  func() error { return projections.SaveView(ctx, p, sampleExecution("ex-3"), 0) },
+			"SaveView(3)":  func() error { return projections.SaveView(ctx, p, later, 3) },
 			"List":         func() error { return third(p.List(ctx, projections.ListQuery{Limit: 10})) },
 			"Position":     func() error { return second(p.Position(ctx, 0)) },
 			"SavePosition": func() error { return p.SavePosition(ctx, 0, 1) },
-			"SaveFact":     func() error { return p.SaveFact(ctx, projections.Fact{ExecutionID: "ex-1"}) },
+			"SaveFact":     func() error { return projections.SaveFact(ctx, p, projections.Fact{ExecutionID: "ex-1"}) },
 			"Facts":        func() error { return second(p.Facts(ctx, projections.FactQuery{To: at(time.Hour)})) },
 			"EndedBefore":  func() error { return second(p.EndedBefore(ctx, at(time.Hour), 10)) },
 			"ErasedAfter":  func() error { return second(p.ErasedAfter(ctx, "", 10)) },

@@ -56,24 +56,27 @@ func (f *ferretDialect) writeIf(ctx context.Context, coll *mongo.Collection, id 
 	return n == 1, err
 }
 
-// confirmView returns ErrStale if the stored view of v.ID is below v, or
-// behind the archive (see Projections.SaveView).
-func (*ferretDialect) confirmView(ctx context.Context, p *Projections, v domain.Execution) error {
-	stored, ok, err := findByID[viewDoc](ctx, p.executions, v.ID)
-	if err != nil {
-		return fmt.Errorf("save view %s: read back: %w", v.ID, err)
+// confirmViews reports stale each view whose stored version is below it,
+// or behind the archive (see Projections.SaveViews): two reads by _id per
+// view (FerretDB answers a query of many _ids by scanning).
+func (*ferretDialect) confirmViews(ctx context.Context, p *Projections, vs []domain.Execution) ([]bool, error) {
+	stale := make([]bool, len(vs))
+	for i, v := range vs {
+		stored, ok, err := findByID[viewDoc](ctx, p.executions, v.ID, options.FindOne().SetProjection(bson.D{{Key: "version_seq", Value: 1}}))
+		if err != nil {
+			return nil, fmt.Errorf("save view %s: read back: %w", v.ID, err)
+		}
+		if !ok || stored.VersionSeq < v.Sequence {
+			stale[i] = true
+			continue
+		}
+		_, behind, err := findByID[bson.Raw](ctx, p.events, eventKey(v.ID, stored.VersionSeq+1), idOnly)
+		if err != nil {
+			return nil, fmt.Errorf("save view %s: read back: %w", v.ID, err)
+		}
+		stale[i] = behind
 	}
-	if !ok || stored.VersionSeq < v.Sequence {
-		return projections.ErrStale
-	}
-	_, behind, err := findByID[bson.Raw](ctx, p.events, eventKey(v.ID, stored.VersionSeq+1), idOnly)
-	if err != nil {
-		return fmt.Errorf("save view %s: read back: %w", v.ID, err)
-	}
-	if behind {
-		return projections.ErrStale
-	}
-	return nil
+	return stale, nil
 }
 
 // events fetches after+1, after+2, … by _id until one is missing: a few

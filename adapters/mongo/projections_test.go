@@ -27,7 +27,7 @@ func TestProjectionsEventsRoundTrip(t *testing.T) {
 		_ = chain(t, "ex-10") // a neighbour whose keys share the prefix "ex-1"
 		for _, id := range []string{"ex-10", "ex-1"} {
 			for _, ev := range chain(t, id) {
-				added, err := p.AddEvent(ctx, ev)
+				added, err := projections.AddEvent(ctx, p, ev)
 				if err != nil || !added {
 					t.Fatalf("add %s/%d: %v %v", id, ev.Envelope.Sequence, added, err)
 				}
@@ -98,7 +98,7 @@ func TestArchiveKeepsForeignRecordByteForByte(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, d *DB) {
 		ctx := context.Background()
 		p := NewProjections(d)
-		if added, err := p.AddEvent(ctx, want); err != nil || !added {
+		if added, err := projections.AddEvent(ctx, p, want); err != nil || !added {
 			t.Fatalf("add: %v %v", added, err)
 		}
 		one, ok, err := p.Event(ctx, "foreign", 1)
@@ -138,7 +138,7 @@ func TestArchiveRefusesRecordOfAnotherEvent(t *testing.T) {
 		"record of another chain":    {Envelope: evs[0].Envelope, Record: chain(t, "other")[0].Record},
 		"no record":                  {Envelope: evs[0].Envelope},
 	} {
-		if added, err := p.AddEvent(ctx, ev); err == nil || added {
+		if added, err := projections.AddEvent(ctx, p, ev); err == nil || added {
 			t.Errorf("%s: added=%v err=%v, want an error", name, added, err)
 		}
 	}
@@ -152,19 +152,19 @@ func TestProjectionsDuplicateEvent(t *testing.T) {
 		ctx := context.Background()
 		p := NewProjections(d)
 		evs := chain(t, "dup")
-		if added, err := p.AddEvent(ctx, evs[0]); err != nil || !added {
+		if added, err := projections.AddEvent(ctx, p, evs[0]); err != nil || !added {
 			t.Fatalf("first add: %v %v", added, err)
 		}
 		again := evs[0]
 		again.Partition, again.Offset = 4, 99 // delivered again, from elsewhere
-		if added, err := p.AddEvent(ctx, again); err != nil || added {
+		if added, err := projections.AddEvent(ctx, p, again); err != nil || added {
 			t.Fatalf("same event again: added=%v err=%v, want false, nil", added, err)
 		}
 		// A different event claiming the same sequence does not replace it.
 		other := evs[0].Envelope
 		other.Actor = "mallory"
 		fork := sealed(t, other, "", 100)
-		if added, err := p.AddEvent(ctx, fork); err != nil || added {
+		if added, err := projections.AddEvent(ctx, p, fork); err != nil || added {
 			t.Fatalf("another event at seq 1: added=%v err=%v, want false, nil", added, err)
 		}
 		got, err := p.Events(ctx, "dup", 0)
@@ -183,7 +183,7 @@ func TestProjectionsEventsAfterGap(t *testing.T) {
 		p := NewProjections(d)
 		evs := chain(t, "gap")
 		for _, ev := range []projections.ArchivedEvent{evs[0], evs[2]} {
-			if _, err := p.AddEvent(ctx, ev); err != nil {
+			if _, err := projections.AddEvent(ctx, p, ev); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -209,17 +209,17 @@ func TestProjectionsSaveView(t *testing.T) {
 			t.Fatalf("missing view: %v, want ENOTFOUND", err)
 		}
 		v1 := queuedExecution("v", at(0))
-		if err := p.SaveView(ctx, v1, 0); err != nil {
+		if err := projections.SaveView(ctx, p, v1, 0); err != nil {
 			t.Fatal(err)
 		}
-		if err := p.SaveView(ctx, v1, 0); !errors.Is(err, projections.ErrStale) {
+		if err := projections.SaveView(ctx, p, v1, 0); !errors.Is(err, projections.ErrStale) {
 			t.Fatalf("second first save: %v, want ErrStale", err)
 		}
 		v3 := sampleExecution("v") // version_seq 3
-		if err := p.SaveView(ctx, v3, 2); !errors.Is(err, projections.ErrStale) {
+		if err := projections.SaveView(ctx, p, v3, 2); !errors.Is(err, projections.ErrStale) {
 			t.Fatalf("save at a wrong seq: %v, want ErrStale", err)
 		}
-		if err := p.SaveView(ctx, v3, 1); err != nil {
+		if err := projections.SaveView(ctx, p, v3, 1); err != nil {
 			t.Fatal(err)
 		}
 		got, err := p.View(ctx, "v")
@@ -229,12 +229,12 @@ func TestProjectionsSaveView(t *testing.T) {
 		if !reflect.DeepEqual(got, v3) {
 			t.Errorf("view:\n got %+v\nwant %+v", got, v3)
 		}
-		if err := p.SaveView(ctx, v3, 1); !errors.Is(err, projections.ErrStale) {
+		if err := projections.SaveView(ctx, p, v3, 1); !errors.Is(err, projections.ErrStale) {
 			t.Fatalf("save at the old seq again: %v, want ErrStale", err)
 		}
 		f := failedExecution("w")
 		f.Sequence = 1
-		if err := p.SaveView(ctx, f, 0); err != nil {
+		if err := projections.SaveView(ctx, p, f, 0); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := p.View(ctx, "w"); !reflect.DeepEqual(got, f) {
@@ -247,7 +247,7 @@ func TestProjectionsSaveViewIsAtomic(t *testing.T) {
 	d := newTestDB(t, backendEmbedded)
 	ctx := context.Background()
 	p := NewProjections(d)
-	if err := p.SaveView(ctx, queuedExecution("race", at(0)), 0); err != nil {
+	if err := projections.SaveView(ctx, p, queuedExecution("race", at(0)), 0); err != nil {
 		t.Fatal(err)
 	}
 	var (
@@ -261,7 +261,7 @@ func TestProjectionsSaveViewIsAtomic(t *testing.T) {
 			defer wg.Done()
 			v := sampleExecution("race")
 			v.Runner = fmt.Sprint(i)
-			err := p.SaveView(ctx, v, 1)
+			err := projections.SaveView(ctx, p, v, 1)
 			if err == nil {
 				mu.Lock()
 				wins++
@@ -295,7 +295,7 @@ func TestProjectionsList(t *testing.T) {
 			if i%3 == 0 {
 				v.Owner = "bob"
 			}
-			if err := p.SaveView(ctx, v, 0); err != nil {
+			if err := projections.SaveView(ctx, p, v, 0); err != nil {
 				t.Fatal(err)
 			}
 			all = append(all, v)

@@ -61,9 +61,25 @@ func project(ctx context.Context, brokers []string, store projections.Store, key
 	afterPartition func(p int32) error) ([]eventstore.Problem, error) {
 	parked := &problemList{}
 	proj := projections.NewProjector(store, keys, parked, nil, quietLogger(), nil)
+	// Records go to the projector in batches, as the live projection's
+	// do: a batch costs the store a few writes, whatever it holds.
+	const batchSize = 500
+	var batch []projections.Delivery
+	flush := func() error {
+		err := proj.HandleBatch(ctx, batch)
+		batch = batch[:0]
+		return err
+	}
 	err := readLedger(ctx, brokers, stderr, "projecting", func(rec kafka.Record) error {
-		return proj.Handle(ctx, projections.Delivery{Partition: rec.Partition, Offset: rec.Offset, Record: rec.Value})
+		batch = append(batch, projections.Delivery{Partition: rec.Partition, Offset: rec.Offset, Record: rec.Value})
+		if len(batch) < batchSize {
+			return nil
+		}
+		return flush()
 	}, func(p int32, end int64) error {
+		if err := flush(); err != nil {
+			return err
+		}
 		if err := store.SavePosition(ctx, p, end); err != nil {
 			return err
 		}

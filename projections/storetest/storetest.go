@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) projections.Store) {
 	t.Run("List", func(t *testing.T) { list(t, open(t)) })
 	t.Run("Position", func(t *testing.T) { position(t, open(t)) })
 	t.Run("Facts", func(t *testing.T) { facts(t, open(t)) })
+	t.Run("Batches", func(t *testing.T) { batches(t, open(t)) })
 }
 
 // ContentKey is the data key the chains' content is sealed under.
@@ -81,11 +82,11 @@ func archive(t *testing.T, s projections.Store) {
 	want := Chain(t, "ex-1")
 	// A neighbour whose id has "ex-1" as a prefix must not leak into it.
 	for _, ev := range append(Chain(t, "ex-10"), want...) {
-		if added, err := s.AddEvent(ctx, ev); err != nil || !added {
+		if added, err := projections.AddEvent(ctx, s, ev); err != nil || !added {
 			t.Fatalf("add %s/%d: %v %v", ev.Envelope.ExecutionID, ev.Envelope.Sequence, added, err)
 		}
 	}
-	if added, err := s.AddEvent(ctx, want[1]); err != nil || added {
+	if added, err := projections.AddEvent(ctx, s, want[1]); err != nil || added {
 		t.Fatalf("the same sequence archived twice: added %v, %v", added, err)
 	}
 	got, err := s.Events(ctx, "ex-1", 0)
@@ -129,24 +130,24 @@ func view(t *testing.T, s projections.Store) {
 		t.Fatalf("a view never saved: %v, want %s", err, domain.ENOTFOUND)
 	}
 	queued := execution("v", "alice", domain.StatusQueued, t0)
-	if err := s.SaveView(ctx, queued, 0); err != nil {
+	if err := projections.SaveView(ctx, s, queued, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveView(ctx, queued, 0); !errors.Is(err, projections.ErrStale) {
+	if err := projections.SaveView(ctx, s, queued, 0); !errors.Is(err, projections.ErrStale) {
 		t.Fatalf("a second first save: %v, want ErrStale", err)
 	}
 	done := execution("v", "alice", domain.StatusCompleted, t0)
-	if err := s.SaveView(ctx, done, 2); !errors.Is(err, projections.ErrStale) {
+	if err := projections.SaveView(ctx, s, done, 2); !errors.Is(err, projections.ErrStale) {
 		t.Fatalf("a save expecting the wrong version: %v, want ErrStale", err)
 	}
-	if err := s.SaveView(ctx, done, 1); err != nil {
+	if err := projections.SaveView(ctx, s, done, 1); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.View(ctx, "v"); err != nil || !reflect.DeepEqual(got, done) {
 		t.Fatalf("view (%v):\n got %+v\nwant %+v", err, got, done)
 	}
 	failed := execution("w", "bob", domain.StatusFailed, t0)
-	if err := s.SaveView(ctx, failed, 0); err != nil {
+	if err := projections.SaveView(ctx, s, failed, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.View(ctx, "w"); err != nil || !reflect.DeepEqual(got, failed) {
@@ -172,7 +173,7 @@ func list(t *testing.T, s projections.Store) {
 		execution("d", "alice", domain.StatusCompleted, t0.Add(3*time.Second)),
 		execution("e", "bob", domain.StatusCompleted, t0.Add(3*time.Second)),
 	} {
-		if err := s.SaveView(ctx, e, 0); err != nil {
+		if err := projections.SaveView(ctx, s, e, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -231,7 +232,7 @@ func facts(t *testing.T, s projections.Store) {
 	later := projections.Fact{ExecutionID: "ex-3", CreatedAt: t0.Add(time.Hour), Owner: "alice", Language: "python",
 		Version: "3.11", Status: domain.StatusRunning, Sequence: 2}
 	for _, f := range []projections.Fact{queued, bobs, later, failed} {
-		if err := s.SaveFact(ctx, f); err != nil {
+		if err := projections.SaveFact(ctx, s, f); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -269,5 +270,76 @@ func facts(t *testing.T, s projections.Store) {
 	}
 	if got := query(projections.FactQuery{From: t0.Add(time.Nanosecond), To: t0.Add(time.Hour)}); len(got) != 1 || got["ex-2"].Owner != "bob" {
 		t.Fatalf("facts from a nanosecond after ex-1: %v, want ex-2 alone", got)
+	}
+}
+
+// batches: the many-item writes answer item by item what the one-item
+// forms answer, including for items that collide within one call.
+func batches(t *testing.T, s projections.Store) {
+	ctx := context.Background()
+	a, b := Chain(t, "ba"), Chain(t, "bb")
+	// a's first two, b's first, and a's first again: the copy is refused.
+	added, err := s.AddEvents(ctx, []projections.ArchivedEvent{a[0], a[1], b[0], a[0]})
+	if err != nil || fmt.Sprint(added) != "[true true true false]" {
+		t.Fatalf("first batch: added %v (%v), want [true true true false]", added, err)
+	}
+	added, err = s.AddEvents(ctx, []projections.ArchivedEvent{a[1], a[2], b[1]})
+	if err != nil || fmt.Sprint(added) != "[false true true]" {
+		t.Fatalf("second batch: added %v (%v), want [false true true]", added, err)
+	}
+	if got, err := s.Events(ctx, "ba", 0); err != nil || !reflect.DeepEqual(got, a) {
+		t.Fatalf("events of ba after the batches (%v): %d, want the chain", err, len(got))
+	}
+	if added, err := s.AddEvents(ctx, nil); err != nil || len(added) != 0 {
+		t.Fatalf("an empty batch: %v %v", added, err)
+	}
+
+	x1, y1 := execution("bx", "alice", domain.StatusQueued, t0), execution("by", "bob", domain.StatusQueued, t0)
+	stale, err := s.SaveViews(ctx, []projections.ViewWrite{{View: x1}, {View: y1}})
+	if err != nil || fmt.Sprint(stale) != "[false false]" {
+		t.Fatalf("two new views: stale %v (%v)", stale, err)
+	}
+	x3, y3 := execution("bx", "alice", domain.StatusCompleted, t0), execution("by", "bob", domain.StatusFailed, t0)
+	z1 := execution("bz", "carol", domain.StatusQueued, t0)
+	// bx moves on from 1; by is expected at 2 but is at 1; bz is new; and
+	// a "new" bx-like view that exists already is stale.
+	stale, err = s.SaveViews(ctx, []projections.ViewWrite{{View: x3, Expected: 1}, {View: y3, Expected: 2}, {View: z1},
+		{View: execution("by-not", "bob", domain.StatusQueued, t0)}})
+	if err != nil || fmt.Sprint(stale) != "[false true false false]" {
+		t.Fatalf("mixed batch: stale %v (%v), want [false true false false]", stale, err)
+	}
+	stale, err = s.SaveViews(ctx, []projections.ViewWrite{{View: z1}})
+	if err != nil || fmt.Sprint(stale) != "[true]" {
+		t.Fatalf("a new view that exists: stale %v (%v), want [true]", stale, err)
+	}
+	for id, want := range map[string]domain.Execution{"bx": x3, "by": y1, "bz": z1} {
+		if got, err := s.View(ctx, id); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("view %s after the batches (%v):\n got %+v\nwant %+v", id, err, got, want)
+		}
+	}
+	if _, err := s.SaveViews(ctx, []projections.ViewWrite{{View: x3, Expected: 3}, {View: x3, Expected: 3}}); err == nil {
+		t.Fatal("one execution twice in a batch was accepted")
+	}
+
+	f1 := projections.Fact{ExecutionID: "bx", CreatedAt: t0, Owner: "alice", Language: "python", Version: "3.11",
+		Status: domain.StatusQueued, Sequence: 1}
+	if err := s.SaveFacts(ctx, []projections.Fact{f1}); err != nil {
+		t.Fatal(err)
+	}
+	f3, g1 := f1, f1
+	f3.Status, f3.Sequence = domain.StatusCompleted, 3
+	g1.ExecutionID = "bz"
+	if err := s.SaveFacts(ctx, []projections.Fact{f3, g1}); err != nil { // one replaced, one new
+		t.Fatal(err)
+	}
+	got, err := s.Facts(ctx, projections.FactQuery{From: t0, To: t0.Add(time.Second)})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("facts after a batch: %+v (%v), want bx and bz", got, err)
+	}
+	for _, f := range got {
+		want := map[string]projections.Fact{"bx": f3, "bz": g1}[f.ExecutionID]
+		if f.Status != want.Status || f.Sequence != want.Sequence {
+			t.Fatalf("fact %s: %+v, want %+v", f.ExecutionID, f, want)
+		}
 	}
 }

@@ -25,6 +25,9 @@ type dialect interface {
 	// writeIf runs write on document id of coll if every condition holds,
 	// and reports whether it did (cas.go).
 	writeIf(ctx context.Context, coll *mongo.Collection, id string, conds []cond, write writeFunc) (bool, error)
+	// updateViews writes each view of ws (Expected > 0) whose stored
+	// version_seq is still its Expected; stale[i] reports the others.
+	updateViews(ctx context.Context, p *Projections, ws []projections.ViewWrite) (stale []bool, err error)
 	// confirmViews runs after SaveViews wrote vs conditionally: stale[i]
 	// if the write of vs[i] may not persist (FerretDB's lost updates, see
 	// SaveViews).
@@ -56,6 +59,32 @@ func (mongoDialect) writeIf(ctx context.Context, _ *mongo.Collection, id string,
 	}
 	n, err := write(ctx, filter)
 	return n == 1, err
+}
+
+func (mongoDialect) updateViews(ctx context.Context, p *Projections, ws []projections.ViewWrite) ([]bool, error) {
+	return updateEach(ctx, p, ws)
+}
+
+// updateEach writes each view under its condition, one conditional write
+// (writeIf) at a time.
+func updateEach(ctx context.Context, p *Projections, ws []projections.ViewWrite) ([]bool, error) {
+	stale := make([]bool, len(ws))
+	for i, w := range ws {
+		v := w.View
+		ok, err := p.db.writeIf(ctx, p.executions, v.ID, []cond{{"version_seq", w.Expected}},
+			func(ctx context.Context, filter bson.D) (int64, error) {
+				res, err := p.executions.ReplaceOne(ctx, filter, toViewDoc(v))
+				if err != nil {
+					return 0, err
+				}
+				return res.MatchedCount, nil
+			})
+		if err != nil {
+			return nil, fmt.Errorf("save view %s at seq %d: %w", v.ID, w.Expected, err)
+		}
+		stale[i] = !ok
+	}
+	return stale, nil
 }
 
 // confirmViews: MongoDB evaluates filter and write atomically per document.

@@ -56,6 +56,10 @@ func (f *ferretDialect) writeIf(ctx context.Context, coll *mongo.Collection, id 
 	return n == 1, err
 }
 
+func (*ferretDialect) updateViews(ctx context.Context, p *Projections, ws []projections.ViewWrite) ([]bool, error) {
+	return updateEach(ctx, p, ws)
+}
+
 // confirmViews reports stale each view whose stored version is below it,
 // or behind the archive (see Projections.SaveViews): two reads by _id per
 // view (FerretDB answers a query of many _ids by scanning).
@@ -109,9 +113,35 @@ type keyLocks struct {
 }
 
 func (k *keyLocks) lock(key string) (unlock func()) {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	m := &k.stripes[h.Sum32()%uint32(len(k.stripes))]
+	m := &k.stripes[k.stripe(key)]
 	m.Lock()
 	return m.Unlock
+}
+
+func (k *keyLocks) stripe(key string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(key))
+	return int(h.Sum32() % uint32(len(k.stripes)))
+}
+
+// lockAll locks the mutexes of every key, in stripe order: two callers
+// that lock overlapping sets never wait for each other in a circle (and
+// lock, which holds one, never waits while holding another).
+func (k *keyLocks) lockAll(keys []string) (unlock func()) {
+	var held [len(keyLocks{}.stripes)]bool
+	for _, key := range keys {
+		held[k.stripe(key)] = true
+	}
+	for i, h := range held {
+		if h {
+			k.stripes[i].Lock()
+		}
+	}
+	return func() {
+		for i, h := range held {
+			if h {
+				k.stripes[i].Unlock()
+			}
+		}
+	}
 }

@@ -70,7 +70,7 @@ var (
 // completed with exit code 0, at nanosecond times — as the ledger holds it:
 // each envelope with its record, at made-up offsets 10, 11, 12 of
 // partition 3.
-func chain(t *testing.T, id string) []projections.ArchivedEvent {
+func chain(t testing.TB, id string) []projections.ArchivedEvent {
 	t.Helper()
 	evs := []domain.Event{
 		domain.ExecutionQueued{Language: "python", Version: "3.12", Input: domain.Sealed("print('hi')"), Limits: domain.DefaultLimits, Owner: "alice"},
@@ -105,7 +105,7 @@ func chain(t *testing.T, id string) []projections.ArchivedEvent {
 
 // sealed seals env after the event whose hash is prev and returns it as the
 // ledger holds it, at offset of partition 3.
-func sealed(t *testing.T, env eventstore.Envelope, prev string, offset int64) projections.ArchivedEvent {
+func sealed(t testing.TB, env eventstore.Envelope, prev string, offset int64) projections.ArchivedEvent {
 	t.Helper()
 	rec, err := env.Seal(prev, testSigner)
 	if err != nil {

@@ -3,9 +3,12 @@ package mongo
 import (
 	"context"
 	"fmt"
+	"math/rand"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -248,4 +251,65 @@ func TestFerretDBFilterCASIsNotAtomic(t *testing.T) {
 		most = max(most, wins)
 	}
 	t.Logf("filter-based compare-and-swap on FerretDB: up to %d of 16 racing writers won a round", most)
+}
+
+// Projectors of one process write batches of views whose ids overlap
+// (several partitions' fetches at once, each locking all of its ids):
+// locking in stripe order means none waits for another in a circle, and
+// a single lock still excludes a batch holding the same stripe.
+func TestBatchLocksOverlappingInAnyOrderNeverDeadlock(t *testing.T) {
+	k := &keyLocks{}
+	keys := make([]string, 40)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("executions\x00id-%d", i)
+	}
+	var wg sync.WaitGroup
+	var inside atomic.Int32
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewSource(int64(g)))
+			for range 2000 {
+				batch := append([]string(nil), keys...)
+				r.Shuffle(len(batch), func(i, j int) { batch[i], batch[j] = batch[j], batch[i] })
+				unlock := k.lockAll(batch[:1+r.Intn(len(batch))])
+				unlock()
+				one := k.lock(keys[r.Intn(len(keys))])
+				one()
+			}
+		}()
+	}
+	// The same key is never held twice at once.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 2000 {
+			unlock := k.lockAll([]string{keys[0], keys[1]})
+			if inside.Add(1) != 1 {
+				t.Error("two holders of one key")
+			}
+			inside.Add(-1)
+			unlock()
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 2000 {
+			unlock := k.lock(keys[0])
+			if inside.Add(1) != 1 {
+				t.Error("two holders of one key")
+			}
+			inside.Add(-1)
+			unlock()
+		}
+	}()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("deadlocked")
+	}
 }

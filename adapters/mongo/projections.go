@@ -177,7 +177,7 @@ func (p *Projections) View(ctx context.Context, id string) (domain.Execution, er
 // SaveViews writes each view whose stored version_seq is still its
 // Expected, and reports the others stale. New views (Expected 0) go in one
 // unordered insert, where the unique _id decides; the others are written
-// each under its condition.
+// under their conditions as the dialect can (updateViews).
 //
 // On MongoDB the condition is part of the write's filter: atomic. On
 // FerretDB it is checked under a process lock (cas.go), which is exact
@@ -211,25 +211,23 @@ func (p *Projections) SaveViews(ctx context.Context, ws []projections.ViewWrite)
 	}
 	stale := make([]bool, len(ws))
 	var fresh []any
-	var freshAt []int
+	var freshAt, movedAt []int
+	var moved []projections.ViewWrite
 	for i, w := range ws {
 		if w.Expected == 0 {
 			fresh, freshAt = append(fresh, toViewDoc(w.View)), append(freshAt, i)
-			continue
+		} else {
+			moved, movedAt = append(moved, w), append(movedAt, i)
 		}
-		v := w.View
-		ok, err := p.db.writeIf(ctx, p.executions, v.ID, []cond{{"version_seq", w.Expected}},
-			func(ctx context.Context, filter bson.D) (int64, error) {
-				res, err := p.executions.ReplaceOne(ctx, filter, toViewDoc(v))
-				if err != nil {
-					return 0, err
-				}
-				return res.MatchedCount, nil
-			})
+	}
+	if len(moved) > 0 {
+		s, err := p.db.dialect.updateViews(ctx, p, moved)
 		if err != nil {
-			return nil, fmt.Errorf("save view %s at seq %d: %w", v.ID, w.Expected, err)
+			return nil, err
 		}
-		stale[i] = !ok
+		for k, i := range movedAt {
+			stale[i] = s[k]
+		}
 	}
 	dup, err := insertEach(ctx, p.executions, fresh)
 	if err != nil {
@@ -245,12 +243,12 @@ func (p *Projections) SaveViews(ctx context.Context, ws []projections.ViewWrite)
 			written, writtenAt = append(written, w.View), append(writtenAt, i)
 		}
 	}
-	moved, err := p.db.dialect.confirmViews(ctx, p, written)
+	lost, err := p.db.dialect.confirmViews(ctx, p, written)
 	if err != nil {
 		return nil, err
 	}
 	for k, i := range writtenAt {
-		stale[i] = moved[k]
+		stale[i] = lost[k]
 	}
 	return stale, nil
 }

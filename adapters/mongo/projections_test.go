@@ -380,3 +380,36 @@ func viewByID(xs []domain.Execution, id string) domain.Execution {
 	}
 	return domain.Execution{}
 }
+
+// BenchmarkProjectHistories: the projector over the embedded store, fed
+// as under load: b.N executions' histories (queued, started, completed)
+// arrive in three waves of batches of 50, as a partition's fetches bring
+// them while many executions run at once. Each wave after the first
+// updates views that exist.
+func BenchmarkProjectHistories(b *testing.B) {
+	const batch = 50
+	ctx := context.Background()
+	p := NewProjections(newTestDB(b, backendEmbedded))
+	proj := newProjector(p, &parkedLog{})
+	hs := make([][]projections.ArchivedEvent, b.N)
+	for i := range hs {
+		hs[i] = chain(b, fmt.Sprintf("h-%08d", i))
+	}
+	b.ResetTimer()
+	for wave := range 3 {
+		for i := 0; i < b.N; i += batch {
+			var ds []projections.Delivery
+			for j := i; j < min(i+batch, b.N); j++ {
+				ds = append(ds, delivery(hs[j][wave]))
+			}
+			if err := proj.HandleBatch(ctx, ds); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "executions/s")
+	if v, err := p.View(ctx, fmt.Sprintf("h-%08d", b.N-1)); err != nil || v.Status != domain.StatusCompleted {
+		b.Fatalf("last view: %+v %v", v, err)
+	}
+}

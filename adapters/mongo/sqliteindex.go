@@ -9,6 +9,9 @@ import (
 
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/projections"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // sqliteIndex answers the recurring queries that FerretDB would answer by
@@ -270,6 +273,53 @@ func (e *embeddedDialect) confirmViews(ctx context.Context, p *Projections, vs [
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("save views: read back: %w", err)
+	}
+	return stale, nil
+}
+
+// updateViews checks every view's condition with one query on the SQLite
+// file and writes those that hold in one unordered bulk of replaces by
+// _id, under the process locks of all of them (as ferretDialect.writeIf
+// does one at a time: FerretDB's update is not conditional either way,
+// and SaveViews reads back what it left). Ids the query could not name
+// exactly take writeIf.
+func (e *embeddedDialect) updateViews(ctx context.Context, p *Projections, ws []projections.ViewWrite) ([]bool, error) {
+	ids, keys := make([]string, len(ws)), make([]string, len(ws))
+	for i, w := range ws {
+		if !plainKey(w.View.ID) {
+			return updateEach(ctx, p, ws)
+		}
+		ids[i], keys[i] = w.View.ID, p.executions.Name()+"\x00"+w.View.ID
+	}
+	unlock := e.locks.lockAll(keys)
+	defer unlock()
+	q, args := e.fast.versionsQuery(ids)
+	seqs := map[string]int64{}
+	if err := e.fast.scan(ctx, q, args, func(rows *sql.Rows) error {
+		var id string
+		var seq int64
+		err := rows.Scan(&id, &seq)
+		seqs[id] = seq
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("save views: %w", err)
+	}
+	stale := make([]bool, len(ws))
+	var models []mongo.WriteModel
+	for i, w := range ws {
+		if seq, ok := seqs[w.View.ID]; !ok || seq != w.Expected {
+			stale[i] = true
+			continue
+		}
+		models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: w.View.ID}}).
+			SetReplacement(toViewDoc(w.View)))
+	}
+	if len(models) > 0 {
+		// A view that vanished meanwhile (a rebuild dropping the
+		// collection) matches nothing; the read-back reports it stale.
+		if _, err := p.executions.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+			return nil, fmt.Errorf("save %d views: %w", len(models), err)
+		}
 	}
 	return stale, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math/rand"
 	"strings"
 	"sync"
@@ -570,4 +572,200 @@ func TestProjectorProjectsTheNextEventWithoutReading(t *testing.T) {
 			t.Fatalf("the view moved past a bad link: %+v", v)
 		}
 	})
+}
+
+// A bad link is caught on the general path too, against the archive, by
+// a projector that remembers nothing of the execution: a successor whose
+// prev_hash is not its archived predecessor's hash, and a first event
+// that claims a predecessor, even when it arrives after its successor.
+func TestProjectorCatchesABadLinkAgainstTheArchive(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	t.Run("ErrBadLink a successor not linked to the archived predecessor", func(t *testing.T) {
+		park := &parked{}
+		h := completedHistory(t, "archived-prev")
+		if err := projections.NewProjector(store, keys, park, nil, testenv.Quiet(), nil).Handle(ctx, h[0].delivery(0)); err != nil {
+			t.Fatal(err)
+		}
+		fresh := projections.NewProjector(store, keys, park, nil, testenv.Quiet(), nil)
+		forged := reseal(t, h[1], strings.Repeat("0", 64), signer, func(*eventstore.Envelope) {})
+		if err := fresh.Handle(ctx, forged.delivery(1)); err != nil {
+			t.Fatal(err)
+		}
+		if got := park.kinds(); len(got) != 1 || got[0] != eventstore.ProblemBadLink {
+			t.Fatalf("parked %v, want one bad_link", got)
+		}
+		if v, _ := store.View(ctx, "archived-prev"); v.Sequence != 1 {
+			t.Fatalf("the view moved past a bad link: %+v", v)
+		}
+	})
+	t.Run("ErrBadLink a first event with a predecessor, after its successor", func(t *testing.T) {
+		park := &parked{}
+		h := completedHistory(t, "first-claims")
+		forged := reseal(t, h[0], strings.Repeat("0", 64), signer, func(*eventstore.Envelope) {})
+		p := projections.NewProjector(store, keys, park, nil, testenv.Quiet(), nil)
+		if err := p.HandleBatch(ctx, []projections.Delivery{h[1].delivery(0), forged.delivery(1)}); err != nil {
+			t.Fatal(err)
+		}
+		if got := park.kinds(); len(got) != 1 || got[0] != eventstore.ProblemBadLink {
+			t.Fatalf("parked %v, want one bad_link", got)
+		}
+		if _, err := store.View(ctx, "first-claims"); domain.ErrorCode(err) != domain.ENOTFOUND {
+			t.Fatalf("a view without its first event: %v", err)
+		}
+	})
+}
+
+// failingStore fails the next call of one method, once, as a store that
+// went away for a moment.
+type failingStore struct {
+	projections.Store
+	mu    sync.Mutex
+	fail  string
+	after int // calls of fail that succeed first
+}
+
+var errStoreDown = errors.New("the store went away")
+
+func (f *failingStore) down(method string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != method {
+		return nil
+	}
+	if f.after > 0 {
+		f.after--
+		return nil
+	}
+	f.fail = ""
+	return errStoreDown
+}
+
+func (f *failingStore) AddEvents(ctx context.Context, evs []projections.ArchivedEvent) ([]bool, error) {
+	if err := f.down("AddEvents"); err != nil {
+		return nil, err
+	}
+	return f.Store.AddEvents(ctx, evs)
+}
+
+func (f *failingStore) SaveFacts(ctx context.Context, fs []projections.Fact) error {
+	if err := f.down("SaveFacts"); err != nil {
+		return err
+	}
+	return f.Store.SaveFacts(ctx, fs)
+}
+
+func (f *failingStore) SaveViews(ctx context.Context, ws []projections.ViewWrite) ([]bool, error) {
+	if err := f.down("SaveViews"); err != nil {
+		return nil, err
+	}
+	return f.Store.SaveViews(ctx, ws)
+}
+
+func (f *failingStore) Event(ctx context.Context, id string, seq int64) (projections.ArchivedEvent, bool, error) {
+	if err := f.down("Event"); err != nil {
+		return projections.ArchivedEvent{}, false, err
+	}
+	return f.Store.Event(ctx, id, seq)
+}
+
+func (f *failingStore) Events(ctx context.Context, id string, after int64) ([]projections.ArchivedEvent, error) {
+	if err := f.down("Events"); err != nil {
+		return nil, err
+	}
+	return f.Store.Events(ctx, id, after)
+}
+
+func (f *failingStore) View(ctx context.Context, id string) (domain.Execution, error) {
+	if err := f.down("View"); err != nil {
+		return domain.Execution{}, err
+	}
+	return f.Store.View(ctx, id)
+}
+
+// A store that fails in the middle of a batch loses nothing: HandleBatch
+// says so (Project then offers the same records again), forgets what it
+// guessed, and the batch offered again leaves every view as if nothing had
+// failed — whichever write or read failed, on the batched path (new
+// executions, and one the projector saved before) and on the general path
+// (an execution it knows nothing of, its events out of order).
+func TestProjectorLosesNothingWhenTheStoreFailsMidBatch(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		method string
+		after  int
+	}{
+		{"AddEvents", 0}, {"SaveFacts", 0}, {"SaveViews", 0}, {"Event", 0}, {"Events", 0}, {"View", 0},
+		// The second call of each write is the general path's (unknown's
+		// event, then the catch-up of its view).
+		{"AddEvents", 1}, {"SaveFacts", 1}, {"SaveViews", 1},
+	} {
+		method := c.method
+		t.Run(fmt.Sprintf("OK a failing %s after %d", method, c.after), func(t *testing.T) {
+			store := &failingStore{Store: openStore(t)}
+			park := &parked{}
+			p := projections.NewProjector(store, keys, park, nil, testenv.Quiet(), nil)
+			known, fresh, unknown := completedHistory(t, "known"), completedHistory(t, "fresh"), completedHistory(t, "unknown")
+			// The projector saved known's first event; unknown's first was
+			// archived by someone else (its view is not there yet).
+			if err := p.Handle(ctx, known[0].delivery(0)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := projections.AddEvent(ctx, store, projections.ArchivedEvent{Envelope: unknown[0].env, Record: unknown[0].raw}); err != nil {
+				t.Fatal(err)
+			}
+			batch := deliveries([]record{known[1], fresh[0], unknown[2], fresh[1], known[2], unknown[1], fresh[2]})
+			store.mu.Lock()
+			store.fail, store.after = method, c.after
+			store.mu.Unlock()
+			if err := p.HandleBatch(ctx, batch); !errors.Is(err, errStoreDown) {
+				t.Fatalf("the failure of %s: %v, want it returned", method, err)
+			}
+			if err := p.HandleBatch(ctx, batch); err != nil {
+				t.Fatalf("the batch offered again: %v", err)
+			}
+			for _, id := range []string{"known", "fresh", "unknown"} {
+				if v, err := store.View(ctx, id); err != nil || v.Status != domain.StatusCompleted || v.Sequence != 3 {
+					t.Fatalf("%s after the retry: %+v %v", id, v, err)
+				}
+			}
+			if got := park.kinds(); len(got) != 0 {
+				t.Fatalf("parked %v", got)
+			}
+		})
+	}
+}
+
+// The projector's memory of recent executions is bounded: when it is full
+// the oldest half goes, and an execution it forgot is projected by the
+// general path, as right as one it remembers.
+func TestProjectorForgetsTheOldestExecutionsWhenItsMemoryIsFull(t *testing.T) {
+	ctx := context.Background()
+	store := projections.NewMemoryStore()
+	park := &parked{}
+	p := projections.NewProjector(store, keys, park, nil, testenv.Quiet(), nil)
+	const n = 5000 // more than the memory holds
+	hs := make([][]record, n)
+	for i := range hs {
+		hs[i] = completedHistory(t, fmt.Sprintf("m-%05d", i))
+	}
+	for wave := range 3 {
+		for i := 0; i < n; i += 500 {
+			var ds []projections.Delivery
+			for j := i; j < i+500; j++ {
+				ds = append(ds, hs[j][wave].delivery(int64(wave*n+j)))
+			}
+			if err := p.HandleBatch(ctx, ds); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, i := range []int{0, n / 2, n - 1} {
+		if v, err := store.View(ctx, hs[i][0].env.ExecutionID); err != nil || v.Status != domain.StatusCompleted || v.Sequence != 3 {
+			t.Fatalf("execution %d: %+v %v", i, v, err)
+		}
+	}
+	if got := park.kinds(); len(got) != 0 {
+		t.Fatalf("parked %v", got)
+	}
 }

@@ -240,15 +240,8 @@ func (e *embeddedDialect) confirmViews(ctx context.Context, p *Projections, vs [
 		}
 		ids[i] = v.ID
 	}
-	q, args := e.fast.versionsQuery(ids)
-	seqs := map[string]int64{}
-	if err := e.fast.scan(ctx, q, args, func(rows *sql.Rows) error {
-		var id string
-		var seq int64
-		err := rows.Scan(&id, &seq)
-		seqs[id] = seq
-		return err
-	}); err != nil {
+	seqs, err := e.fast.versions(ctx, ids)
+	if err != nil {
 		return nil, fmt.Errorf("save views: read back: %w", err)
 	}
 	stale := make([]bool, len(vs))
@@ -265,7 +258,7 @@ func (e *embeddedDialect) confirmViews(ctx context.Context, p *Projections, vs [
 	for k := range next {
 		keys = append(keys, k)
 	}
-	q, args = e.fast.keysQuery(e.fast.events, keys)
+	q, args := e.fast.keysQuery(e.fast.events, keys)
 	if err := e.fast.scan(ctx, q, args, func(rows *sql.Rows) error {
 		var key string
 		err := rows.Scan(&key)
@@ -293,15 +286,8 @@ func (e *embeddedDialect) updateViews(ctx context.Context, p *Projections, ws []
 	}
 	unlock := e.locks.lockAll(keys)
 	defer unlock()
-	q, args := e.fast.versionsQuery(ids)
-	seqs := map[string]int64{}
-	if err := e.fast.scan(ctx, q, args, func(rows *sql.Rows) error {
-		var id string
-		var seq int64
-		err := rows.Scan(&id, &seq)
-		seqs[id] = seq
-		return err
-	}); err != nil {
+	seqs, err := e.fast.versions(ctx, ids)
+	if err != nil {
 		return nil, fmt.Errorf("save views: %w", err)
 	}
 	stale := make([]bool, len(ws))
@@ -352,6 +338,20 @@ func (x *sqliteIndex) versionsQuery(ids []string) (string, []any) {
 	in, args := inKeys(ids)
 	return fmt.Sprintf("SELECT %s, %s->>'$.version_seq' FROM %q INDEXED BY %q WHERE %s %s",
 		sqlID, sqliteDocColumn, x.executions, x.executions+sqliteIDIndexSuffix, sqliteIDLookupExpr, in), args
+}
+
+// versions returns the stored version_seq of each view of ids there is.
+func (x *sqliteIndex) versions(ctx context.Context, ids []string) (map[string]int64, error) {
+	q, args := x.versionsQuery(ids)
+	seqs := map[string]int64{}
+	err := x.scan(ctx, q, args, func(rows *sql.Rows) error {
+		var id string
+		var seq int64
+		err := rows.Scan(&id, &seq)
+		seqs[id] = seq
+		return err
+	})
+	return seqs, err
 }
 
 // keysQuery is the SQL of which of keys table holds, by _id.

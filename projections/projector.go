@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,7 @@ type Projector struct {
 	log       *slog.Logger
 	metrics   *projectorMetrics
 	recent    recent
+	parked    parkedSet
 }
 
 // NewProjector returns a projector writing to store that accepts only
@@ -345,11 +347,18 @@ func badLink(env eventstore.Envelope) eventstore.Problem {
 }
 
 // park sends a record to the dead-letter topic, counts and logs it.
+// A record parked already, in a batch offered again after a store
+// failure, is not parked twice.
 func (p *Projector) park(ctx context.Context, d Delivery, problem eventstore.Problem) error {
 	problem.Partition, problem.Offset = d.Partition, d.Offset
+	key := parkedKey{partition: d.Partition, offset: d.Offset, record: sha256.Sum256(d.Record)}
+	if p.parked.has(key) {
+		return nil
+	}
 	if err := p.parker.Park(ctx, d, problem); err != nil {
 		return fmt.Errorf("park %d:%d: %w", d.Partition, d.Offset, err)
 	}
+	p.parked.add(key)
 	p.metrics.parked.WithLabelValues(problem.Kind).Inc()
 	p.log.Error("ledger event parked", "kind", problem.Kind, "partition", d.Partition, "offset", d.Offset,
 		"execution_id", problem.ExecutionID, "sequence", problem.Sequence, "detail", problem.Detail)
@@ -501,4 +510,45 @@ func (r *recent) forget(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.entries, id)
+}
+
+// parkedSet remembers the records a projector parked lately (a bounded
+// set: the oldest half goes when it is full). A batch is offered again as
+// a whole when the store fails in it, and what it parked before the
+// failure must not reach the dead-letter topic, the metric and the log a
+// second time.
+type parkedSet struct {
+	mu    sync.Mutex
+	at    map[parkedKey]bool
+	order []parkedKey
+}
+
+type parkedKey struct {
+	partition int32
+	offset    int64
+	record    [sha256.Size]byte
+}
+
+const parkedSize = 1024
+
+func (s *parkedSet) has(k parkedKey) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.at[k]
+}
+
+func (s *parkedSet) add(k parkedKey) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.at == nil {
+		s.at = map[parkedKey]bool{}
+	}
+	if len(s.order) >= parkedSize {
+		for _, old := range s.order[:parkedSize/2] {
+			delete(s.at, old)
+		}
+		s.order = append(s.order[:0], s.order[parkedSize/2:]...)
+	}
+	s.at[k] = true
+	s.order = append(s.order, k)
 }

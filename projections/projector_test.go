@@ -714,7 +714,10 @@ func TestProjectorLosesNothingWhenTheStoreFailsMidBatch(t *testing.T) {
 			if _, err := projections.AddEvent(ctx, store, projections.ArchivedEvent{Envelope: unknown[0].env, Record: unknown[0].raw}); err != nil {
 				t.Fatal(err)
 			}
-			batch := deliveries([]record{known[1], fresh[0], unknown[2], fresh[1], known[2], unknown[1], fresh[2]})
+			// And a record that is not an event, parked before the store
+			// fails: parked once.
+			junk := record{raw: []byte(`{"hello":"world"}`)}
+			batch := deliveries([]record{junk, known[1], fresh[0], unknown[2], fresh[1], known[2], unknown[1], fresh[2]})
 			store.mu.Lock()
 			store.fail, store.after = method, c.after
 			store.mu.Unlock()
@@ -729,8 +732,8 @@ func TestProjectorLosesNothingWhenTheStoreFailsMidBatch(t *testing.T) {
 					t.Fatalf("%s after the retry: %+v %v", id, v, err)
 				}
 			}
-			if got := park.kinds(); len(got) != 0 {
-				t.Fatalf("parked %v", got)
+			if got := park.kinds(); len(got) != 1 || got[0] != eventstore.ProblemMalformed {
+				t.Fatalf("parked %v, want the record that is not an event, once", got)
 			}
 		})
 	}

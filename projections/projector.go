@@ -379,13 +379,30 @@ func (p *Projector) CatchUp(ctx context.Context, id string) error {
 		if err != nil {
 			return fmt.Errorf("load events of %s: %w", id, err)
 		}
-		applied, lastHash := 0, ""
+		// Each event is applied only if it links to the one before: an
+		// event archived ahead of its predecessor (the general path could
+		// not check its link then) is checked here, against the archive.
+		lastHash, linked := "", true
+		if expected > 0 && len(events) > 0 && events[0].Envelope.Sequence == expected+1 {
+			prev, ok, err := p.store.Event(ctx, id, expected)
+			if err != nil {
+				return fmt.Errorf("archive lookup %s/%d: %w", id, expected, err)
+			}
+			lastHash, linked = prev.Envelope.Hash, ok
+		}
+		applied := 0
 		for _, a := range events {
 			env := a.Envelope
 			if env.Sequence != view.Sequence+1 {
 				break
 			}
-			lastHash = env.Hash
+			if linked && env.PrevHash != lastHash {
+				if err := p.park(ctx, Delivery{Partition: a.Partition, Offset: a.Offset, Record: a.Record}, badLink(env)); err != nil {
+					return err
+				}
+				break
+			}
+			lastHash, linked = env.Hash, true
 			ev, err := eventstore.Decode(env)
 			if err != nil {
 				return err // archived events were decodable when archived
@@ -395,7 +412,7 @@ func (p *Projector) CatchUp(ctx context.Context, id string) error {
 			}
 			applied++
 		}
-		if applied < len(events) {
+		if applied < len(events) && events[applied].Envelope.Sequence != view.Sequence+1 {
 			p.metrics.gaps.Inc()
 			p.log.Warn("projection holds events after a gap",
 				"execution_id", id, "applied_through", view.Sequence, "held", len(events)-applied)

@@ -772,3 +772,29 @@ func TestProjectorForgetsTheOldestExecutionsWhenItsMemoryIsFull(t *testing.T) {
 		t.Fatalf("parked %v", got)
 	}
 }
+
+// An event archived ahead of its predecessor (the general path cannot
+// check its link then) is checked when the view reaches it: a signed
+// event that does not link to its predecessor is parked, not applied, and
+// the view stays before it.
+func TestProjectorChecksTheLinkOfAnEventArchivedAheadOfItsPredecessor(t *testing.T) {
+	for _, f := range feeds {
+		t.Run(f.name, func(t *testing.T) {
+			ctx := context.Background()
+			store := openStore(t)
+			park := &parked{}
+			p := projections.NewProjector(store, keys, park, nil, testenv.Quiet(), nil)
+			h := completedHistory(t, "ahead")
+			forged := reseal(t, h[1], strings.Repeat("0", 64), signer, func(*eventstore.Envelope) {})
+			if err := f.feed(ctx, p, deliveries([]record{forged, h[0]})); err != nil {
+				t.Fatal(err)
+			}
+			if got := park.kinds(); len(got) != 1 || got[0] != eventstore.ProblemBadLink {
+				t.Fatalf("parked %v, want the forgery as a bad link", got)
+			}
+			if v, err := store.View(ctx, "ahead"); err != nil || v.Sequence != 1 {
+				t.Fatalf("the view moved past a bad link: %+v %v", v, err)
+			}
+		})
+	}
+}

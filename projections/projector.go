@@ -78,10 +78,10 @@ func (p *Projector) HandleBatch(ctx context.Context, ds []Delivery) error {
 	defer b.end()
 	for _, d := range ds {
 		env, ctx, ok, err := p.verify(ctx, d, &b)
-		if err != nil || !ok {
-			if err != nil {
-				return err
-			}
+		if err != nil {
+			return err
+		}
+		if !ok {
 			continue
 		}
 		if err := p.plan(ctx, &b, record{d: d, env: env, ctx: ctx}); err != nil {
@@ -231,7 +231,6 @@ func (p *Projector) writeNext(ctx context.Context, b *batch) (err error) {
 	}
 	var facts []Fact
 	var ws []ViewWrite
-	var ids []string
 	for _, id := range b.order {
 		c := b.chains[id]
 		if len(c.records) == 0 {
@@ -240,7 +239,7 @@ func (p *Projector) writeNext(ctx context.Context, b *batch) (err error) {
 		if f, ok := factIfMoved(c.before, c.view); ok {
 			facts = append(facts, f)
 		}
-		ws, ids = append(ws, ViewWrite{View: c.view, Expected: c.before.Sequence}), append(ids, id)
+		ws = append(ws, ViewWrite{View: c.view, Expected: c.before.Sequence})
 	}
 	if len(ws) == 0 {
 		return nil
@@ -254,7 +253,8 @@ func (p *Projector) writeNext(ctx context.Context, b *batch) (err error) {
 	if err != nil {
 		return fmt.Errorf("save %d views: %w", len(ws), err)
 	}
-	for i, id := range ids {
+	for i, w := range ws {
+		id := w.View.ID
 		c := b.chains[id]
 		if stale[i] {
 			// Another projector moved the view: the events are archived,
@@ -483,12 +483,8 @@ func newProjectorMetrics(reg prometheus.Registerer) *projectorMetrics {
 // the next event of each (an execution's events come seconds apart, on
 // one partition, to one projector) is projected without a read. It is a
 // cache: an entry is only a guess that the store's compare-and-set and
-// insert-if-absent confirm, and the oldest half is dropped when it is full.
-type recent struct {
-	mu      sync.Mutex
-	entries map[string]recentEntry
-	order   []string
-}
+// insert-if-absent confirm.
+type recent struct{ bounded[string, recentEntry] }
 
 type recentEntry struct {
 	view domain.Execution
@@ -498,47 +494,15 @@ type recentEntry struct {
 // recentSize bounds the cache: executions in flight at once, with room.
 const recentSize = 4096
 
-func (r *recent) get(id string) (recentEntry, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e, ok := r.entries[id]
-	return e, ok
-}
-
 func (r *recent) put(id string, view domain.Execution, hash string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.entries == nil {
-		r.entries = map[string]recentEntry{}
-	}
-	if _, ok := r.entries[id]; !ok {
-		if len(r.order) >= recentSize {
-			for _, old := range r.order[:recentSize/2] {
-				delete(r.entries, old)
-			}
-			r.order = append(r.order[:0], r.order[recentSize/2:]...)
-		}
-		r.order = append(r.order, id)
-	}
-	r.entries[id] = recentEntry{view: view, hash: hash}
+	r.bounded.put(id, recentEntry{view: view, hash: hash}, recentSize)
 }
 
-func (r *recent) forget(id string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.entries, id)
-}
-
-// parkedSet remembers the records a projector parked lately (a bounded
-// set: the oldest half goes when it is full). A batch is offered again as
-// a whole when the store fails in it, and what it parked before the
-// failure must not reach the dead-letter topic, the metric and the log a
-// second time.
-type parkedSet struct {
-	mu    sync.Mutex
-	at    map[parkedKey]bool
-	order []parkedKey
-}
+// parkedSet remembers the records a projector parked lately. A batch is
+// offered again as a whole when the store fails in it, and what it parked
+// before the failure must not reach the dead-letter topic, the metric and
+// the log a second time.
+type parkedSet struct{ bounded[parkedKey, struct{}] }
 
 type parkedKey struct {
 	partition int32
@@ -548,24 +512,44 @@ type parkedKey struct {
 
 const parkedSize = 1024
 
-func (s *parkedSet) has(k parkedKey) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.at[k]
+func (s *parkedSet) has(k parkedKey) bool { _, ok := s.get(k); return ok }
+func (s *parkedSet) add(k parkedKey)      { s.put(k, struct{}{}, parkedSize) }
+
+// bounded is a map safe for concurrent use that holds about size keys at
+// most: when it is full, the oldest half of the keys put goes.
+type bounded[K comparable, V any] struct {
+	mu      sync.Mutex
+	entries map[K]V
+	order   []K
 }
 
-func (s *parkedSet) add(k parkedKey) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.at == nil {
-		s.at = map[parkedKey]bool{}
+func (b *bounded[K, V]) get(k K) (V, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	v, ok := b.entries[k]
+	return v, ok
+}
+
+func (b *bounded[K, V]) put(k K, v V, size int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.entries == nil {
+		b.entries = map[K]V{}
 	}
-	if len(s.order) >= parkedSize {
-		for _, old := range s.order[:parkedSize/2] {
-			delete(s.at, old)
+	if _, ok := b.entries[k]; !ok {
+		if len(b.order) >= size {
+			for _, old := range b.order[:size/2] {
+				delete(b.entries, old)
+			}
+			b.order = append(b.order[:0], b.order[size/2:]...)
 		}
-		s.order = append(s.order[:0], s.order[parkedSize/2:]...)
+		b.order = append(b.order, k)
 	}
-	s.at[k] = true
-	s.order = append(s.order, k)
+	b.entries[k] = v
+}
+
+func (b *bounded[K, V]) forget(k K) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.entries, k)
 }

@@ -233,11 +233,11 @@ func (p *Projections) SaveViews(ctx context.Context, ws []projections.ViewWrite)
 	if err != nil {
 		return nil, fmt.Errorf("save %d new views: %w", len(fresh), err)
 	}
-	var written []domain.Execution
-	var writtenAt []int
 	for k, i := range freshAt {
 		stale[i] = dup[k]
 	}
+	var written []domain.Execution
+	var writtenAt []int
 	for i, w := range ws {
 		if !stale[i] {
 			written, writtenAt = append(written, w.View), append(writtenAt, i)

@@ -7,11 +7,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/integr8scode/integr8scode/domain"
-	"github.com/integr8scode/integr8scode/projections"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/integr8scode/integr8scode/domain"
+	"github.com/integr8scode/integr8scode/projections"
 )
 
 // sqliteIndex answers the recurring queries that FerretDB would answer by

@@ -122,10 +122,12 @@ func (m *MemoryStore) Position(_ context.Context, p int32) (int64, error) {
 	return m.positions[p], nil
 }
 
-func (m *MemoryStore) SavePosition(_ context.Context, p int32, next int64) error {
+func (m *MemoryStore) SavePositions(_ context.Context, next map[int32]int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.positions[p] = next
+	for p, n := range next {
+		m.positions[p] = n
+	}
 	return nil
 }
 

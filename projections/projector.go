@@ -443,9 +443,10 @@ func (p *Projector) Position(ctx context.Context, partition int32) (int64, error
 	return p.store.Position(ctx, partition)
 }
 
-// SavePosition records that every record of partition before next was handled.
-func (p *Projector) SavePosition(ctx context.Context, partition int32, next int64) error {
-	return p.store.SavePosition(ctx, partition, next)
+// SavePositions records, per partition, that every record before the
+// offset given was handled.
+func (p *Projector) SavePositions(ctx context.Context, next map[int32]int64) error {
+	return p.store.SavePositions(ctx, next)
 }
 
 type projectorMetrics struct {

@@ -91,8 +91,8 @@ type Store interface {
 	List(ctx context.Context, q ListQuery) ([]domain.Execution, bool, error)
 	// Position returns the next offset to read of a partition (0 if none).
 	Position(ctx context.Context, partition int32) (int64, error)
-	// SavePosition records the next offset to read of a partition.
-	SavePosition(ctx context.Context, partition int32, next int64) error
+	// SavePositions records, per partition, the next offset to read.
+	SavePositions(ctx context.Context, next map[int32]int64) error
 	// The statistics' facts (stats.go).
 	FactStore
 }
@@ -111,6 +111,11 @@ func CheckViewWrites(ws []ViewWrite) error {
 		seen[w.View.ID] = true
 	}
 	return nil
+}
+
+// SavePosition records the next offset to read of one partition.
+func SavePosition(ctx context.Context, s Store, partition int32, next int64) error {
+	return s.SavePositions(ctx, map[int32]int64{partition: next})
 }
 
 // AddEvent archives one event; false if that execution's sequence was

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -17,13 +18,15 @@ import (
 type Projection interface {
 	// Position is the next offset to read of a partition.
 	Position(ctx context.Context, partition int32) (int64, error)
-	// SavePosition records that everything before next was handled.
-	SavePosition(ctx context.Context, partition int32, next int64) error
-	// Handle applies records of one partition, in order: what was there to
-	// read at once, so that the store can write them together. An error
-	// means the store failed: the same records are offered again after a
-	// pause, never skipped (records handled before the error are handled
-	// again, which a projection must take as duplicates).
+	// SavePositions records, per partition, that everything before the
+	// offset given was handled.
+	SavePositions(ctx context.Context, next map[int32]int64) error
+	// Handle applies records of the partitions this process reads, each
+	// partition's in order: what was there to read at once, so that the
+	// store can write them together. An error means the store failed: the
+	// same records are offered again after a pause, never skipped (records
+	// handled before the error are handled again, which a projection must
+	// take as duplicates).
 	Handle(ctx context.Context, recs []Record) error
 }
 
@@ -34,8 +37,8 @@ type ProjectConfig struct {
 	// Group shares the partitions among the processes that build the
 	// same projection. Its Kafka offsets are never used.
 	Group string
-	// SaveEvery is how often a partition's position is saved while
-	// records flow (and always when it goes idle or is handed over).
+	// SaveEvery is how often the positions are saved while records flow
+	// (and always when the projection goes idle or hands partitions over).
 	SaveEvery time.Duration
 	Logger    *slog.Logger
 	// Lag, if set, is kept at the number of records of each partition this
@@ -98,10 +101,23 @@ type projectGroup struct {
 	proj     Projection
 	consumer sarama.Consumer
 	group    sarama.ConsumerGroup
+	session  *projectSession // the group session's, from Setup to Cleanup
 }
 
-func (g *projectGroup) Setup(sarama.ConsumerGroupSession) error   { return nil }
-func (g *projectGroup) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+// Setup starts the session's one handler of records; ConsumeClaim feeds it
+// the records of each partition claimed.
+func (g *projectGroup) Setup(sess sarama.ConsumerGroupSession) error {
+	g.session = newProjectSession(g.cfg, g.proj)
+	go g.session.run(sess.Context())
+	return nil
+}
+
+// Cleanup runs once every claim's ConsumeClaim has returned: the handler
+// finishes and saves the positions it reached before the partitions go.
+func (g *projectGroup) Cleanup(sarama.ConsumerGroupSession) error {
+	g.session.wait()
+	return nil
+}
 
 func (g *projectGroup) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	// The claim's own stream starts at the group's offsets; pause it and
@@ -114,17 +130,19 @@ func (g *projectGroup) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	ctx, p := sess.Context(), claim.Partition()
 	log := g.cfg.Logger.With("topic", g.cfg.Topic, "partition", p)
 	for backoff := 100 * time.Millisecond; ctx.Err() == nil; backoff = min(2*backoff, 5*time.Second) {
-		err := g.partition(ctx, p, log)
+		err := g.feed(ctx, p)
 		if ctx.Err() != nil {
 			return nil
 		}
-		log.Warn("projection of a partition stopped; starting again", "err", err)
+		log.Warn("reading a partition for the projection stopped; starting again", "err", err)
 		sleep(ctx, backoff)
 	}
 	return nil
 }
 
-func (g *projectGroup) partition(ctx context.Context, p int32, log *slog.Logger) error {
+// feed reads partition p from the projection's position and hands its
+// records, in order, to the session's handler until ctx ends.
+func (g *projectGroup) feed(ctx context.Context, p int32) error {
 	next, err := g.proj.Position(ctx, p)
 	if err != nil {
 		return fmt.Errorf("position: %w", err)
@@ -134,89 +152,177 @@ func (g *projectGroup) partition(ctx context.Context, p int32, log *slog.Logger)
 		return fmt.Errorf("consume from %d: %w", next, err)
 	}
 	defer pc.Close()
-	saved := next
-	lag := func() {
-		if g.cfg.Lag != nil {
-			g.cfg.Lag.WithLabelValues(strconv.Itoa(int(p))).Set(float64(max(pc.HighWaterMarkOffset()-next, 0)))
-		}
-	}
-	if g.cfg.Lag != nil {
-		defer g.cfg.Lag.DeleteLabelValues(strconv.Itoa(int(p)))
-	}
-	save := func() error {
-		if next == saved {
-			return nil
-		}
-		// A context of its own: the position is worth saving while the
-		// partition is being handed over.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := g.proj.SavePosition(sctx, p, next); err != nil {
-			return fmt.Errorf("save position %d: %w", next, err)
-		}
-		saved = next
-		return nil
-	}
-	defer func() {
-		if err := save(); err != nil {
-			log.Warn("saving the position on hand-over failed; records after it are read again", "err", err)
-		}
-	}()
-	tick := time.NewTicker(g.cfg.SaveEvery)
-	defer tick.Stop()
+	g.session.open(p, next, pc)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case err := <-pc.Errors():
-			log.Warn("reading the ledger", "err", err)
-		case <-tick.C:
-			lag()
-			if err := save(); err != nil {
-				return err
-			}
+			g.cfg.Logger.Warn("reading the ledger", "topic", g.cfg.Topic, "partition", p, "err", err)
 		case m := <-pc.Messages():
-			recs := batchOf(m, pc.Messages())
+			select {
+			case g.session.in <- recordOf(m):
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+}
+
+// projectSession hands the records of every partition a process reads to
+// the projection from one loop, as batches that span the partitions: a
+// store pays per write, not per record, and a transaction of the ledger
+// writer spreads its events over all of them. Each partition's records
+// stay in order (one feed per partition, one channel, one loop).
+type projectSession struct {
+	cfg  ProjectConfig
+	proj Projection
+	in   chan Record
+	done chan struct{}
+
+	mu    sync.Mutex
+	parts map[int32]*projectedPartition
+}
+
+// projectedPartition is where the session stands in one partition.
+type projectedPartition struct {
+	pc          sarama.PartitionConsumer // for the lag; nil once handed over
+	next, saved int64
+}
+
+func newProjectSession(cfg ProjectConfig, proj Projection) *projectSession {
+	return &projectSession{cfg: cfg, proj: proj, in: make(chan Record, maxBatch),
+		done: make(chan struct{}), parts: map[int32]*projectedPartition{}}
+}
+
+// open registers partition p, read from next on by pc.
+func (s *projectSession) open(p int32, next int64, pc sarama.PartitionConsumer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.parts[p] = &projectedPartition{pc: pc, next: next, saved: next}
+}
+
+func (s *projectSession) wait() { <-s.done }
+
+func (s *projectSession) run(ctx context.Context) {
+	defer close(s.done)
+	defer func() {
+		if err := s.save(ctx); err != nil {
+			s.cfg.Logger.Warn("saving the positions on hand-over failed; records after them are read again", "err", err)
+		}
+		if s.cfg.Lag != nil {
+			s.mu.Lock()
+			for p := range s.parts {
+				s.cfg.Lag.DeleteLabelValues(strconv.Itoa(int(p)))
+			}
+			s.mu.Unlock()
+		}
+	}()
+	tick := time.NewTicker(s.cfg.SaveEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			s.lag()
+			if err := s.save(ctx); err != nil {
+				s.cfg.Logger.Warn("saving the projection's positions failed; trying again", "err", err)
+			}
+		case r := <-s.in:
+			recs := batchOf(r, s.in)
 			for {
-				err := g.proj.Handle(ctx, recs)
+				err := s.proj.Handle(ctx, recs)
 				if err == nil {
 					break
 				}
 				if ctx.Err() != nil {
-					return nil
+					return
 				}
-				log.Warn("projecting records failed; trying again", "from", recs[0].Offset, "records", len(recs), "err", err)
-				lag() // the log grows on while the store fails: the lag must show it
+				s.cfg.Logger.Warn("projecting records failed; trying again", "topic", s.cfg.Topic,
+					"partition", recs[0].Partition, "from", recs[0].Offset, "records", len(recs), "err", err)
+				s.lag() // the log grows on while the store fails: the lag must show it
 				sleep(ctx, time.Second)
 			}
-			next = recs[len(recs)-1].Offset + 1
-			lag()
-			if len(pc.Messages()) == 0 {
-				// Idle: the position is cheap to save now and tells
-				// readiness that this partition has caught up.
-				if err := save(); err != nil {
-					return err
+			s.handled(recs)
+			s.lag()
+			if len(s.in) == 0 {
+				// Idle: the positions are cheap to save now and tell
+				// readiness that these partitions have caught up.
+				if err := s.save(ctx); err != nil {
+					s.cfg.Logger.Warn("saving the projection's positions failed; trying again", "err", err)
 				}
 			}
 		}
 	}
 }
 
+// handled moves each partition of recs past its last record.
+func (s *projectSession) handled(recs []Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range recs {
+		if pp := s.parts[r.Partition]; pp != nil {
+			pp.next = r.Offset + 1
+		}
+	}
+}
+
+func (s *projectSession) lag() {
+	if s.cfg.Lag == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p, pp := range s.parts {
+		s.cfg.Lag.WithLabelValues(strconv.Itoa(int(p))).Set(float64(max(pp.pc.HighWaterMarkOffset()-pp.next, 0)))
+	}
+}
+
+// save records the positions that moved, in one write.
+func (s *projectSession) save(ctx context.Context) error {
+	s.mu.Lock()
+	moved := map[int32]int64{}
+	for p, pp := range s.parts {
+		if pp.next != pp.saved {
+			moved[p] = pp.next
+		}
+	}
+	s.mu.Unlock()
+	if len(moved) == 0 {
+		return nil
+	}
+	// A context of its own: the positions are worth saving while the
+	// partitions are being handed over.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.proj.SavePositions(sctx, moved); err != nil {
+		return fmt.Errorf("save positions %v: %w", moved, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p, next := range moved {
+		s.parts[p].saved = next
+	}
+	return nil
+}
+
 // maxBatch bounds the records handed to a projection at once.
 const maxBatch = 500
 
-// batchOf is m and the records of the same partition already read after
-// it, up to maxBatch: when the projection keeps up that is one record,
-// when it falls behind (or rebuilds) it is many, written together.
-func batchOf(m *sarama.ConsumerMessage, more <-chan *sarama.ConsumerMessage) []Record {
-	recs := []Record{recordOf(m)}
+// batchOf is r and the records already read after it, of any partition,
+// up to maxBatch: when the projection keeps up that is what one
+// transaction of the ledger wrote, when it falls behind (or rebuilds) it
+// is many, written together.
+func batchOf(r Record, more <-chan Record) []Record {
+	recs := []Record{r}
 	for len(recs) < maxBatch {
 		select {
-		case m, ok := <-more:
+		case r, ok := <-more:
 			if !ok {
 				return recs
 			}
-			recs = append(recs, recordOf(m))
+			recs = append(recs, r)
 		default:
 			return recs
 		}

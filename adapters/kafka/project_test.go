@@ -19,12 +19,13 @@ type memProjection struct {
 	mu        sync.Mutex
 	positions map[int32]int64
 	handled   map[int32][]int64 // offsets, in the order applied
-	failures  map[string]int    // "p:offset" -> how many more times Handle fails there
+	failing   int               // how many more calls of Handle fail
 	failed    int               // failures returned
+	widest    int               // the most partitions one Handle was given records of
 }
 
 func newMemProjection() *memProjection {
-	return &memProjection{positions: map[int32]int64{}, handled: map[int32][]int64{}, failures: map[string]int{}}
+	return &memProjection{positions: map[int32]int64{}, handled: map[int32][]int64{}}
 }
 
 func (m *memProjection) Position(_ context.Context, p int32) (int64, error) {
@@ -33,28 +34,30 @@ func (m *memProjection) Position(_ context.Context, p int32) (int64, error) {
 	return m.positions[p], nil
 }
 
-func (m *memProjection) SavePosition(_ context.Context, p int32, next int64) error {
+func (m *memProjection) SavePositions(_ context.Context, next map[int32]int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.positions[p] = next
+	for p, n := range next {
+		m.positions[p] = n
+	}
 	return nil
 }
 
-// Handle applies the records, or none of them if the store "fails" on one.
+// Handle applies the records, or none of them while the store "fails".
 func (m *memProjection) Handle(_ context.Context, recs []Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, rec := range recs {
-		key := fmt.Sprintf("%d:%d", rec.Partition, rec.Offset)
-		if m.failures[key] > 0 {
-			m.failures[key]--
-			m.failed++
-			return errors.New("the store is down")
-		}
+	if m.failing > 0 {
+		m.failing--
+		m.failed++
+		return errors.New("the store is down")
 	}
+	parts := map[int32]bool{}
 	for _, rec := range recs {
 		m.handled[rec.Partition] = append(m.handled[rec.Partition], rec.Offset)
+		parts[rec.Partition] = true
 	}
+	m.widest = max(m.widest, len(parts))
 	return nil
 }
 
@@ -133,7 +136,7 @@ func produceKeyed(t *testing.T, brokers []string, topic string, from, n int) map
 // there (never from the group's offsets), applies every record once and in
 // order, offers a record the store failed on again rather than skip it, and
 // saves the position it reached, so that a second run reads only what came
-// after.
+// after. What waits in several partitions goes to the store in one batch.
 func TestProjectAppliesEveryRecordOnceInOrderFromItsOwnPosition(t *testing.T) {
 	e := startBroker(t, t.TempDir())
 	const topic = "projected"
@@ -142,14 +145,9 @@ func TestProjectAppliesEveryRecordOnceInOrderFromItsOwnPosition(t *testing.T) {
 	}
 	ends := produceKeyed(t, e.Brokers(), topic, 0, 30)
 	proj := newMemProjection()
-	// The store fails twice on the first record of some partition: Project
-	// must retry it, not skip to the next.
-	var failing int32 = -1
-	for p := range ends {
-		failing = p
-		break
-	}
-	proj.failures[fmt.Sprintf("%d:0", failing)] = 2
+	// The store fails on the first batch twice: Project must offer it
+	// again, not skip to the next.
+	proj.failing = 2
 	lag := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lag"}, []string{"partition"})
 
 	projectUntil(t, e.Brokers(), topic, proj, lag, ends)
@@ -169,6 +167,12 @@ func TestProjectAppliesEveryRecordOnceInOrderFromItsOwnPosition(t *testing.T) {
 	}
 	if proj.failed != 2 {
 		t.Fatalf("the store failed %d times, want 2 (the record offered again each time)", proj.failed)
+	}
+	// While the store failed on the first batch (two seconds), every
+	// partition's records were read and waited: the next batch took what
+	// the first left, of at least two partitions, together.
+	if proj.widest < 2 {
+		t.Fatalf("every batch held records of one partition; what waits in several must go together")
 	}
 	// The gauge's series of every partition went with the hand-over.
 	if n := testutil.CollectAndCount(lag); n != 0 {
@@ -196,25 +200,25 @@ func TestProjectAppliesEveryRecordOnceInOrderFromItsOwnPosition(t *testing.T) {
 	}
 }
 
-// What was read of a partition and waits is handed over at once (so the
-// store can write it together), up to maxBatch, and a batch never waits
-// for more.
+// What was read and waits, of any partition, is handed over at once (so
+// the store can write it together), up to maxBatch, in the order read, and
+// a batch never waits for more.
 func TestBatchOfTakesWhatWaitsAndNeverWaitsForMore(t *testing.T) {
-	msg := func(off int64) *sarama.ConsumerMessage { return &sarama.ConsumerMessage{Partition: 2, Offset: off} }
-	waiting := make(chan *sarama.ConsumerMessage, maxBatch+10)
-	if got := batchOf(msg(0), waiting); len(got) != 1 || got[0].Offset != 0 || got[0].Partition != 2 {
+	rec := func(off int64) Record { return Record{Partition: int32(off % 3), Offset: off} }
+	waiting := make(chan Record, maxBatch+10)
+	if got := batchOf(rec(0), waiting); len(got) != 1 || got[0].Offset != 0 || got[0].Partition != 0 {
 		t.Fatalf("nothing waiting: %+v, want the one record", got)
 	}
 	for off := int64(1); off <= maxBatch+5; off++ {
-		waiting <- msg(off)
+		waiting <- rec(off)
 	}
-	first := batchOf(msg(0), waiting)
+	first := batchOf(rec(0), waiting)
 	if len(first) != maxBatch {
 		t.Fatalf("a batch of %d, want maxBatch (%d)", len(first), maxBatch)
 	}
 	for i, r := range first {
-		if r.Offset != int64(i) {
-			t.Fatalf("record %d has offset %d: not in order", i, r.Offset)
+		if r.Offset != int64(i) || r.Partition != int32(i%3) {
+			t.Fatalf("record %d is %d:%d: not in the order read", i, r.Partition, r.Offset)
 		}
 	}
 	rest := batchOf(<-waiting, waiting)
@@ -222,7 +226,7 @@ func TestBatchOfTakesWhatWaitsAndNeverWaitsForMore(t *testing.T) {
 		t.Fatalf("the rest: %d records from %d", len(rest), rest[0].Offset)
 	}
 	close(waiting)
-	if got := batchOf(msg(9), waiting); len(got) != 1 {
+	if got := batchOf(rec(9), waiting); len(got) != 1 {
 		t.Fatalf("a closed stream: %d records, want the one", len(got))
 	}
 }

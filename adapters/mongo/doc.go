@@ -24,7 +24,7 @@
 //     condition in the filter on MongoDB; on FerretDB under a process
 //     lock, with a read-back that keeps a lost update of another process
 //     from persisting (cas.go, Projections.SaveViews). Positions need no
-//     condition: any value written is true (Projections.SavePosition).
+//     condition: any value written is true (Projections.SavePositions).
 //
 // The rest of the package is written for MongoDB; what FerretDB needs done
 // its own way is one dialect (dialect.go): mongoDialect, ferretDialect

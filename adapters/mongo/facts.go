@@ -7,7 +7,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/integr8scode/integr8scode/domain"
 	"github.com/integr8scode/integr8scode/projections"
@@ -34,13 +33,13 @@ type factDoc struct {
 
 func (p *Projections) facts() *mongo.Collection { return p.db.db.Collection(CollFacts) }
 
-// SaveFacts replaces the executions' facts. Like SavePosition it needs
+// SaveFacts replaces the executions' facts. Like SavePositions it needs
 // no condition: the projector owning the execution's partition is its only
 // writer, and what it writes follows from the events it applied; after a
 // rebalance an older fact may briefly land over a newer one, which the
 // execution's next status change (or a rebuild) writes again.
 //
-// Every fact is written by one unordered bulk of upserts, except those at
+// Every fact is written by one unordered bulk of upserts (replaceEach), except those at
 // sequence 1: an execution's first fact, new but for a replay, goes in one
 // insert first, which costs FerretDB a tenth of an upsert of a new
 // document. Guessing wrong costs time, never correctness: a first fact
@@ -69,24 +68,14 @@ func (p *Projections) SaveFacts(ctx context.Context, fs []projections.Fact) erro
 	for k, i := range firstAt {
 		upsert[i] = dup[k]
 	}
-	var models []mongo.WriteModel
+	var replace []replacement
 	for i, u := range upsert {
 		if u {
-			models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: docs[i].ID}}).
-				SetReplacement(docs[i]).SetUpsert(true))
+			replace = append(replace, replacement{id: docs[i].ID, doc: docs[i]})
 		}
 	}
-	if len(models) == 0 {
-		return nil
-	}
-	_, err = p.facts().BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-	if mongo.IsDuplicateKeyError(err) {
-		// Two upserts of one new document raced (replaceByID); the
-		// second finds it now.
-		_, err = p.facts().BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-	}
-	if err != nil {
-		return fmt.Errorf("save %d facts: %w", len(models), err)
+	if err := replaceEach(ctx, p.facts(), replace); err != nil {
+		return fmt.Errorf("save %d facts: %w", len(replace), err)
 	}
 	return nil
 }

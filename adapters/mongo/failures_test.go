@@ -77,7 +77,7 @@ func TestEveryCallFailsOnACancelledContextInsteadOfAnsweringEmpty(t *testing.T) 
 			"SaveView(3)":  func() error { return projections.SaveView(ctx, p, later, 3) },
 			"List":         func() error { return third(p.List(ctx, projections.ListQuery{Limit: 10})) },
 			"Position":     func() error { return second(p.Position(ctx, 0)) },
-			"SavePosition": func() error { return p.SavePosition(ctx, 0, 1) },
+			"SavePositions": func() error { return p.SavePositions(ctx, map[int32]int64{0: 1}) },
 			"SaveFact":     func() error { return projections.SaveFact(ctx, p, projections.Fact{ExecutionID: "ex-1"}) },
 			"Facts":        func() error { return second(p.Facts(ctx, projections.FactQuery{To: at(time.Hour)})) },
 			"EndedBefore":  func() error { return second(p.EndedBefore(ctx, at(time.Hour), 10)) },

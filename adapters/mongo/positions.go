@@ -31,8 +31,9 @@ func (p *Projections) Position(ctx context.Context, partition int32) (int64, err
 	return d.Next, nil
 }
 
-// SavePosition records that every record of partition before next was
-// handled. It overwrites whatever is stored, with no condition.
+// SavePositions records, per partition, that every record before the
+// offset given was handled. It overwrites whatever is stored, with no
+// condition, in one unordered bulk of upserts (replaceEach).
 //
 // That is safe because the projector that owns a partition is its only
 // writer, and a position is only ever saved after the records before it
@@ -43,27 +44,48 @@ func (p *Projections) Position(ctx context.Context, partition int32) (int64, err
 // records already handled, which is harmless: the projector is idempotent
 // (an archived sequence is a duplicate, a view moves only from its own
 // checkpoint).
-//
-// The write is an upsert (replaceByID).
-func (p *Projections) SavePosition(ctx context.Context, partition int32, next int64) error {
-	key := positionKey(partition)
-	if err := replaceByID(ctx, p.positions, key, positionDoc{ID: key, Next: next}); err != nil {
-		return fmt.Errorf("save position %d of partition %d: %w", next, partition, err)
+func (p *Projections) SavePositions(ctx context.Context, next map[int32]int64) error {
+	docs := make([]replacement, 0, len(next))
+	for partition, n := range next {
+		key := positionKey(partition)
+		docs = append(docs, replacement{id: key, doc: positionDoc{ID: key, Next: n}})
+	}
+	if err := replaceEach(ctx, p.positions, docs); err != nil {
+		return fmt.Errorf("save positions %v: %w", next, err)
 	}
 	return nil
 }
 
-// replaceByID writes doc as document id, creating it if missing. An upsert
-// that loses a race to create the document fails with a duplicate key: on
-// FerretDB 1.x, whose upsert is "query, then insert"
-// (internal/handler/common/update.go), and on MongoDB too, which retries
-// some of those itself but not all. The document exists then (none of
-// these is ever deleted while written), and a second attempt replaces it.
-func replaceByID(ctx context.Context, coll *mongo.Collection, id string, doc any) error {
-	upsert := options.Replace().SetUpsert(true)
-	_, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, doc, upsert)
+// replacement is a whole document to write under its _id.
+type replacement struct {
+	id  string
+	doc any
+}
+
+// replaceEach writes each document under its id, creating those missing,
+// in one unordered bulk of upserts. An upsert that loses a race to create
+// its document fails with a duplicate key: on FerretDB 1.x, whose upsert is
+// "query, then insert" (internal/handler/common/update.go), and on MongoDB
+// too, which retries some of those itself but not all. The document exists
+// then (none of these is ever deleted while written), so the bulk is
+// written once more, and each upsert that lost finds it.
+func replaceEach(ctx context.Context, coll *mongo.Collection, docs []replacement) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	models := make([]mongo.WriteModel, len(docs))
+	for i, d := range docs {
+		models[i] = mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: d.id}}).SetReplacement(d.doc).SetUpsert(true)
+	}
+	_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 	if mongo.IsDuplicateKeyError(err) {
-		_, err = coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, doc, upsert)
+		_, err = coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 	}
 	return err
+}
+
+// replaceByID writes doc as document id, creating it if missing
+// (replaceEach of one).
+func replaceByID(ctx context.Context, coll *mongo.Collection, id string, doc any) error {
+	return replaceEach(ctx, coll, []replacement{{id: id, doc: doc}})
 }

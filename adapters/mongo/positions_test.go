@@ -25,14 +25,14 @@ func TestPositionIsZeroUntilSavedThenTheLastSaved(t *testing.T) {
 			t.Errorf("never saved: %d, want 0", got)
 		}
 		for _, next := range []int64{42, 1 << 40, 7} {
-			if err := p.SavePosition(ctx, 0, next); err != nil {
+			if err := p.SavePositions(ctx, map[int32]int64{0: next}); err != nil {
 				t.Fatal(err)
 			}
 			if got := position(0); got != next {
 				t.Errorf("after saving %d: %d", next, got)
 			}
 		}
-		if err := p.SavePosition(ctx, 11, 3); err != nil {
+		if err := p.SavePositions(ctx, map[int32]int64{11: 3}); err != nil {
 			t.Fatal(err)
 		}
 		if got0, got11, got1 := position(0), position(11), position(1); got0 != 7 || got11 != 3 || got1 != 0 {

@@ -201,7 +201,7 @@ func TestPositionFirstSaveRacingProcesses(t *testing.T) {
 				for i, db := range dbs {
 					wg.Go(func() {
 						<-start
-						if err := NewProjections(db).SavePosition(ctx, round, int64(100+i)); err != nil {
+						if err := NewProjections(db).SavePositions(ctx, map[int32]int64{round: int64(100 + i)}); err != nil {
 							t.Errorf("round %d, process %d: %v", round, i, err)
 						}
 					})

@@ -80,7 +80,7 @@ func project(ctx context.Context, brokers []string, store projections.Store, key
 		if err := flush(); err != nil {
 			return err
 		}
-		if err := store.SavePosition(ctx, p, end); err != nil {
+		if err := projections.SavePosition(ctx, store, p, end); err != nil {
 			return err
 		}
 		if afterPartition != nil {

@@ -202,15 +202,13 @@ func position(t *testing.T, s projections.Store) {
 	if p, err := s.Position(ctx, 0); err != nil || p != 0 {
 		t.Fatalf("position of a partition never read: %d %v, want 0", p, err)
 	}
-	for _, save := range []struct {
-		partition int32
-		next      int64
-	}{{0, 5}, {2, 7}, {0, 9}} {
-		if err := s.SavePosition(ctx, save.partition, save.next); err != nil {
+	// One partition at a time, then several in one write (new and moved).
+	for _, save := range []map[int32]int64{{0: 5}, {2: 7}, {0: 9}, {0: 12, 3: 4, 4: 1}} {
+		if err := s.SavePositions(ctx, save); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for partition, want := range map[int32]int64{0: 9, 1: 0, 2: 7} {
+	for partition, want := range map[int32]int64{0: 12, 1: 0, 2: 7, 3: 4, 4: 1} {
 		if p, err := s.Position(ctx, partition); err != nil || p != want {
 			t.Fatalf("position of %d: %d %v, want %d", partition, p, err, want)
 		}

@@ -15,13 +15,14 @@ const (
 	// the only system of record for executions.
 	Topic = "executions"
 	// CommandTopic carries requests to append (submit, cancel, claim, …),
-	// keyed by execution id, with as many partitions as Topic: the writer
-	// of partition p of one writes partition p of the other.
+	// keyed by execution id, with as many partitions as Topic: an
+	// execution's commands and events share a partition.
 	CommandTopic = "executions.commands"
 	// StateTopic is the writer's changelog (compacted, keyed by execution):
 	// each execution's head as of its last event, written in the same
 	// transaction as the events, so a new writer rebuilds its state from
-	// it instead of from all of history.
+	// it instead of from all of history. Only the writer reads it; it
+	// writes every head to one partition (adapters/kafka).
 	StateTopic = "executions.state"
 	// ReplyTopic carries the writer's answer to each command, keyed by
 	// the asker, for a day.

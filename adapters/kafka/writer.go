@@ -209,13 +209,21 @@ type ledgerWriter struct {
 	parts    int32 // partitions of the commands, the ledger and the changelog (one count)
 	producer sarama.AsyncProducer
 	heads    map[string]*eventstore.Head
-	home     map[string]int32    // the partition of each execution with a head
 	running  map[string]struct{} // heads with a lease to watch
 	replyN   int32
 }
 
 // rebuildTimeout bounds one attempt to rebuild the heads.
 const rebuildTimeout = 20 * time.Second
+
+// headPartition is the changelog partition the writer writes every head
+// to. An execution's events go to its own partition, which its readers
+// need; its head is read only by the writer, which reads them all. One
+// partition for every head spares each transaction a write and a marker
+// on five more partitions (each synced on the embedded broker:
+// docs/performance.md). Writers before 2026-12-03 wrote each head to its
+// execution's partition; those heads stay readable (rebuild).
+const headPartition int32 = 0
 
 // fenceKey is the changelog key of fence records: not an execution id (a
 // NUL is never in a UUID), so rebuilding skips it.
@@ -346,13 +354,32 @@ func (lw *ledgerWriter) rebuild(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	lw.heads, lw.home, lw.running = map[string]*eventstore.Head{}, map[string]int32{}, map[string]struct{}{}
-	for p, heads := range read {
-		for _, h := range heads {
-			lw.remember(h, int32(p))
-		}
+	lw.heads, lw.running = map[string]*eventstore.Head{}, map[string]struct{}{}
+	for _, h := range newestHeads(read) {
+		lw.remember(h)
 	}
 	return nil
+}
+
+// newestHeads merges the heads read from each partition of the changelog.
+// An execution may have a head in two: in its own partition, written
+// before heads all went to headPartition, and in headPartition (or the
+// other way round, if a writer of an earlier release took over for a
+// while). The one after more events is the newer; at the same sequence
+// the two differ at most in the lease, which a rebuild starts over
+// anyway, and headPartition's is taken.
+func newestHeads(read []map[string]*eventstore.Head) map[string]*eventstore.Head {
+	newest := map[string]*eventstore.Head{}
+	for p, heads := range read {
+		for id, h := range heads {
+			if had, ok := newest[id]; ok && (had.State.Sequence > h.State.Sequence ||
+				had.State.Sequence == h.State.Sequence && int32(p) != headPartition) {
+				continue
+			}
+			newest[id] = h
+		}
+	}
+	return newest
 }
 
 // readChangelog reads partition p of the changelog from the start up to
@@ -403,10 +430,9 @@ func containsFence(v []byte, fence string) bool {
 	return json.Unmarshal(v, &f) == nil && f.Fence == fence
 }
 
-func (lw *ledgerWriter) remember(h *eventstore.Head, p int32) {
+func (lw *ledgerWriter) remember(h *eventstore.Head) {
 	id := h.State.ID
 	lw.heads[id] = h
-	lw.home[id] = p
 	if h.State.Status == domain.StatusRunning && h.State.Runner != "" {
 		lw.running[id] = struct{}{}
 	} else {
@@ -549,7 +575,6 @@ const lingerUnderLoad = 5 * time.Millisecond
 func (lw *ledgerWriter) transact(ctx context.Context, batch []*sarama.ConsumerMessage) error {
 	now := lw.w.cfg.now()
 	overlay := map[string]*eventstore.Head{}
-	homes := map[string]int32{}
 	get := func(id string) *eventstore.Head {
 		if h, ok := overlay[id]; ok {
 			return h
@@ -571,9 +596,9 @@ func (lw *ledgerWriter) transact(ctx context.Context, batch []*sarama.ConsumerMe
 			if err != nil {
 				return err
 			}
-			msgs = append(msgs, &sarama.ProducerMessage{Topic: eventstore.StateTopic, Partition: p,
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: eventstore.StateTopic, Partition: headPartition,
 				Key: sarama.StringEncoder(id), Value: sarama.ByteEncoder(b)})
-			overlay[id], homes[id] = out.Head, p
+			overlay[id] = out.Head
 		}
 		if replyTo != "" {
 			b, err := json.Marshal(out.Reply)
@@ -602,8 +627,8 @@ func (lw *ledgerWriter) transact(ctx context.Context, batch []*sarama.ConsumerMe
 			result = "ok"
 		}
 		lw.w.metrics.commands.WithLabelValues(cmd.Kind, result).Inc()
-		// An execution's events, head and commands share its partition:
-		// the commands' key is its id, and so are the others'.
+		// An execution's events and commands share its partition: the
+		// commands' key is its id, and so is the events'.
 		if err := add(cctx, cmd.ExecutionID, m.Partition, out, cmd.ReplyTo); err != nil {
 			return err
 		}
@@ -614,7 +639,8 @@ func (lw *ledgerWriter) transact(ctx context.Context, batch []*sarama.ConsumerMe
 		if out, ok := lw.w.cfg.Decider.Expire(h, now); ok {
 			lw.log.Info("lease expired: attempt abandoned", "execution_id", id, "runner", h.State.Runner, "attempt", h.State.Attempt)
 			lw.w.metrics.expired.Inc()
-			if err := add(ctx, id, lw.home[id], out, ""); err != nil {
+			// Its partition, as its commands' key picks it.
+			if err := add(ctx, id, partitionOf(id, lw.parts), out, ""); err != nil {
 				return err
 			}
 			logs = append(logs, appendLog{ctx: ctx, events: out.Events, who: []any{"actor", "ledger"}})
@@ -659,8 +685,8 @@ func (lw *ledgerWriter) transact(ctx context.Context, batch []*sarama.ConsumerMe
 				"sequence", e.Sequence, "event_id", e.EventID}, l.who...)...)
 		}
 	}
-	for id, h := range overlay {
-		lw.remember(h, homes[id])
+	for _, h := range overlay {
+		lw.remember(h)
 	}
 	if lw.w.cfg.Appended != nil && len(appended) > 0 {
 		lw.w.cfg.Appended(appended)

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -377,5 +378,138 @@ func TestAFencedWriterStartsOverFromCommittedStateAndLosesNothing(t *testing.T) 
 	}
 	if got := byID[before[0]][1]; got.Type != domain.TypeExecutionFailed || got.Sequence != 2 {
 		t.Fatalf("the cancel appended %s at %d", got.Type, got.Sequence)
+	}
+}
+
+// Writers before heads all went to one changelog partition (headPartition)
+// wrote each head to its execution's partition, and a writer of such a
+// release may take over for a while in the middle of an upgrade. A writer
+// reads every partition's heads and keeps, of an execution's two, the one
+// after more events: an execution known only from the old layout goes on
+// (its next event links to its last), and a stale head in either place
+// never brings an ended execution back.
+func TestAWriterTakesOverTheHeadsEarlierReleasesWroteToEachExecutionsPartition(t *testing.T) {
+	e := startBroker(t, t.TempDir())
+	addrs, conf, err := clientConfig(e.Brokers(), "earlier-release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf.Producer.Partitioner = sarama.NewManualPartitioner
+	prod, err := sarama.NewSyncProducer(addrs, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	send := func(topic string, p int32, key string, value []byte) {
+		t.Helper()
+		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: p,
+			Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(value)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head := func(h *eventstore.Head) []byte {
+		b, err := json.Marshal(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	// An id whose partition is not headPartition, as most are.
+	newID := func() string {
+		for {
+			if id := uuid.NewString(); partitionOf(id, DefaultPartitions) != headPartition {
+				return id
+			}
+		}
+	}
+	dec := &eventstore.Decider{Signer: testSigner, DefaultLease: 15 * time.Second}
+	now := time.Now()
+	cancel := func(id string) eventstore.Command {
+		return eventstore.Command{Kind: eventstore.CommandCancel, ExecutionID: id, Actor: "anonymous"}
+	}
+	// history appends an execution's submit (and a cancel) as the earlier
+	// writer did, to its partition, and returns the heads after each.
+	history := func(id string, cancelled bool) []*eventstore.Head {
+		outs := []eventstore.Outcome{dec.Handle(nil, submitCmd(id), now)}
+		if cancelled {
+			outs = append(outs, dec.Handle(outs[0].Head, cancel(id), now))
+		}
+		var heads []*eventstore.Head
+		for _, out := range outs {
+			if out.Reply.Err() != nil {
+				t.Fatal(out.Reply.Err())
+			}
+			for _, rec := range out.Records {
+				send(eventstore.Topic, partitionOf(id, DefaultPartitions), id, rec)
+			}
+			heads = append(heads, out.Head)
+		}
+		return heads
+	}
+	// queued: known only from its own partition.
+	queued := newID()
+	send(eventstore.StateTopic, partitionOf(queued, DefaultPartitions), queued, head(history(queued, false)[0]))
+	// movedOn: its old head (queued) in its partition, the newer one
+	// (cancelled) in headPartition.
+	movedOn := newID()
+	hs := history(movedOn, true)
+	send(eventstore.StateTopic, partitionOf(movedOn, DefaultPartitions), movedOn, head(hs[0]))
+	send(eventstore.StateTopic, headPartition, movedOn, head(hs[1]))
+	// wentBack: the newer head in its partition, written by an earlier
+	// release that took over after a writer had written the older one to
+	// headPartition.
+	wentBack := newID()
+	hs = history(wentBack, true)
+	send(eventstore.StateTopic, headPartition, wentBack, head(hs[0]))
+	send(eventstore.StateTopic, partitionOf(wentBack, DefaultPartitions), wentBack, head(hs[1]))
+
+	startWriter(t, e.Brokers(), 15*time.Second)
+	api := newAsker(t, e.Brokers(), "api")
+	if r := ask(t, api, cancel(queued)); r.Err() != nil || len(r.Records) != 1 || r.Head.Sequence != 2 {
+		t.Fatalf("cancel of an execution known from its own partition: %+v", r)
+	}
+	for _, id := range []string{movedOn, wentBack} {
+		if r := ask(t, api, cancel(id)); r.Err() == nil || len(r.Records) != 0 || r.Head == nil ||
+			r.Head.Sequence != 2 || r.Head.Status != domain.StatusFailed {
+			t.Fatalf("cancel of %s, cancelled already: %+v; want refused at sequence 2", id, r)
+		}
+	}
+	report, byID := auditLog(t, e.Brokers())
+	if len(report.Problems) != 0 || len(byID[queued]) != 2 || len(byID[movedOn]) != 2 || len(byID[wentBack]) != 2 {
+		t.Fatalf("log: %d, %d, %d events, problems %+v", len(byID[queued]), len(byID[movedOn]), len(byID[wentBack]), report.Problems)
+	}
+}
+
+// Of an execution's heads in two partitions the one after more events
+// wins; at the same sequence, headPartition's.
+func TestNewestHeadsKeepsTheHeadAfterMoreEvents(t *testing.T) {
+	h := func(seq, leaseMs int64) *eventstore.Head {
+		return &eventstore.Head{State: domain.Execution{ID: "x", Sequence: seq}, LeaseMs: leaseMs}
+	}
+	newer, older := h(3, 0), h(2, 0)
+	same, sameAway := h(3, 1), h(3, 2)
+	for _, c := range []struct {
+		name       string
+		head, away *eventstore.Head // in headPartition, in the execution's own
+		want       *eventstore.Head
+	}{
+		{"newer in headPartition", newer, older, newer},
+		{"newer in its own partition", older, newer, newer},
+		{"the same sequence", same, sameAway, same},
+		{"in its own partition only", nil, older, older},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			read := make([]map[string]*eventstore.Head, DefaultPartitions)
+			for p := range read {
+				read[p] = map[string]*eventstore.Head{}
+			}
+			if c.head != nil {
+				read[headPartition]["x"] = c.head
+			}
+			read[headPartition+3]["x"] = c.away
+			if got := newestHeads(read)["x"]; got != c.want {
+				t.Fatalf("kept %+v, want %+v", got, c.want)
+			}
+		})
 	}
 }

@@ -118,6 +118,10 @@ func (w *Writer) Run(ctx context.Context) error {
 	// Positions are committed inside the writer's transactions, never by
 	// the group's own offset manager.
 	conf.Consumer.Offsets.AutoCommit.Enable = false
+	// Every command comes on one partition (commandPartition): one fetch
+	// may take as much as a record may hold. sarama's default (1 MiB a
+	// partition) holds four reports of an output-heavy script.
+	conf.Consumer.Fetch.Default = MaxMessageBytes
 	client, err := sarama.NewClient(addrs, conf)
 	if err != nil {
 		return fmt.Errorf("ledger writer: %w", err)
@@ -627,9 +631,10 @@ func (lw *ledgerWriter) transact(ctx context.Context, batch []*sarama.ConsumerMe
 			result = "ok"
 		}
 		lw.w.metrics.commands.WithLabelValues(cmd.Kind, result).Inc()
-		// An execution's events and commands share its partition: the
-		// commands' key is its id, and so is the events'.
-		if err := add(cctx, cmd.ExecutionID, m.Partition, out, cmd.ReplyTo); err != nil {
+		// An execution's events go to the partition its id picks, as they
+		// always have; its commands come on commandPartition (before
+		// 2026-12-03: on its events' partition).
+		if err := add(cctx, cmd.ExecutionID, partitionOf(cmd.ExecutionID, lw.parts), out, cmd.ReplyTo); err != nil {
 			return err
 		}
 		logs = append(logs, appendLog{ctx: cctx, events: out.Events, who: commandLogAttrs(cmd)})
@@ -639,7 +644,6 @@ func (lw *ledgerWriter) transact(ctx context.Context, batch []*sarama.ConsumerMe
 		if out, ok := lw.w.cfg.Decider.Expire(h, now); ok {
 			lw.log.Info("lease expired: attempt abandoned", "execution_id", id, "runner", h.State.Runner, "attempt", h.State.Attempt)
 			lw.w.metrics.expired.Inc()
-			// Its partition, as its commands' key picks it.
 			if err := add(ctx, id, partitionOf(id, lw.parts), out, ""); err != nil {
 				return err
 			}

@@ -280,7 +280,10 @@ func TestWriterFencesTheWritersOfTheReleaseBefore(t *testing.T) {
 
 // Every member of the writers' group runs a Writer; only the owner of
 // command partition 0 writes, for every partition, and the others stand
-// by. Commands keyed to every partition are decided, each once.
+// by. Askers send every command to commandPartition; commands an earlier
+// release sent to their execution's partition are decided too. Each is
+// decided once, and its events go to the partition its execution's id
+// picks.
 func TestOneWriterOfManyDecidesEveryPartition(t *testing.T) {
 	e := startBroker(t, t.TempDir())
 	for range 3 {
@@ -294,8 +297,35 @@ func TestOneWriterOfManyDecidesEveryPartition(t *testing.T) {
 		parts[partitionOf(id, DefaultPartitions)] = true
 		ids = append(ids, id)
 	}
+	// Every other one as an earlier release's asker sent it: to its own
+	// partition, its reply to nobody.
+	addrs, conf, err := clientConfig(e.Brokers(), "earlier-asker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	earlier, err := sarama.NewSyncProducer(addrs, conf) // murmur2 of the key, as releases before
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer earlier.Close()
 	var wg sync.WaitGroup
-	for _, id := range ids {
+	sent := map[int32]int64{} // commands per partition
+	for i, id := range ids {
+		if i%2 == 1 {
+			sent[partitionOf(id, DefaultPartitions)]++
+			cmd := submitCmd(id)
+			cmd.ID = uuid.NewString()
+			b, err := json.Marshal(cmd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p, _, err := earlier.SendMessage(&sarama.ProducerMessage{Topic: eventstore.CommandTopic,
+				Key: sarama.StringEncoder(id), Value: sarama.ByteEncoder(b)}); err != nil || p != partitionOf(id, DefaultPartitions) {
+				t.Fatalf("an earlier release's command to partition %d: %v", p, err)
+			}
+			continue
+		}
+		sent[commandPartition]++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -305,13 +335,39 @@ func TestOneWriterOfManyDecidesEveryPartition(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	report, byID := auditLog(t, e.Brokers())
+	var report eventstore.AuditReport
+	var byID map[string][]eventstore.Envelope
+	deadline := time.Now().Add(waitFor)
+	for report.Events < len(ids) && time.Now().Before(deadline) { // the earlier release's commands have no reply to wait for
+		time.Sleep(50 * time.Millisecond)
+		report, byID = auditLog(t, e.Brokers())
+	}
 	if len(report.Problems) != 0 || report.Events != len(ids) {
 		t.Fatalf("%d events for %d submits, problems %+v", report.Events, len(ids), report.Problems)
 	}
 	for _, id := range ids {
 		if len(byID[id]) != 1 || byID[id][0].Type != domain.TypeExecutionQueued {
 			t.Fatalf("%s: %+v", id, byID[id])
+		}
+	}
+	// Where each went.
+	r, err := NewLogReader(e.Brokers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	err = r.ReadAll(context.Background(), eventstore.Topic, func(rec Record) error {
+		if want := partitionOf(string(rec.Key), DefaultPartitions); rec.Partition != want {
+			t.Errorf("the event of %s in partition %d, want %d", rec.Key, rec.Partition, want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, end := range endOffsets(t, e.Brokers(), eventstore.CommandTopic) {
+		if end != sent[p] {
+			t.Errorf("commands partition %d ends at %d, want %d: the asker's all go to partition %d", p, end, sent[p], commandPartition)
 		}
 	}
 }

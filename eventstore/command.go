@@ -21,8 +21,8 @@ const (
 	// StateTopic is the writer's changelog (compacted, keyed by execution):
 	// each execution's head as of its last event, written in the same
 	// transaction as the events, so a new writer rebuilds its state from
-	// it instead of from all of history. Only the writer reads it; it
-	// writes every head to one partition (adapters/kafka).
+	// it instead of from all of history. Only the writer reads it (every
+	// partition; adapters/kafka).
 	StateTopic = "executions.state"
 	// ReplyTopic carries the writer's answer to each command, keyed by
 	// the asker, for a day.

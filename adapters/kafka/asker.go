@@ -19,9 +19,9 @@ import (
 )
 
 // Asker sends commands to the ledger writer (through Watermill, keyed by
-// execution id, all to commandPartition) and waits for the writer's reply,
-// which arrives on the one partition of the reply topic that this asker's
-// id hashes to.
+// execution id, so that an execution's commands keep their order in its
+// partition) and waits for the writer's reply, which arrives on the one
+// partition of the reply topic that this asker's id hashes to.
 type Asker struct {
 	id       string
 	pub      message.Publisher
@@ -41,7 +41,7 @@ func NewAsker(brokers []string, name string, log *slog.Logger) (*Asker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	pub, err := publisherWith(brokers, watermill.NewSlogLogger(log.With("component", "watermill")), commandPartitioner)
+	pub, err := NewPublisher(brokers, watermill.NewSlogLogger(log.With("component", "watermill")))
 	if err != nil {
 		return nil, err
 	}
@@ -168,26 +168,3 @@ func (c metadataCarrier) Keys() []string {
 	}
 	return keys
 }
-
-// commandPartition is the partition of the command topic every command goes
-// to. One writer decides every command (Writer), so spreading them bought
-// nothing, while every partition a produce request writes costs the broker
-// a write (on the embedded broker, synced): one partition lets the
-// requests of many askers cost one each. (Until 2026-12-03 commands went
-// to their execution's partition; the writer still reads every partition,
-// so commands an earlier release sent are decided too.) Keyed by execution
-// id all the same, as a reader of the topic expects.
-const commandPartition int32 = 0
-
-// commandPartitioner puts every command on commandPartition.
-func commandPartitioner(string) sarama.Partitioner { return fixedPartitioner(commandPartition) }
-
-// fixedPartitioner sends every message to one partition.
-type fixedPartitioner int32
-
-func (p fixedPartitioner) Partition(*sarama.ProducerMessage, int32) (int32, error) {
-	return int32(p), nil
-}
-
-// RequiresConsistency: a message retried goes to the same partition.
-func (fixedPartitioner) RequiresConsistency() bool { return true }

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -157,9 +158,18 @@ func (g *projectGroup) feed(ctx context.Context, p int32) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-pc.Errors():
+		case err, ok := <-pc.Errors():
+			if !ok {
+				return errors.New("the partition consumer stopped")
+			}
 			g.cfg.Logger.Warn("reading the ledger", "topic", g.cfg.Topic, "partition", p, "err", err)
-		case m := <-pc.Messages():
+		case m, ok := <-pc.Messages():
+			if !ok {
+				// sarama shut it down (an offset out of range): read
+				// again from the saved position. Records handled twice
+				// are duplicates to the projection.
+				return errors.New("the partition consumer stopped")
+			}
 			select {
 			case g.session.in <- recordOf(m):
 			case <-ctx.Done():
@@ -186,7 +196,7 @@ type projectSession struct {
 
 // projectedPartition is where the session stands in one partition.
 type projectedPartition struct {
-	pc          sarama.PartitionConsumer // for the lag; nil once handed over
+	pc          sarama.PartitionConsumer // for the lag
 	next, saved int64
 }
 

@@ -3,7 +3,6 @@ package kafka
 import (
 	"errors"
 	"fmt"
-	"github.com/IBM/sarama"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -32,17 +31,10 @@ const nackResendSleep = 500 * time.Millisecond
 // ones before it are stored. Callers retry the whole call and consumers
 // de-duplicate.
 func NewPublisher(brokers []string, logger watermill.LoggerAdapter) (message.Publisher, error) {
-	return publisherWith(brokers, logger, sarama.NewMurmur2Partitioner)
-}
-
-// publisherWith is NewPublisher with the partitioner given: which partition
-// each keyed message goes to.
-func publisherWith(brokers []string, logger watermill.LoggerAdapter, partitioner sarama.PartitionerConstructor) (message.Publisher, error) {
 	addrs, cfg, err := clientConfig(brokers, "integr8scode-publisher")
 	if err != nil {
 		return nil, fmt.Errorf("kafka publisher: %w", err)
 	}
-	cfg.Producer.Partitioner = partitioner
 	pub, err := wkafka.NewPublisher(wkafka.PublisherConfig{
 		Brokers: addrs,
 		// watermill-kafka's default marshaler sets no key: random

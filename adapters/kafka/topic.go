@@ -27,9 +27,9 @@ func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions
 
 // EnsureLedgerTopics creates or checks every topic of the ledger
 // (TopicSpecs): the ledger itself, the commands and the writer's
-// changelog with the same partition count (the writer of partition p of
-// one writes partition p of the others), and the replies and parked
-// events.
+// changelog with the same partition count (an execution's commands,
+// events and head share the partition murmur2 of its id picks), and the
+// replies and parked events.
 func EnsureLedgerTopics(ctx context.Context, brokers []string, partitions int32, replication int16) error {
 	for _, spec := range TopicSpecs() {
 		if err := ensure(ctx, brokers, spec, partitions, replication); err != nil {

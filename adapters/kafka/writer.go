@@ -118,10 +118,6 @@ func (w *Writer) Run(ctx context.Context) error {
 	// Positions are committed inside the writer's transactions, never by
 	// the group's own offset manager.
 	conf.Consumer.Offsets.AutoCommit.Enable = false
-	// Every command comes on one partition (commandPartition): one fetch
-	// may take as much as a record may hold. sarama's default (1 MiB a
-	// partition) holds four reports of an output-heavy script.
-	conf.Consumer.Fetch.Default = MaxMessageBytes
 	client, err := sarama.NewClient(addrs, conf)
 	if err != nil {
 		return fmt.Errorf("ledger writer: %w", err)
@@ -220,13 +216,17 @@ type ledgerWriter struct {
 // rebuildTimeout bounds one attempt to rebuild the heads.
 const rebuildTimeout = 20 * time.Second
 
-// headPartition is the changelog partition the writer writes every head
-// to. An execution's events go to its own partition, which its readers
-// need; its head is read only by the writer, which reads them all. One
-// partition for every head spares each transaction a write and a marker
-// on five more partitions (each synced on the embedded broker:
-// docs/performance.md). Writers before 2026-12-03 wrote each head to its
-// execution's partition; those heads stay readable (rebuild).
+// headPartition is the changelog partition every head is to go to, once
+// no writer of a release before 2026-12-03 can run any more: only the
+// writer reads heads, and it reads every partition, while each partition a
+// transaction touches costs the broker a write and a marker (synced on the
+// embedded broker; docs/performance.md measured ~20 % more appends). This
+// release still writes each head to its execution's partition, as those
+// releases read them: one of them taking over again mid-upgrade (a rolling
+// update of the api) lets the last partition it reads win, and would
+// rebuild a stale head and fork the chain. This release reads heads from
+// both places (newestHeads), so the release that switches can run beside
+// it.
 const headPartition int32 = 0
 
 // fenceKey is the changelog key of fence records: not an execution id (a
@@ -366,12 +366,12 @@ func (lw *ledgerWriter) rebuild(ctx context.Context) error {
 }
 
 // newestHeads merges the heads read from each partition of the changelog.
-// An execution may have a head in two: in its own partition, written
-// before heads all went to headPartition, and in headPartition (or the
-// other way round, if a writer of an earlier release took over for a
-// while). The one after more events is the newer; at the same sequence
-// the two differ at most in the lease, which a rebuild starts over
-// anyway, and headPartition's is taken.
+// An execution may have a head in two: in its own partition, where this
+// release and those before write them, and in headPartition, where a
+// later release will (and a writer of either may take over from the
+// other during an upgrade). The one after more events is the newer; at
+// the same sequence the two differ at most in the lease, which a rebuild
+// starts over anyway, and headPartition's is taken.
 func newestHeads(read []map[string]*eventstore.Head) map[string]*eventstore.Head {
 	newest := map[string]*eventstore.Head{}
 	for p, heads := range read {
@@ -600,7 +600,7 @@ func (lw *ledgerWriter) transact(ctx context.Context, batch []*sarama.ConsumerMe
 			if err != nil {
 				return err
 			}
-			msgs = append(msgs, &sarama.ProducerMessage{Topic: eventstore.StateTopic, Partition: headPartition,
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: eventstore.StateTopic, Partition: p, // not yet headPartition (see there)
 				Key: sarama.StringEncoder(id), Value: sarama.ByteEncoder(b)})
 			overlay[id] = out.Head
 		}
@@ -631,9 +631,10 @@ func (lw *ledgerWriter) transact(ctx context.Context, batch []*sarama.ConsumerMe
 			result = "ok"
 		}
 		lw.w.metrics.commands.WithLabelValues(cmd.Kind, result).Inc()
-		// An execution's events go to the partition its id picks, as they
-		// always have; its commands come on commandPartition (before
-		// 2026-12-03: on its events' partition).
+		// An execution's events (and head) go to the partition murmur2 of
+		// its id picks, where its commands come too; taken from the id,
+		// not the command's partition, so that askers of a later release
+		// may send every command to one partition (docs/architecture.md).
 		if err := add(cctx, cmd.ExecutionID, partitionOf(cmd.ExecutionID, lw.parts), out, cmd.ReplyTo); err != nil {
 			return err
 		}

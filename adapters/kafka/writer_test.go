@@ -280,10 +280,10 @@ func TestWriterFencesTheWritersOfTheReleaseBefore(t *testing.T) {
 
 // Every member of the writers' group runs a Writer; only the owner of
 // command partition 0 writes, for every partition, and the others stand
-// by. Askers send every command to commandPartition; commands an earlier
-// release sent to their execution's partition are decided too. Each is
-// decided once, and its events go to the partition its execution's id
-// picks.
+// by. Commands come on their execution's partition (an asker's), and on
+// partition 0, where a later release's askers are to send every command
+// (docs/architecture.md): each is decided once, and its events go to the
+// partition its execution's id picks either way.
 func TestOneWriterOfManyDecidesEveryPartition(t *testing.T) {
 	e := startBroker(t, t.TempDir())
 	for range 3 {
@@ -297,35 +297,36 @@ func TestOneWriterOfManyDecidesEveryPartition(t *testing.T) {
 		parts[partitionOf(id, DefaultPartitions)] = true
 		ids = append(ids, id)
 	}
-	// Every other one as an earlier release's asker sent it: to its own
-	// partition, its reply to nobody.
-	addrs, conf, err := clientConfig(e.Brokers(), "earlier-asker")
+	// Every other one as a later release's asker is to send it: to
+	// partition 0, its reply to nobody.
+	addrs, conf, err := clientConfig(e.Brokers(), "later-asker")
 	if err != nil {
 		t.Fatal(err)
 	}
-	earlier, err := sarama.NewSyncProducer(addrs, conf) // murmur2 of the key, as releases before
+	conf.Producer.Partitioner = sarama.NewManualPartitioner
+	later, err := sarama.NewSyncProducer(addrs, conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer earlier.Close()
+	defer later.Close()
 	var wg sync.WaitGroup
 	sent := map[int32]int64{} // commands per partition
 	for i, id := range ids {
 		if i%2 == 1 {
-			sent[partitionOf(id, DefaultPartitions)]++
+			sent[0]++
 			cmd := submitCmd(id)
 			cmd.ID = uuid.NewString()
 			b, err := json.Marshal(cmd)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p, _, err := earlier.SendMessage(&sarama.ProducerMessage{Topic: eventstore.CommandTopic,
-				Key: sarama.StringEncoder(id), Value: sarama.ByteEncoder(b)}); err != nil || p != partitionOf(id, DefaultPartitions) {
-				t.Fatalf("an earlier release's command to partition %d: %v", p, err)
+			if _, _, err := later.SendMessage(&sarama.ProducerMessage{Topic: eventstore.CommandTopic, Partition: 0,
+				Key: sarama.StringEncoder(id), Value: sarama.ByteEncoder(b)}); err != nil {
+				t.Fatal(err)
 			}
 			continue
 		}
-		sent[commandPartition]++
+		sent[partitionOf(id, DefaultPartitions)]++
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -338,7 +339,7 @@ func TestOneWriterOfManyDecidesEveryPartition(t *testing.T) {
 	var report eventstore.AuditReport
 	var byID map[string][]eventstore.Envelope
 	deadline := time.Now().Add(waitFor)
-	for report.Events < len(ids) && time.Now().Before(deadline) { // the earlier release's commands have no reply to wait for
+	for report.Events < len(ids) && time.Now().Before(deadline) { // the later release's commands have no reply to wait for
 		time.Sleep(50 * time.Millisecond)
 		report, byID = auditLog(t, e.Brokers())
 	}
@@ -367,7 +368,7 @@ func TestOneWriterOfManyDecidesEveryPartition(t *testing.T) {
 	}
 	for p, end := range endOffsets(t, e.Brokers(), eventstore.CommandTopic) {
 		if end != sent[p] {
-			t.Errorf("commands partition %d ends at %d, want %d: the asker's all go to partition %d", p, end, sent[p], commandPartition)
+			t.Errorf("commands partition %d ends at %d, want %d: an asker's go to their execution's partition", p, end, sent[p])
 		}
 	}
 }
@@ -437,16 +438,17 @@ func TestAFencedWriterStartsOverFromCommittedStateAndLosesNothing(t *testing.T) 
 	}
 }
 
-// Writers before heads all went to one changelog partition (headPartition)
-// wrote each head to its execution's partition, and a writer of such a
-// release may take over for a while in the middle of an upgrade. A writer
-// reads every partition's heads and keeps, of an execution's two, the one
-// after more events: an execution known only from the old layout goes on
-// (its next event links to its last), and a stale head in either place
-// never brings an ended execution back.
-func TestAWriterTakesOverTheHeadsEarlierReleasesWroteToEachExecutionsPartition(t *testing.T) {
+// A writer writes each head to its execution's partition, and a later
+// release is to write every head to headPartition; during an upgrade
+// either may take over from the other. A writer reads every partition's
+// heads and keeps, of an execution's two, the one after more events: an
+// execution known from one place goes on (its next event links to its
+// last), and a stale head in either place never brings an ended
+// execution back. (A writer that let the last partition read win, as
+// those before 2026-12-03 did, fails this.)
+func TestAWriterTakesTheNewestHeadFromEitherPartition(t *testing.T) {
 	e := startBroker(t, t.TempDir())
-	addrs, conf, err := clientConfig(e.Brokers(), "earlier-release")
+	addrs, conf, err := clientConfig(e.Brokers(), "another-release")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +485,7 @@ func TestAWriterTakesOverTheHeadsEarlierReleasesWroteToEachExecutionsPartition(t
 	cancel := func(id string) eventstore.Command {
 		return eventstore.Command{Kind: eventstore.CommandCancel, ExecutionID: id, Actor: "anonymous"}
 	}
-	// history appends an execution's submit (and a cancel) as the earlier
+	// history appends an execution's submit (and a cancel) as another
 	// writer did, to its partition, and returns the heads after each.
 	history := func(id string, cancelled bool) []*eventstore.Head {
 		outs := []eventstore.Outcome{dec.Handle(nil, submitCmd(id), now)}
@@ -511,9 +513,8 @@ func TestAWriterTakesOverTheHeadsEarlierReleasesWroteToEachExecutionsPartition(t
 	hs := history(movedOn, true)
 	send(eventstore.StateTopic, partitionOf(movedOn, DefaultPartitions), movedOn, head(hs[0]))
 	send(eventstore.StateTopic, headPartition, movedOn, head(hs[1]))
-	// wentBack: the newer head in its partition, written by an earlier
-	// release that took over after a writer had written the older one to
-	// headPartition.
+	// wentBack: the newer head in its partition, written by a writer that
+	// took over after one had written the older one to headPartition.
 	wentBack := newID()
 	hs = history(wentBack, true)
 	send(eventstore.StateTopic, headPartition, wentBack, head(hs[0]))

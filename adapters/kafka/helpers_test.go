@@ -263,3 +263,21 @@ func timerC(t testing.TB) <-chan time.Time {
 	t.Cleanup(func() { tm.Stop() })
 	return tm.C
 }
+
+// newManualProducer opens a producer with the ledger's client settings that
+// writes each message to the partition it names (as another release of
+// the writer or an asker would); closed when the test ends.
+func newManualProducer(t testing.TB, brokers []string, name string) sarama.SyncProducer {
+	t.Helper()
+	addrs, conf, err := clientConfig(brokers, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf.Producer.Partitioner = sarama.NewManualPartitioner
+	p, err := sarama.NewSyncProducer(addrs, conf)
+	if err != nil {
+		t.Fatalf("producer %s: %v", name, err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}

@@ -299,16 +299,7 @@ func TestOneWriterOfManyDecidesEveryPartition(t *testing.T) {
 	}
 	// Every other one as a later release's asker is to send it: to
 	// partition 0, its reply to nobody.
-	addrs, conf, err := clientConfig(e.Brokers(), "later-asker")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf.Producer.Partitioner = sarama.NewManualPartitioner
-	later, err := sarama.NewSyncProducer(addrs, conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer later.Close()
+	later := newManualProducer(t, e.Brokers(), "later-asker")
 	var wg sync.WaitGroup
 	sent := map[int32]int64{} // commands per partition
 	for i, id := range ids {
@@ -448,16 +439,7 @@ func TestAFencedWriterStartsOverFromCommittedStateAndLosesNothing(t *testing.T) 
 // those before 2026-12-03 did, fails this.)
 func TestAWriterTakesTheNewestHeadFromEitherPartition(t *testing.T) {
 	e := startBroker(t, t.TempDir())
-	addrs, conf, err := clientConfig(e.Brokers(), "another-release")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf.Producer.Partitioner = sarama.NewManualPartitioner
-	prod, err := sarama.NewSyncProducer(addrs, conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	prod := newManualProducer(t, e.Brokers(), "another-release")
 	send := func(topic string, p int32, key string, value []byte) {
 		t.Helper()
 		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: p,

@@ -100,7 +100,7 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 			TLSKeyFile:  certs.serverKey(),
 			TLSCAFile:   certs.ca(),
 		},
-		Logger:  log.With("component", "ferretdb"),
+		Logger:  slog.New(newLazyAttrs(log.Handler())).With("component", "ferretdb"),
 		Handler: "sqlite",
 		// Every connection of FerretDB overwrites deleted content with
 		// zeros (content keys destroyed by an erasure must not linger in

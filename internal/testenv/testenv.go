@@ -86,6 +86,9 @@ type Ledger struct {
 	Content *content.Keys
 	// StoreDir holds the embedded store's files.
 	StoreDir string
+	// Hub hears from the projector each time it wrote a view, as the
+	// API's waiters do in process.
+	Hub *projections.Hub
 }
 
 // StartLedger starts the embedded broker and store, the ledger writer
@@ -101,7 +104,8 @@ func StartLedger(t testing.TB, name string, lease time.Duration) Ledger {
 	storeDir := t.TempDir()
 	db := StoreAt(t, storeDir, name)
 	views := mongo.NewProjections(db)
-	l := Ledger{Brokers: k.Brokers(), Views: views, Keys: ring.Keys, DB: db, Content: ContentKeys(t, db), StoreDir: storeDir}
+	l := Ledger{Brokers: k.Brokers(), Views: views, Keys: ring.Keys, DB: db, Content: ContentKeys(t, db), StoreDir: storeDir,
+		Hub: projections.NewHub()}
 
 	w, err := kafka.NewWriter(kafka.WriterConfig{Brokers: l.Brokers, Logger: Quiet(), ExpireEvery: 100 * time.Millisecond,
 		Decider: &eventstore.Decider{Signer: ring.Signer, DefaultLease: lease}})
@@ -113,7 +117,7 @@ func StartLedger(t testing.TB, name string, lease time.Duration) Ledger {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { parker.Close() })
-	proj := projections.NewProjector(views, ring.Keys, parker, nil, Quiet(), nil)
+	proj := projections.NewProjector(views, ring.Keys, parker, l.Hub, Quiet(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
 	go func() { _ = w.Run(ctx); done <- struct{}{} }()

@@ -65,11 +65,21 @@ type Store interface {
 	// Shred destroys id's wrapped key for good, leaving the tombstone, and
 	// makes sure no copy of it is left in the store's files.
 	Shred(ctx context.Context, id string, at time.Time) error
-	// Pending lists records marked for erasure and not shredded yet.
+	// Pending lists records marked for erasure and not shredded yet, at
+	// most limit (CheckLimit).
 	Pending(ctx context.Context, limit int) ([]Record, error)
 	// Shredded lists tombstones with an id above after, in id order, at
-	// most limit.
+	// most limit (CheckLimit).
 	Shredded(ctx context.Context, after string, limit int) ([]Record, error)
+}
+
+// CheckLimit refuses a listing's limit below 1, as every Store does:
+// MongoDB reads a limit of 0 as no limit at all, a slice as nothing.
+func CheckLimit(limit int) error {
+	if limit < 1 {
+		return domain.Errorf(domain.EINVALID, "limit %d: must be at least 1", limit)
+	}
+	return nil
 }
 
 // Errors of reading content.

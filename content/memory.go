@@ -81,6 +81,9 @@ func (m *MemoryStore) Shred(_ context.Context, id string, at time.Time) error {
 }
 
 func (m *MemoryStore) Pending(_ context.Context, limit int) ([]Record, error) {
+	if err := CheckLimit(limit); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Record
@@ -93,6 +96,9 @@ func (m *MemoryStore) Pending(_ context.Context, limit int) ([]Record, error) {
 }
 
 func (m *MemoryStore) Shredded(_ context.Context, after string, limit int) ([]Record, error) {
+	if err := CheckLimit(limit); err != nil {
+		return nil, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []Record

@@ -139,6 +139,9 @@ func (s *ContentKeys) Shred(ctx context.Context, id string, at time.Time) error 
 
 // Pending lists the records marked for erasure whose key is not shredded.
 func (s *ContentKeys) Pending(ctx context.Context, limit int) ([]content.Record, error) {
+	if err := content.CheckLimit(limit); err != nil {
+		return nil, err
+	}
 	cur, err := s.coll.Find(ctx, bson.D{{Key: "erasing", Value: bson.D{{Key: "$exists", Value: true}}},
 		{Key: "shredded_at", Value: bson.D{{Key: "$exists", Value: false}}}}, options.Find().SetLimit(int64(limit)))
 	if err != nil {
@@ -157,6 +160,9 @@ func (s *ContentKeys) Pending(ctx context.Context, limit int) ([]content.Record,
 
 // Shredded lists tombstones after an id, in id order.
 func (s *ContentKeys) Shredded(ctx context.Context, after string, limit int) ([]content.Record, error) {
+	if err := content.CheckLimit(limit); err != nil {
+		return nil, err
+	}
 	cur, err := s.coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}},
 		{Key: "shredded_at", Value: bson.D{{Key: "$exists", Value: true}}}},
 		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/integr8scode/integr8scode/content"
+	"github.com/integr8scode/integr8scode/domain"
 )
 
 // t0 has nanoseconds on purpose: every time must survive storage exactly.
@@ -200,6 +201,16 @@ func pending(t *testing.T, s content.Store) {
 	}
 	if got, err := s.Pending(ctx, 1); err != nil || len(got) != 1 {
 		t.Fatalf("pending at most 1: %d, %v", len(got), err)
+	}
+	// A limit of 0 is no limit to MongoDB and nothing to a slice: every
+	// store refuses it, and a negative one.
+	for _, limit := range []int{0, -1} {
+		if got, err := s.Pending(ctx, limit); domain.ErrorCode(err) != domain.EINVALID {
+			t.Errorf("pending, limit %d: %d records, %v; want an invalid-input error", limit, len(got), err)
+		}
+		if got, err := s.Shredded(ctx, "", limit); domain.ErrorCode(err) != domain.EINVALID {
+			t.Errorf("shredded, limit %d: %d records, %v; want an invalid-input error", limit, len(got), err)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package mongo
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -60,6 +61,73 @@ func TestAShreddedKeyLeavesNoCopyInTheEmbeddedStoresFiles(t *testing.T) {
 	}
 	if err := s.Shred(ctx, "e1", at(time.Hour)); err != nil {
 		t.Fatal(err)
+	}
+	if n := storedCopies(t, name, wrapped); n != 0 {
+		t.Fatalf("%d copies of the shredded key are left in the store's files", n)
+	}
+}
+
+// A shred's checkpoint must wait for readers still on older frames of the
+// write-ahead log, and SQLite holds every writer of the file back while it
+// waits. On a connection with the store's busy timeout (10 s), one reader
+// in a long transaction (a client's open cursor, a slow list) stalled
+// every write of the store for 10 s a try. The checkpoint now gives up
+// within a moment and tries again, writes going through in between; the
+// shred completes, and scrubs, once the reader has gone.
+func TestAShredWaitingForAReaderDoesNotHoldTheStoresWritesBack(t *testing.T) {
+	d := newTestDB(t, backendEmbedded)
+	s := NewContentKeys(d)
+	ctx := context.Background()
+	wrapped := make([]byte, 48)
+	_, _ = rand.Read(wrapped)
+	if _, err := s.Insert(ctx, content.Record{ExecutionID: "e1", Wrapped: wrapped, KEKID: "kek-1", CreatedAt: at(0)}); err != nil {
+		t.Fatal(err)
+	}
+	// A reader in a transaction, on its own connection to the file, that
+	// has read the frames the insert wrote.
+	name := d.Database().Name()
+	file, err := sql.Open("sqlite", "file:"+filepath.ToSlash(filepath.Join(testServer.Dir(), name+sqliteDatabaseFileExt)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	reader, err := file.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback()
+	var n int
+	if err := reader.QueryRowContext(ctx, "SELECT count(*) FROM "+sqliteMetadataTable).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+
+	shredded := make(chan error, 1)
+	go func() { shredded <- s.Shred(ctx, "e1", at(time.Hour)) }()
+	time.Sleep(300 * time.Millisecond) // the shred is checkpointing by now, the reader in its way
+	select {
+	case err := <-shredded:
+		t.Fatalf("the shred ended while a reader held the log's frames: %v", err)
+	default:
+	}
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := s.Insert(ctx, content.Record{ExecutionID: "e2", Wrapped: []byte("another key"), KEKID: "kek-1", CreatedAt: at(0)})
+		wrote <- err
+	}()
+	select {
+	case err := <-wrote:
+		if err != nil {
+			t.Fatalf("a write during the shred: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a write waited 5 s behind a shred that waits for a reader")
+	}
+
+	if err := reader.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-shredded; err != nil {
+		t.Fatalf("the shred, once the reader has gone: %v", err)
 	}
 	if n := storedCopies(t, name, wrapped); n != 0 {
 		t.Fatalf("%d copies of the shredded key are left in the store's files", n)

@@ -33,6 +33,10 @@ const (
 	sqliteIDIndexSuffix    = "_integr8scode_id_lookup"
 	sqliteDatabaseFileExt  = ".sqlite"
 	sqliteBusyTimeoutParam = "?_pragma=busy_timeout(10000)&" + sqliteSecureDelete
+	// sqliteScrubParam is the scrub's connection (embeddedDialect.scrub):
+	// a checkpoint that waits holds every writer of the file back, so it
+	// waits a moment only, and is tried again after the writers had a turn.
+	sqliteScrubParam = "?_pragma=busy_timeout(100)&" + sqliteSecureDelete
 	// sqliteSecureDelete makes a connection overwrite what it deletes with
 	// zeros, so that a destroyed content key leaves no copy in the file's
 	// free space (embeddedDialect.scrub deals with the write-ahead log).
@@ -80,6 +84,11 @@ func (e *Embedded) EnsureIDIndexes(ctx context.Context, db string, collections .
 // openSQLite opens the SQLite file of database db, next to FerretDB's own
 // connections.
 func (e *Embedded) openSQLite(db string) (*sql.DB, error) {
+	return e.openSQLiteWith(db, sqliteBusyTimeoutParam)
+}
+
+// openSQLiteWith is openSQLite with the connections' parameters.
+func (e *Embedded) openSQLiteWith(db, params string) (*sql.DB, error) {
 	if db == "" || filepath.Base(db) != db {
 		return nil, fmt.Errorf("bad database name %q", db)
 	}
@@ -89,7 +98,7 @@ func (e *Embedded) openSQLite(db string) (*sql.DB, error) {
 		// does not know about.
 		return nil, fmt.Errorf("database %s has no file yet (create its collections first): %w", db, err)
 	}
-	return sql.Open("sqlite", "file:"+filepath.ToSlash(file)+sqliteBusyTimeoutParam)
+	return sql.Open("sqlite", "file:"+filepath.ToSlash(file)+params)
 }
 
 // collectionTables maps collection names to their SQLite tables, from

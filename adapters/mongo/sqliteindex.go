@@ -3,6 +3,7 @@ package mongo
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -33,6 +34,7 @@ import (
 // text order is time order here too. The tests check the plans.
 type sqliteIndex struct {
 	conn       *sql.DB
+	scrubber   *sql.DB // one connection, with a short busy timeout (scrub)
 	executions string // table of the executions collection
 	events     string // table of the events collection
 }
@@ -72,6 +74,11 @@ func (e *Embedded) openSQLiteIndex(ctx context.Context, db string) (*sqliteIndex
 		conn.Close()
 		return nil, fmt.Errorf("database %s lacks one of the collections %v", db, Collections())
 	}
+	if x.scrubber, err = e.openSQLiteWith(db, sqliteScrubParam); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	x.scrubber.SetMaxOpenConns(1)
 	stmts := []string{
 		fmt.Sprintf("CREATE INDEX IF NOT EXISTS %q ON %q (%s)",
 			x.index(x.executions, "created"), x.executions, sqlListKey),
@@ -84,14 +91,14 @@ func (e *Embedded) openSQLiteIndex(ctx context.Context, db string) (*sqliteIndex
 	}
 	for _, q := range stmts {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
-			conn.Close()
+			x.close()
 			return nil, fmt.Errorf("create query index: %w", err)
 		}
 	}
 	return x, nil
 }
 
-func (x *sqliteIndex) close() error { return x.conn.Close() }
+func (x *sqliteIndex) close() error { return errors.Join(x.conn.Close(), x.scrubber.Close()) }
 
 // index names one of this package's indexes on table.
 func (x *sqliteIndex) index(table, name string) string { return table + "_integr8scode_" + name }
@@ -184,12 +191,16 @@ func (*embeddedDialect) name() string { return "embedded" }
 // StartEmbedded), but the WAL still holds the frames written before, old
 // versions of pages included, until a checkpoint moves the newest version
 // of each page into the file and TRUNCATE empties the log. A reader in
-// the middle of a transaction can hold the checkpoint back: it is retried
-// for a while.
+// the middle of a transaction can hold the checkpoint back, and SQLite
+// holds every writer of the file back while the checkpoint waits for it:
+// so each try waits for 100 ms at most (the scrubber's busy timeout, not
+// the 10 s of the other connections, which stalled the whole store for
+// as long behind one slow reader), and the next comes 100 ms later, the
+// writers having had their turn. It gives up after ~10 s of tries.
 func (e *embeddedDialect) scrub(ctx context.Context) error {
 	for i := 0; ; i++ {
 		var busy, logFrames, moved int
-		err := e.fast.conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &moved)
+		err := e.fast.scrubber.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &moved)
 		if err == nil && busy == 0 {
 			return nil
 		}

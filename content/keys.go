@@ -63,10 +63,13 @@ type Store interface {
 	// record, if the mark made it and it holds nothing else).
 	Unmark(ctx context.Context, id string) error
 	// Shred destroys id's wrapped key for good, leaving the tombstone, and
-	// makes sure no copy of it is left in the store's files.
+	// makes sure no copy of it is left in the store's files; when that
+	// last part fails, a marked record stays Pending until a Shred of it
+	// succeeds.
 	Shred(ctx context.Context, id string, at time.Time) error
-	// Pending lists records marked for erasure and not shredded yet, at
-	// most limit (CheckLimit).
+	// Pending lists records marked for erasure whose erasure is not done:
+	// not shredded yet, or shredded by a Shred that failed; at most limit
+	// (CheckLimit).
 	Pending(ctx context.Context, limit int) ([]Record, error)
 	// Shredded lists tombstones with an id above after, in id order, at
 	// most limit (CheckLimit).

@@ -43,6 +43,10 @@ type contentKeyDoc struct {
 	Erasing    *erasureDoc `bson:"erasing,omitempty"`
 	ShreddedAt *time.Time  `bson:"shredded_at,omitempty"`
 	Keyless    bool        `bson:"keyless,omitempty"`
+	// ScrubOwed: the key is gone from the document, not yet from the
+	// store's files (Shred's scrub failed); Pending lists the record until
+	// a Shred's scrub succeeds.
+	ScrubOwed bool `bson:"scrub_owed,omitempty"`
 }
 
 type erasureDoc struct {
@@ -116,6 +120,9 @@ func (s *ContentKeys) Unmark(ctx context.Context, id string) error {
 // Shred removes the wrapped key and leaves the tombstone (when, and the
 // erasure's actor and reason), then has the store's files forget the old
 // bytes where the store needs telling (the embedded one: dialect.scrub).
+// The tombstone says a scrub is owed until one succeeds, so that a scrub
+// that failed (a reader held the log back too long) is not forgotten:
+// Pending lists the record and the eraser's sweep shreds it again.
 func (s *ContentKeys) Shred(ctx context.Context, id string, at time.Time) error {
 	d, ok, err := findByID[contentKeyDoc](ctx, s.coll, id)
 	if err != nil {
@@ -124,26 +131,36 @@ func (s *ContentKeys) Shred(ctx context.Context, id string, at time.Time) error 
 	if !ok {
 		d = contentKeyDoc{ID: id, CreatedAt: at, Keyless: true}
 	}
-	if d.ShreddedAt != nil && len(d.Wrapped) == 0 {
+	if d.ShreddedAt != nil && len(d.Wrapped) == 0 && !d.ScrubOwed {
 		return nil
 	}
-	t := at.UTC()
-	tomb := contentKeyDoc{ID: id, CreatedAt: d.CreatedAt, Erasing: d.Erasing, ShreddedAt: &t, Keyless: d.Keyless}
-	// A replacement, not an $unset: the document is written anew, and no
-	// field of the key survives in it.
-	if _, err := s.coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, tomb, options.Replace().SetUpsert(true)); err != nil {
+	if d.ShreddedAt == nil || len(d.Wrapped) > 0 {
+		t := at.UTC()
+		tomb := contentKeyDoc{ID: id, CreatedAt: d.CreatedAt, Erasing: d.Erasing, ShreddedAt: &t, Keyless: d.Keyless, ScrubOwed: true}
+		// A replacement, not an $unset: the document is written anew, and
+		// no field of the key survives in it.
+		if _, err := s.coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: id}}, tomb, options.Replace().SetUpsert(true)); err != nil {
+			return err
+		}
+	}
+	if err := s.db.dialect.scrub(ctx); err != nil {
 		return err
 	}
-	return s.db.dialect.scrub(ctx)
+	_, err = s.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$unset", Value: bson.D{{Key: "scrub_owed", Value: ""}}}})
+	return err
 }
 
-// Pending lists the records marked for erasure whose key is not shredded.
+// Pending lists the records marked for erasure whose key is not shredded,
+// or whose old bytes the store's files may still hold (ScrubOwed).
 func (s *ContentKeys) Pending(ctx context.Context, limit int) ([]content.Record, error) {
 	if err := content.CheckLimit(limit); err != nil {
 		return nil, err
 	}
 	cur, err := s.coll.Find(ctx, bson.D{{Key: "erasing", Value: bson.D{{Key: "$exists", Value: true}}},
-		{Key: "shredded_at", Value: bson.D{{Key: "$exists", Value: false}}}}, options.Find().SetLimit(int64(limit)))
+		{Key: "$or", Value: bson.A{
+			bson.D{{Key: "shredded_at", Value: bson.D{{Key: "$exists", Value: false}}}},
+			bson.D{{Key: "scrub_owed", Value: true}},
+		}}}, options.Find().SetLimit(int64(limit)))
 	if err != nil {
 		return nil, err
 	}

@@ -133,3 +133,64 @@ func TestAShredWaitingForAReaderDoesNotHoldTheStoresWritesBack(t *testing.T) {
 		t.Fatalf("%d copies of the shredded key are left in the store's files", n)
 	}
 }
+
+// A scrub that gives up (a reader outlasted its tries; here the caller's
+// deadline ends it sooner) leaves the key's old bytes in the write-ahead
+// log. The erasure is then not done: the record stays pending, so the
+// eraser's sweep shreds it again, and that shred scrubs.
+func TestAShredWhoseScrubFailedStaysPendingUntilAScrubSucceeds(t *testing.T) {
+	d := newTestDB(t, backendEmbedded)
+	s := NewContentKeys(d)
+	ctx := context.Background()
+	wrapped := make([]byte, 48)
+	_, _ = rand.Read(wrapped)
+	if _, err := s.Insert(ctx, content.Record{ExecutionID: "e1", Wrapped: wrapped, KEKID: "kek-1", CreatedAt: at(0)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkErasing(ctx, "e1", content.Erasure{Actor: "alice", Reason: "requested", At: at(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	name := d.Database().Name()
+	file, err := sql.Open("sqlite", "file:"+filepath.ToSlash(filepath.Join(testServer.Dir(), name+sqliteDatabaseFileExt)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	reader, err := file.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Rollback()
+	var n int
+	if err := reader.QueryRowContext(ctx, "SELECT count(*) FROM "+sqliteMetadataTable).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := s.Shred(short, "e1", at(time.Hour)); err == nil {
+		t.Fatal("the shred succeeded while a reader held the log's frames")
+	}
+	if r, ok, err := s.Get(ctx, "e1"); err != nil || !ok || len(r.Wrapped) != 0 || r.ShreddedAt == nil {
+		t.Fatalf("after the failed scrub the key must be gone from the document: %+v, %v, %v", r, ok, err)
+	}
+	if got, err := s.Pending(ctx, 10); err != nil || len(got) != 1 || got[0].ExecutionID != "e1" {
+		t.Fatalf("pending after a failed scrub: %v, %v; want e1", got, err)
+	}
+
+	if err := reader.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Shred(ctx, "e1", at(2*time.Hour)); err != nil {
+		t.Fatalf("the sweep's shred: %v", err)
+	}
+	if got, err := s.Pending(ctx, 10); err != nil || len(got) != 0 {
+		t.Fatalf("pending after the scrub: %v, %v; want none", got, err)
+	}
+	if r, _, _ := s.Get(ctx, "e1"); !r.ShreddedAt.Equal(at(time.Hour)) {
+		t.Fatalf("shredded at %v, want the first shred's time %v", r.ShreddedAt, at(time.Hour))
+	}
+	if n := storedCopies(t, name, wrapped); n != 0 {
+		t.Fatalf("%d copies of the shredded key are left in the store's files", n)
+	}
+}

@@ -3,8 +3,8 @@ package mongo
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"crypto/rand"
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"io/fs"
@@ -43,6 +43,39 @@ func storedCopies(t *testing.T, db string, b []byte) int {
 	return n
 }
 
+// storeRandomKey stores a random wrapped key for id and returns it.
+func storeRandomKey(t *testing.T, s *ContentKeys, id string) []byte {
+	t.Helper()
+	wrapped := make([]byte, 48)
+	_, _ = rand.Read(wrapped)
+	if _, err := s.Insert(context.Background(), content.Record{ExecutionID: id, Wrapped: wrapped, KEKID: "kek-1", CreatedAt: at(0)}); err != nil {
+		t.Fatal(err)
+	}
+	return wrapped
+}
+
+// holdReader starts a read transaction on database db's SQLite file, on a
+// connection of its own, and reads: it then holds the write-ahead log's
+// frames written so far until it ends (Rollback, or the test's end).
+func holdReader(t *testing.T, db string) *sql.Tx {
+	t.Helper()
+	file, err := sql.Open("sqlite", "file:"+filepath.ToSlash(filepath.Join(testServer.Dir(), db+sqliteDatabaseFileExt)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { file.Close() })
+	reader, err := file.BeginTx(context.Background(), &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reader.Rollback() })
+	var n int
+	if err := reader.QueryRow("SELECT count(*) FROM " + sqliteMetadataTable).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return reader
+}
+
 // A destroyed content key must not survive in the embedded store's files:
 // not in the database's free pages (secure_delete), nor in an old frame of
 // the write-ahead log (Shred's scrub checkpoints and truncates it).
@@ -50,11 +83,7 @@ func TestAShreddedKeyLeavesNoCopyInTheEmbeddedStoresFiles(t *testing.T) {
 	d := newTestDB(t, backendEmbedded)
 	s := NewContentKeys(d)
 	ctx := context.Background()
-	wrapped := make([]byte, 48)
-	_, _ = rand.Read(wrapped)
-	if _, err := s.Insert(ctx, content.Record{ExecutionID: "e1", Wrapped: wrapped, KEKID: "kek-1", CreatedAt: at(0)}); err != nil {
-		t.Fatal(err)
-	}
+	wrapped := storeRandomKey(t, s, "e1")
 	name := d.Database().Name()
 	if storedCopies(t, name, wrapped) == 0 {
 		t.Fatal("the stored key is in none of the files: the search cannot see it")
@@ -78,28 +107,9 @@ func TestAShredWaitingForAReaderDoesNotHoldTheStoresWritesBack(t *testing.T) {
 	d := newTestDB(t, backendEmbedded)
 	s := NewContentKeys(d)
 	ctx := context.Background()
-	wrapped := make([]byte, 48)
-	_, _ = rand.Read(wrapped)
-	if _, err := s.Insert(ctx, content.Record{ExecutionID: "e1", Wrapped: wrapped, KEKID: "kek-1", CreatedAt: at(0)}); err != nil {
-		t.Fatal(err)
-	}
-	// A reader in a transaction, on its own connection to the file, that
-	// has read the frames the insert wrote.
+	wrapped := storeRandomKey(t, s, "e1")
 	name := d.Database().Name()
-	file, err := sql.Open("sqlite", "file:"+filepath.ToSlash(filepath.Join(testServer.Dir(), name+sqliteDatabaseFileExt)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	reader, err := file.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Rollback()
-	var n int
-	if err := reader.QueryRowContext(ctx, "SELECT count(*) FROM "+sqliteMetadataTable).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	reader := holdReader(t, name)
 
 	shredded := make(chan error, 1)
 	go func() { shredded <- s.Shred(ctx, "e1", at(time.Hour)) }()
@@ -142,29 +152,12 @@ func TestAShredWhoseScrubFailedStaysPendingUntilAScrubSucceeds(t *testing.T) {
 	d := newTestDB(t, backendEmbedded)
 	s := NewContentKeys(d)
 	ctx := context.Background()
-	wrapped := make([]byte, 48)
-	_, _ = rand.Read(wrapped)
-	if _, err := s.Insert(ctx, content.Record{ExecutionID: "e1", Wrapped: wrapped, KEKID: "kek-1", CreatedAt: at(0)}); err != nil {
-		t.Fatal(err)
-	}
+	wrapped := storeRandomKey(t, s, "e1")
 	if err := s.MarkErasing(ctx, "e1", content.Erasure{Actor: "alice", Reason: "requested", At: at(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	name := d.Database().Name()
-	file, err := sql.Open("sqlite", "file:"+filepath.ToSlash(filepath.Join(testServer.Dir(), name+sqliteDatabaseFileExt)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer file.Close()
-	reader, err := file.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Rollback()
-	var n int
-	if err := reader.QueryRowContext(ctx, "SELECT count(*) FROM "+sqliteMetadataTable).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	reader := holdReader(t, name)
 
 	short, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()

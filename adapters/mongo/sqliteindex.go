@@ -35,8 +35,8 @@ import (
 type sqliteIndex struct {
 	conn       *sql.DB
 	scrubber   *sql.DB // one connection, with a short busy timeout (scrub)
-	executions string // table of the executions collection
-	events     string // table of the events collection
+	executions string  // table of the executions collection
+	events     string  // table of the events collection
 }
 
 // Expressions over the stored JSON. ->> yields SQL values (text, integer;

@@ -122,13 +122,20 @@ func (er *Eraser) Sweep(ctx context.Context, retention time.Duration, now time.T
 		return 0, err
 	}
 	for _, r := range pending {
-		if _, err := er.record(ctx, r.ExecutionID, r.Erasing.Actor, r.Erasing.Reason); err != nil {
-			if code := domain.ErrorCode(err); code != domain.EINTERNAL && code != domain.EUNAVAILABLE {
-				er.log().Info("erasure refused by the ledger; its mark is dropped", "execution_id", r.ExecutionID, "err", err)
-			} else {
-				errs = append(errs, err)
+		// A record whose key is gone owes only the scrub of the store's
+		// files (its Shred failed there): the erasure was recorded before
+		// the key was shredded (Erase, Reconcile), so the ledger is not
+		// asked again, and a ledger that cannot answer does not hold the
+		// scrub back.
+		if r.ShreddedAt == nil {
+			if _, err := er.record(ctx, r.ExecutionID, r.Erasing.Actor, r.Erasing.Reason); err != nil {
+				if code := domain.ErrorCode(err); code != domain.EINTERNAL && code != domain.EUNAVAILABLE {
+					er.log().Info("erasure refused by the ledger; its mark is dropped", "execution_id", r.ExecutionID, "err", err)
+				} else {
+					errs = append(errs, err)
+				}
+				continue
 			}
-			continue
 		}
 		if err := er.Keys.store.Shred(ctx, r.ExecutionID, now.UTC()); err != nil {
 			errs = append(errs, err)

@@ -361,3 +361,41 @@ func TestReconcileReadsEveryPageOfErasuresAndTombstones(t *testing.T) {
 		t.Fatalf("the tombstone on the second page was not reconciled: %v", err)
 	}
 }
+
+// owesScrub is a key store whose one pending record only owes the scrub
+// of the store's files, as a store lists it after a Shred whose scrub
+// failed (adapters/mongo: scrub_owed); it counts the shreds.
+type owesScrub struct {
+	content.Store
+	shredded []string
+}
+
+func (s *owesScrub) Pending(context.Context, int) ([]content.Record, error) {
+	at := time.Now().Add(-time.Minute)
+	return []content.Record{{ExecutionID: "e1", CreatedAt: at, ShreddedAt: &at,
+		Erasing: &content.Erasure{Actor: "alice", Reason: domain.EraseRequested, At: at}}}, nil
+}
+
+func (s *owesScrub) Shred(_ context.Context, id string, _ time.Time) error {
+	s.shredded = append(s.shredded, id)
+	return nil
+}
+
+// The erasure of a record that owes only a scrub was recorded before its
+// key was shredded: the sweep shreds it again (which scrubs) without
+// asking the ledger, so a ledger that does not answer, or no longer
+// knows the execution, cannot keep the key's old bytes in the files.
+func TestTheSweepScrubsWhatIsOwedWithoutAskingTheLedgerAgain(t *testing.T) {
+	store := &owesScrub{Store: content.NewMemoryStore()}
+	keys, err := content.NewKeys(store, make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	er := &content.Eraser{Keys: keys, Ledger: silentLedger(t), AskTimeout: time.Second}
+	if _, err := er.Sweep(context.Background(), 0, time.Now()); err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	if fmt.Sprint(store.shredded) != "[e1]" {
+		t.Fatalf("shredded %v, want [e1]", store.shredded)
+	}
+}

@@ -121,12 +121,17 @@ func (er *Eraser) Sweep(ctx context.Context, retention time.Duration, now time.T
 	if err != nil {
 		return 0, err
 	}
+	scrubFailed := false
 	for _, r := range pending {
 		// A record whose key is gone owes only the scrub of the store's
 		// files (its Shred failed there): the erasure was recorded before
 		// the key was shredded (Erase, Reconcile), so the ledger is not
 		// asked again, and a ledger that cannot answer does not hold the
-		// scrub back.
+		// scrub back. The scrub is of the whole store: once one failed,
+		// the others owed wait for the next sweep (each try lasts ~10 s).
+		if r.ShreddedAt != nil && scrubFailed {
+			continue
+		}
 		if r.ShreddedAt == nil {
 			if _, err := er.record(ctx, r.ExecutionID, r.Erasing.Actor, r.Erasing.Reason); err != nil {
 				if code := domain.ErrorCode(err); code != domain.EINTERNAL && code != domain.EUNAVAILABLE {
@@ -139,6 +144,7 @@ func (er *Eraser) Sweep(ctx context.Context, retention time.Duration, now time.T
 		}
 		if err := er.Keys.store.Shred(ctx, r.ExecutionID, now.UTC()); err != nil {
 			errs = append(errs, err)
+			scrubFailed = scrubFailed || r.ShreddedAt != nil
 			continue
 		}
 		er.log().Info("finished an interrupted erasure", "execution_id", r.ExecutionID)

@@ -362,23 +362,41 @@ func TestReconcileReadsEveryPageOfErasuresAndTombstones(t *testing.T) {
 	}
 }
 
-// owesScrub is a key store whose one pending record only owes the scrub
-// of the store's files, as a store lists it after a Shred whose scrub
-// failed (adapters/mongo: scrub_owed); it counts the shreds.
+// owesScrub is a key store whose pending records (ids) only owe the
+// scrub of the store's files, as a store lists them after Shreds whose
+// scrub failed (adapters/mongo: scrub_owed); its Shred returns fail and
+// counts the calls.
 type owesScrub struct {
 	content.Store
+	ids      []string
+	fail     error
 	shredded []string
 }
 
 func (s *owesScrub) Pending(context.Context, int) ([]content.Record, error) {
 	at := time.Now().Add(-time.Minute)
-	return []content.Record{{ExecutionID: "e1", CreatedAt: at, ShreddedAt: &at,
-		Erasing: &content.Erasure{Actor: "alice", Reason: domain.EraseRequested, At: at}}}, nil
+	var out []content.Record
+	for _, id := range s.ids {
+		out = append(out, content.Record{ExecutionID: id, CreatedAt: at, ShreddedAt: &at,
+			Erasing: &content.Erasure{Actor: "alice", Reason: domain.EraseRequested, At: at}})
+	}
+	return out, nil
 }
 
 func (s *owesScrub) Shred(_ context.Context, id string, _ time.Time) error {
 	s.shredded = append(s.shredded, id)
-	return nil
+	return s.fail
+}
+
+func sweepOwed(t *testing.T, store *owesScrub) error {
+	t.Helper()
+	keys, err := content.NewKeys(store, make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	er := &content.Eraser{Keys: keys, Ledger: silentLedger(t), AskTimeout: time.Second}
+	_, err = er.Sweep(context.Background(), 0, time.Now())
+	return err
 }
 
 // The erasure of a record that owes only a scrub was recorded before its
@@ -386,16 +404,23 @@ func (s *owesScrub) Shred(_ context.Context, id string, _ time.Time) error {
 // asking the ledger, so a ledger that does not answer, or no longer
 // knows the execution, cannot keep the key's old bytes in the files.
 func TestTheSweepScrubsWhatIsOwedWithoutAskingTheLedgerAgain(t *testing.T) {
-	store := &owesScrub{Store: content.NewMemoryStore()}
-	keys, err := content.NewKeys(store, make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	er := &content.Eraser{Keys: keys, Ledger: silentLedger(t), AskTimeout: time.Second}
-	if _, err := er.Sweep(context.Background(), 0, time.Now()); err != nil {
+	store := &owesScrub{Store: content.NewMemoryStore(), ids: []string{"e1"}}
+	if err := sweepOwed(t, store); err != nil {
 		t.Fatalf("sweep: %v", err)
 	}
 	if fmt.Sprint(store.shredded) != "[e1]" {
 		t.Fatalf("shredded %v, want [e1]", store.shredded)
+	}
+}
+
+// A scrub is of the whole store and a failed one has tried for ~10 s:
+// the sweep does not try again for every other record that owes one.
+func TestAFailedScrubEndsTheSweepsScrubsUntilTheNext(t *testing.T) {
+	store := &owesScrub{Store: content.NewMemoryStore(), ids: []string{"e1", "e2", "e3"}, fail: errors.New("the log is busy")}
+	if err := sweepOwed(t, store); err == nil || !strings.Contains(err.Error(), "the log is busy") {
+		t.Fatalf("sweep: %v, want the scrub's failure", err)
+	}
+	if len(store.shredded) != 1 {
+		t.Fatalf("shredded %v, want one try", store.shredded)
 	}
 }

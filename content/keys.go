@@ -64,12 +64,12 @@ type Store interface {
 	Unmark(ctx context.Context, id string) error
 	// Shred destroys id's wrapped key for good, leaving the tombstone, and
 	// makes sure no copy of it is left in the store's files; when that
-	// last part fails, a marked record stays Pending until a Shred of it
-	// succeeds.
+	// last part fails, the record (marked or not) stays Pending until a
+	// Shred of it succeeds.
 	Shred(ctx context.Context, id string, at time.Time) error
-	// Pending lists records marked for erasure whose erasure is not done:
-	// not shredded yet, or shredded by a Shred that failed; at most limit
-	// (CheckLimit).
+	// Pending lists the erasures not done: records marked for erasure
+	// and not shredded yet, and records shredded by a Shred that failed
+	// (which may carry no mark); at most limit (CheckLimit).
 	Pending(ctx context.Context, limit int) ([]Record, error)
 	// Shredded lists tombstones with an id above after, in id order, at
 	// most limit (CheckLimit).

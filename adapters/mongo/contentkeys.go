@@ -151,16 +151,17 @@ func (s *ContentKeys) Shred(ctx context.Context, id string, at time.Time) error 
 }
 
 // Pending lists the records marked for erasure whose key is not shredded,
-// or whose old bytes the store's files may still hold (ScrubOwed).
+// and those whose old bytes the store's files may still hold (ScrubOwed).
 func (s *ContentKeys) Pending(ctx context.Context, limit int) ([]content.Record, error) {
 	if err := content.CheckLimit(limit); err != nil {
 		return nil, err
 	}
-	cur, err := s.coll.Find(ctx, bson.D{{Key: "erasing", Value: bson.D{{Key: "$exists", Value: true}}},
-		{Key: "$or", Value: bson.A{
-			bson.D{{Key: "shredded_at", Value: bson.D{{Key: "$exists", Value: false}}}},
-			bson.D{{Key: "scrub_owed", Value: true}},
-		}}}, options.Find().SetLimit(int64(limit)))
+	// An owed scrub counts with or without a mark: Reconcile shreds the
+	// live key of an erased execution that has none.
+	cur, err := s.coll.Find(ctx, bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "erasing", Value: bson.D{{Key: "$exists", Value: true}}}, {Key: "shredded_at", Value: bson.D{{Key: "$exists", Value: false}}}},
+		bson.D{{Key: "scrub_owed", Value: true}},
+	}}}, options.Find().SetLimit(int64(limit)))
 	if err != nil {
 		return nil, err
 	}

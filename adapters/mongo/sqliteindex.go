@@ -200,7 +200,11 @@ func (*embeddedDialect) name() string { return "embedded" }
 func (e *embeddedDialect) scrub(ctx context.Context) error {
 	for i := 0; ; i++ {
 		var busy, logFrames, moved int
-		err := e.fast.scrubber.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &moved)
+		// Each try is bounded by the busy timeout; the caller's context is
+		// checked between tries and never interrupts SQLite: an interrupt
+		// that lands as a statement ends left this one connection failing
+		// every later try with "interrupted (9)".
+		err := e.fast.scrubber.QueryRowContext(context.WithoutCancel(ctx), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &moved)
 		if err == nil && busy == 0 {
 			return nil
 		}

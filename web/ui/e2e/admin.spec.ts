@@ -170,6 +170,33 @@ test('a tampered event makes the admin verification red', async ({ page }) => {
   await expect(table.getByRole('row').nth(1)).toContainText('not verified: ');
 });
 
+test('a late answer for an earlier filter does not replace the filtered list', async ({ page, request }) => {
+  const admin = createUser('filterer', 'admin');
+  // Someone else's run, so that everyone's list is longer than the admin's.
+  expect((await request.post('/api/v1/executions', { data: { script: 'print("theirs")\n' } })).ok()).toBe(true);
+  await signIn(page, admin);
+  await runAs(page, 'print("mine")\n');
+  // Everyone's list, asked as the page opens, answers only after the
+  // owner filter's list has been shown.
+  let everyone: Promise<unknown> | undefined;
+  await page.route('**/api/v1/executions?*', async (route) => {
+    if (new URL(route.request().url()).searchParams.has('owner')) return route.continue();
+    const resp = await route.fetch();
+    // Not awaited: the handler returns, and the filtered list, asked
+    // meanwhile, goes through before this answer.
+    everyone = new Promise((r) => setTimeout(r, 1500)).then(() => route.fulfill({ response: resp }));
+  });
+  await page.goto('/admin/executions');
+  await page.getByRole('combobox', { name: 'Owner' }).selectOption({ label: admin });
+  const table = page.getByRole('region', { name: 'All executions' });
+  await expect(table.getByRole('row')).toHaveCount(2);
+  await expect.poll(() => everyone !== undefined).toBe(true);
+  await everyone;
+  await page.waitForTimeout(300); // the late answer has been handled by now
+  await expect(table.getByRole('row')).toHaveCount(2);
+  await expect(table.getByRole('row').nth(1)).toContainText(admin);
+});
+
 test('the admin pages are for admins only', async ({ page }) => {
   await signIn(page, createUser('plain'));
   await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admin' })).toHaveCount(0);
